@@ -1,0 +1,132 @@
+"""Every message actors exchange: frozen dataclasses, nothing else crosses an actor boundary.
+
+A request that expects an answer carries `reply_to`: a `concurrent.futures.Future` the
+receiver completes (asyncio callers `await asyncio.wrap_future(reply_to)`; actor callers
+may instead use pykka's `ask`, which returns the same value). Use `answer()` to do both.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.candles import Candles
+
+
+def answer(message: Any, value: Any) -> Any:
+    """Complete the message's reply_to future (if any) and return the value for pykka's ask."""
+    reply_to = getattr(message, "reply_to", None)
+    if reply_to is not None and not reply_to.done():
+        reply_to.set_result(value)
+    return value
+
+
+# --- market feed -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kline:
+    """One closed candle as the exchange reported it (times in ms UTC)."""
+
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class CandleClosed:
+    """A closed candle; `fresh` is False for history (initial load, backfill)."""
+
+    symbol: str
+    interval: str
+    candle: Kline
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class GetCandles:
+    """Ask the feed for the last `n` closed candles -> `Candles` or `FeedError`."""
+
+    symbol: str
+    interval: str
+    n: int = 1000
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class EnsureStream:
+    """Subscribe on demand (with REST history) -> `StreamReady` or `FeedError`."""
+
+    symbol: str
+    interval: str
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class StreamReady:
+    symbol: str
+    interval: str
+    candles: int
+
+
+@dataclass(frozen=True)
+class FeedError:
+    """Why the feed cannot serve a request (unknown symbol, not ready, outage, banned)."""
+
+    reason: str
+    kind: str = "unavailable"  # unknown_symbol | not_ready | unavailable | fatal
+
+
+@dataclass(frozen=True)
+class FeedStats:
+    """Ask the feed for its counters -> `FeedCounters`."""
+
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class FeedCounters:
+    frames: int = 0
+    reconnects: int = 0
+    backfilled: int = 0
+    duplicates_dropped: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    closed_emitted: int = 0
+
+
+@dataclass(frozen=True)
+class TopSymbols:
+    """Ask the feed for the n USDT pairs with the largest 24 h quote volume -> tuple[str, ...]."""
+
+    n: int = 10
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+# --- analysis ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Analyze:
+    """Analyze the last closed candle -> `AnalysisResult` or `AnalysisFailed`."""
+
+    symbol: str
+    interval: str
+    candles: Candles
+    mode: str = "causal"
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    result: Any  # analysis.strategy.Signal | analysis.strategy.NoSetup
+
+
+@dataclass(frozen=True)
+class AnalysisFailed:
+    reason: str

@@ -1,0 +1,195 @@
+"""The event catalogue: every event type as a frozen dataclass with a schema version.
+
+Payload field names follow DESIGN.md ("extend, never rename"). The schema version is
+stored in an event's `meta["schema"]`; `upcast` (handed to `EventStore.open`) turns an old
+payload into the current one at read time, so old logs stay readable forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+Payload = dict[str, Any]
+
+REGISTRY: dict[str, type[Event]] = {}
+# (type, from_version) -> function turning a payload of from_version into from_version + 1
+UPCASTERS: dict[tuple[str, int], Callable[[Payload], Payload]] = {}
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every domain event; subclasses register themselves by class name."""
+
+    schema: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        REGISTRY[cls.__name__] = cls
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> Payload:
+        return asdict(self)
+
+
+def upcaster(type_name: str, from_version: int) -> Callable[[Callable[[Payload], Payload]], Callable]:
+    """Register a function that lifts `type_name` payloads from `from_version` by one."""
+
+    def register(fn: Callable[[Payload], Payload]) -> Callable[[Payload], Payload]:
+        UPCASTERS[(type_name, from_version)] = fn
+        return fn
+
+    return register
+
+
+def upcast(type_name: str, schema_version: int | None, data: Payload) -> Payload:
+    """Bring a stored payload up to the current schema of its type (unknown types pass through)."""
+    cls = REGISTRY.get(type_name)
+    if cls is None:
+        return data
+    version = schema_version or 1
+    while version < cls.schema:
+        data = UPCASTERS[(type_name, version)](data)
+        version += 1
+    return data
+
+
+def decode(type_name: str, data: Payload) -> Event:
+    """Turn a (current-schema) payload into its event; unknown keys are ignored, so adding fields is safe."""
+    cls = REGISTRY[type_name]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- user-<telegram id> (writer: UserSession) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRegistered(Event):
+    chat_id: int
+    username: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditsGranted(Event):
+    amount: int
+    reason: str  # welcome | admin | weekly | refund
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class ManualSignalIssued(Event):
+    signal_id: str
+    update_id: int
+    cost: int
+    signal: Payload
+
+
+@dataclass(frozen=True)
+class PremiumGranted(Event):
+    until: int | None  # ms UTC; None with lifetime=True
+    lifetime: bool = False
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class PremiumRevoked(Event):
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class AutoSignalGranted(Event):
+    until: int  # ms UTC
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class AutoSignalMuted(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class AutoSignalUnmuted(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class UserBanned(Event):
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class UserUnbanned(Event):
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class BotBlocked(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class BotUnblocked(Event):
+    pass
+
+
+# --- autosignal (writer: AutoSignal) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoSignalIssued(Event):
+    signal_id: str
+    signal: Payload
+    recipients: list[int]
+
+
+@dataclass(frozen=True)
+class CooldownStarted(Event):
+    symbol: str
+    side: str
+    until: int  # market time, ms
+
+
+@dataclass(frozen=True)
+class CooldownCleared(Event):
+    symbol: str
+    side: str
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class AutoSignalEnabled(Event):
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class AutoSignalDisabled(Event):
+    by: int | None = None
+
+
+# --- outbox (writer: Sender) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryAttempted(Event):
+    signal_id: str
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class SignalDelivered(Event):
+    signal_id: str
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class DeliveryFailed(Event):
+    signal_id: str
+    chat_id: int
+    reason: str  # blocked | bad_request | expired

@@ -1,0 +1,25 @@
+"""Shared fixtures. Real kline files live in ../shared/data/klines and are never copied here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_KLINES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "klines"
+
+
+def klines_dir() -> Path:
+    """The shared kline folder; skip (or fail under REQUIRE_SHARED_DATA=1) when it is absent."""
+    if SHARED_KLINES.is_dir():
+        return SHARED_KLINES
+    reason = f"real Binance klines not found at {SHARED_KLINES} (../shared is absent)"
+    if os.environ.get("REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(reason + "; REQUIRE_SHARED_DATA=1 demands them")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shared_klines() -> Path:
+    return klines_dir()
