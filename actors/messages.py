@@ -130,3 +130,28 @@ class AnalysisResult:
 @dataclass(frozen=True)
 class AnalysisFailed:
     reason: str
+
+
+@dataclass(frozen=True)
+class SubscribeCandles:
+    """Register an actor to receive `CandleClosed` (optionally only for some intervals)."""
+
+    subscriber: Any  # pykka.ActorRef
+    intervals: tuple[str, ...] | None = None
+
+
+# --- autosignal admin ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoSignalCommand:
+    """An admin's /signal_on, /signal_off, /signal_status, /signal_tick or /cooldown_clear.
+
+    The Telegram adapter routes these to the AutoSignal actor; the reply is the text to show.
+    """
+
+    update_id: int
+    user_id: int
+    name: str
+    args: tuple[str, ...] = ()
+    reply_to: Future | None = field(default=None, compare=False)
