@@ -1,0 +1,194 @@
+"""The autosignal decider: when the market's signal becomes an issued autosignal.
+
+Pure: no threads, no I/O, no clock. State is the fold of the `autosignal` stream; time is
+market time (a candle's close), so a replay of the same candles decides the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from analysis.candles import interval_ms
+from domain.events import (
+    AutoSignalDisabled,
+    AutoSignalEnabled,
+    AutoSignalIssued,
+    CooldownCleared,
+    CooldownStarted,
+    Event,
+)
+
+STREAM = "autosignal"
+SIDES = ("LONG", "SHORT")
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a command changed nothing (shown to admins, never persisted)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configured thresholds (AUTOSIGNAL_MIN_CONFIDENCE, AUTOSIGNAL_COOLDOWN_MIN)."""
+
+    min_confidence: float = 75
+    cooldown_ms: int = 60 * 60_000
+
+
+@dataclass(frozen=True)
+class AutoSignalState:
+    """What the `autosignal` stream says now.
+
+    `last_open` keeps the last issued candle per (symbol, interval): one number per key,
+    not a growing set, and enough because candles arrive in time order.
+    """
+
+    enabled: bool = True
+    cooldowns: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol, side) -> until
+    last_open: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol, interval) -> open
+    day: int = -1  # UTC day (market time) of `today`
+    today: int = 0  # signals issued on that day
+
+    def active_cooldowns(self, now: int) -> dict[tuple[str, str], int]:
+        return {key: until for key, until in sorted(self.cooldowns.items()) if until > now}
+
+    def issued_on(self, now: int) -> int:
+        return self.today if self.day == now // DAY_MS else 0
+
+    def seen(self, symbol: str, interval: str, open_time: int) -> bool:
+        return open_time <= self.last_open.get((symbol, interval), -1)
+
+
+def initial(enabled: bool = True) -> AutoSignalState:
+    """A fresh log's state: AUTOSIGNAL_ENABLED decides until an admin command says otherwise."""
+    return AutoSignalState(enabled=enabled)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """The analysis of one closed candle: `signal` is `Signal.to_dict()`, or None with `no_setup`."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    signal: Mapping[str, Any] | None
+    recipients: tuple[int, ...] = ()
+    no_setup: str = "no setup"
+
+
+@dataclass(frozen=True)
+class Enable:
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class Disable:
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class ClearCooldown:
+    """Clear one side's cooldown, or both when `side` is None."""
+
+    symbol: str
+    side: str | None = None
+    by: int | None = None
+
+
+Command = Evaluate | Enable | Disable | ClearCooldown
+
+
+def signal_id(symbol: str, interval: str, open_time: int, side: str) -> str:
+    return f"a:{symbol}:{interval}:{open_time}:{side}"
+
+
+def decide(state: AutoSignalState, cmd: Command, now: int, policy: Policy = Policy()) -> list[Event] | Rejection:
+    """Events that `cmd` causes (market time `now`, in ms), or why it causes none.
+
+    A candle already issued answers `[]`: acknowledged again, nothing new.
+    """
+    match cmd:
+        case Evaluate():
+            return _evaluate(state, cmd, now, policy)
+        case Enable(by):
+            return [] if state.enabled else [AutoSignalEnabled(by=by)]
+        case Disable(by):
+            return [AutoSignalDisabled(by=by)] if state.enabled else []
+        case ClearCooldown(symbol, side, by):
+            if side is not None and side not in SIDES:
+                return Rejection(f"side must be LONG or SHORT, not {side!r}")
+            sides = SIDES if side is None else (side,)
+            active = [s for s in sides if state.cooldowns.get((symbol, s), 0) > now]
+            if not active:
+                return Rejection(f"no active cooldown for {symbol} {side or ''}".rstrip())
+            return [CooldownCleared(symbol=symbol, side=s, by=by) for s in active]
+    raise TypeError(f"not an autosignal command: {cmd!r}")
+
+
+def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -> list[Event] | Rejection:
+    if state.seen(cmd.symbol, cmd.interval, cmd.open_time):
+        return []
+    if not state.enabled:
+        return Rejection("autosignals are off")
+    if cmd.signal is None:
+        return Rejection(cmd.no_setup)
+    side = cmd.signal["side"]
+    confidence = cmd.signal["confidence"]
+    if confidence < policy.min_confidence:
+        return Rejection(f"confidence {confidence} below {policy.min_confidence:g}")
+    until = state.cooldowns.get((cmd.symbol, side), 0)
+    if until > now:
+        return Rejection(f"{side} in cooldown until {until}")
+    return [
+        AutoSignalIssued(
+            signal_id=signal_id(cmd.symbol, cmd.interval, cmd.open_time, side),
+            signal=dict(cmd.signal),
+            recipients=list(cmd.recipients),
+        ),
+        CooldownStarted(symbol=cmd.symbol, side=side, until=cmd.close_time + policy.cooldown_ms),
+    ]
+
+
+# --- evolve --------------------------------------------------------------------------------
+
+
+def evolve(state: AutoSignalState, event: Event) -> AutoSignalState:
+    match event:
+        case AutoSignalIssued(signal=signal):
+            key = (signal["symbol"], signal["interval"])
+            last_open = {**state.last_open, key: max(signal["open_time"], state.last_open.get(key, -1))}
+            day = _close_time(signal) // DAY_MS
+            today = state.today + 1 if day == state.day else 1
+            return replace(state, last_open=last_open, day=day, today=today)
+        case CooldownStarted(symbol, side, until):
+            return replace(state, cooldowns={**state.cooldowns, (symbol, side): until})
+        case CooldownCleared(symbol, side):
+            cooldowns = {k: v for k, v in state.cooldowns.items() if k != (symbol, side)}
+            return replace(state, cooldowns=cooldowns)
+        case AutoSignalEnabled():
+            return replace(state, enabled=True)
+        case AutoSignalDisabled():
+            return replace(state, enabled=False)
+    return state
+
+
+def fold(events: Iterable[Event], state: AutoSignalState) -> AutoSignalState:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def _close_time(signal: Mapping[str, Any]) -> int:
+    close_time = signal.get("close_time")
+    if close_time is not None:
+        return int(close_time)
+    return int(signal["open_time"]) + interval_ms(signal["interval"]) - 1
