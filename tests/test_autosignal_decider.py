@@ -63,9 +63,7 @@ def test_confident_signal_issues_signal_and_cooldown_in_one_decision():
     cmd = candle(0)
     out = decide(initial(), cmd, cmd.close_time, POLICY)
     assert out == [
-        AutoSignalIssued(
-            signal_id=f"a:BTCUSDT:15m:{T0}:LONG", signal=dict(cmd.signal), recipients=[7, 42]
-        ),
+        AutoSignalIssued(signal_id=f"a:BTCUSDT:15m:{T0}:LONG", signal=dict(cmd.signal), recipients=[7, 42]),
         CooldownStarted(symbol="BTCUSDT", side="LONG", until=cmd.close_time + 3_600_000),
     ]
 
@@ -124,9 +122,7 @@ def test_cooldown_clear_per_side_and_both():
     state, _ = run(initial(), candle(0, side="LONG"))
     state, _ = run(state, candle(1, side="SHORT"))
     now = candle(1).close_time
-    assert decide(state, ClearCooldown("BTCUSDT", "LONG", by=1), now) == [
-        CooldownCleared("BTCUSDT", "LONG", by=1)
-    ]
+    assert decide(state, ClearCooldown("BTCUSDT", "LONG", by=1), now) == [CooldownCleared("BTCUSDT", "LONG", by=1)]
     both = decide(state, ClearCooldown("BTCUSDT", None, by=1), now)
     assert {e.side for e in both} == {"LONG", "SHORT"}
     state = fold(both, state)
