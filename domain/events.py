@@ -80,6 +80,7 @@ class CreditsGranted(Event):
     amount: int
     reason: str  # welcome | admin | weekly | refund
     by: int | None = None
+    at: int | None = None  # ms UTC of a welcome/weekly grant: starts the 7-day top-up clock
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class ManualSignalIssued(Event):
     update_id: int
     cost: int
     signal: Payload
+    chat_id: int | None = None  # where to deliver; the user's id (private chat) when absent
 
 
 @dataclass(frozen=True)
@@ -193,3 +195,4 @@ class DeliveryFailed(Event):
     signal_id: str
     chat_id: int
     reason: str  # blocked | bad_request | expired
+    detail: str | None = None  # Telegram's description for bad_request
