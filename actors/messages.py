@@ -155,3 +155,95 @@ class AutoSignalCommand:
     name: str
     args: tuple[str, ...] = ()
     reply_to: Future | None = field(default=None, compare=False)
+
+
+# --- user sessions and the Telegram adapter ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One user's command (from Telegram or the console) for `Sessions` -> `Reply`.
+
+    `name` is the command without the slash ("" for plain text); `update_id` is the
+    idempotency key (Telegram's update_id, increasing per bot).
+    """
+
+    update_id: int
+    user_id: int
+    chat_id: int
+    name: str
+    args: tuple[str, ...] = ()
+    username: str | None = None
+    language: str | None = None
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to a `Command`: text to send (HTML), or None when the Outbox delivers a signal
+    (`signal_id`) or the update was a repeat."""
+
+    text: str | None
+    signal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    """Sessions -> the target's UserSession: an admin's change (`name` as typed) to this user."""
+
+    update_id: int
+    by: int
+    target: int
+    name: str
+    args: tuple[str, ...] = ()
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class UserBlocked:
+    """Sender -> Sessions: Telegram says this chat blocked the bot."""
+
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class SessionDone:
+    """UserSession -> Sessions: a forwarded message has been handled (so it may be passivated)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class PassivateIdle:
+    """Ask Sessions to stop sessions idle longer than its limit (sent by a timer or a test)."""
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    """Ask Sessions for its counters -> `SessionCounters`."""
+
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SessionCounters:
+    live: int
+    started: int
+    passivated: int
+
+
+@dataclass(frozen=True)
+class InspectSession:
+    """Ask Sessions about one user's session (starting it if needed) -> `SessionInfo`."""
+
+    user_id: int
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    user_id: int
+    version: int
+    snapshot_version: int
+    replayed: int  # events read from the stream when the session started
+    state: dict[str, Any]
