@@ -1,0 +1,138 @@
+"""load_csv over every real layout, validation messages naming the bar, and gap reporting."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.candles import Candles, gaps, interval_ms, load_csv, validate
+from tests.conftest import klines_dir
+
+# (path under the shared folder, symbol, interval, rows, first open ms, missing bars) from SOURCE.md
+FILES = [
+    ("c9s__bbgo/pkg/datasource/csvsource/testdata/BTCUSDT-1h-2021-Q1.csv", "BTCUSDT", "1h", 2158,
+     1609459200000, 2),
+    ("intabyu__interview-at/data/BTCUSDT-1h-2023-03.csv", "BTCUSDT", "1h", 743, 1677628800000, 1),
+    ("misrori__binance_startegy/data/XRPUSDT_1h.csv", "XRPUSDT", "1h", 23988, 1617570000000, 12),
+    ("azmath606961__hawk-crypto-bot/data/SOLUSDT_1h.csv", "SOLUSDT", "1h", 17520, 1713229200000, 0),
+    ("privet1x__crypto-trading-bot/data/BTCUSDT_15m.csv", "BTCUSDT", "15m", 34945, 1704063600000, 0),
+    ("privet1x__crypto-trading-bot/data/BTCUSDT_1m.csv", "BTCUSDT", "1m", 41761, 1733007600000, 0),
+    ("Benicio1007__Bot_trading/data/dataset/2021/BTCUSDT_5m.csv", "BTCUSDT", "5m", 10000, 1616122800000, 30),
+]
+
+
+@pytest.mark.parametrize(("relative", "symbol", "interval", "rows", "first", "missing"), FILES)
+def test_every_layout_loads_with_inferred_symbol_interval_and_real_gaps(
+    relative: str, symbol: str, interval: str, rows: int, first: int, missing: int
+) -> None:
+    candles = load_csv(klines_dir() / relative)
+    assert (candles.symbol, candles.interval, len(candles)) == (symbol, interval, rows)
+    assert candles.open_time[0] == first
+    assert sum(gap.missing for gap in gaps(candles)) == missing
+    assert np.all(candles.open_time % interval_ms(interval) == 0)
+
+
+def test_all_shared_files_load() -> None:
+    paths = sorted(klines_dir().rglob("*.csv"))
+    assert len(paths) >= 20
+    for path in paths:
+        assert len(load_csv(path)) > 500, path
+
+
+def test_known_binance_open_and_the_zero_volume_bar_before_the_2023_03_24_halt() -> None:
+    q1 = load_csv(klines_dir() / FILES[0][0])
+    assert q1.open[0] == 28923.63
+    march = load_csv(klines_dir() / FILES[1][0])
+    k = int(np.flatnonzero(march.open_time == 1679659200000)[0])
+    assert march.volume[k] == 0.0 and march.high[k] == march.low[k] == 28080.0
+    assert gaps(march)[0].before == 1679659200000 and gaps(march)[0].missing == 1
+
+
+def test_independent_sources_agree_bar_for_bar() -> None:
+    official = load_csv(klines_dir() / "intabyu__interview-at/data/BTCUSDT-1h-2023-01.csv")
+    naive = load_csv(klines_dir() / "misrori__binance_startegy/data/BTCUSDT_1h.csv")
+    common, a, b = np.intersect1d(official.open_time, naive.open_time, return_indices=True)
+    assert len(common) == 744
+    for field in ("open", "high", "low", "close", "volume"):
+        assert np.allclose(getattr(official, field)[a], getattr(naive, field)[b], rtol=1e-12)
+
+
+def test_explicit_symbol_and_interval_win_and_a_wrong_interval_is_refused(tmp_path: Path) -> None:
+    source = klines_dir() / FILES[1][0]
+    assert load_csv(source, symbol="BTCFOO", interval="1h").symbol == "BTCFOO"
+    with pytest.raises(ValueError, match="not a multiple of the 4h interval"):
+        load_csv(source, interval="4h")
+
+
+ROW = "{t},100.0,{h},{l},{c},5.0,{ct},0,0,0,0,0"
+
+
+def _official_csv(tmp_path: Path, rows: list[dict]) -> Path:
+    path = tmp_path / "ABCUSDT-1h-test.csv"
+    lines = []
+    for k, row in enumerate(rows):
+        values = {"t": 1_700_000_000_000 // 3_600_000 * 3_600_000 + k * 3_600_000, "h": 101.0, "l": 99.0,
+                  "c": 100.5, **row}
+        values["ct"] = values["t"] + 3_599_999
+        lines.append(ROW.format(**values))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"c": "nan"}, r"bar 2 .*close is nan"),
+        ({"h": "inf"}, r"bar 2 .*high is inf"),
+        ({"l": "-1"}, r"bar 2 .*low -1.0 is not positive"),
+        ({"h": "98.0"}, r"bar 2 .*high 98.0 is below low 99.0"),
+        ({"c": "102.0"}, r"bar 2 .*high 101.0 is below open 100.0 or close 102.0"),
+        ({"l": "100.2"}, r"bar 2 .*low 100.2 is above open"),
+        ({"t": 1_700_002_800_000}, r"bar 2 .*duplicates the previous"),
+        ({"t": 1_699_990_000_000}, r"bar 2 .*earlier than"),
+        ({"t": 1_700_006_460_000}, r"bar 2 .*not a multiple of the 1h interval"),
+    ],
+)
+def test_bad_bars_are_named(tmp_path: Path, bad: dict, message: str) -> None:
+    rows = [{}, {}, bad, {}]
+    with pytest.raises(ValueError, match=message):
+        load_csv(_official_csv(tmp_path, rows))
+
+
+def test_bad_text_and_missing_columns_give_clear_errors(tmp_path: Path) -> None:
+    path = tmp_path / "ABCUSDT_1h.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,2,0.5,abc,3\n")
+    with pytest.raises(ValueError, match="column close"):
+        load_csv(path)
+    path.write_text("timestamp,open,high,low,close\n2024-01-01 00:00:00,1,2,0.5,1.5\n")
+    with pytest.raises(ValueError, match="no volume column"):
+        load_csv(path)
+    path.write_text("")
+    with pytest.raises(ValueError, match="empty file"):
+        load_csv(path)
+
+
+def test_close_time_layout_with_offsets_and_inferred_interval_from_spacing(tmp_path: Path) -> None:
+    path = tmp_path / "DOGEUSDT.csv"
+    path.write_text("open,high,low,close,volume,close_datetime\n"
+                    "0.52,0.53,0.51,0.525,10,2024-03-31 01:59:59.999000+01:00\n"
+                    "0.525,0.53,0.52,0.521,11,2024-03-31 03:04:59.999000+02:00\n")
+    candles = load_csv(path)
+    assert candles.interval == "5m" and candles.symbol == "DOGEUSDT"
+    assert list(candles.open_time) == [1711846500000, 1711846800000]
+
+
+def test_validate_and_slicing_keep_the_contract() -> None:
+    t = np.arange(5, dtype=np.int64) * 60_000
+    ones = np.ones(5)
+    candles = Candles("XUSDT", "1m", t, ones, ones * 2, ones / 2, ones, ones, tick_size=0.01)
+    assert validate(candles) is candles
+    part = candles[1:3]
+    assert len(part) == 2 and part.tick_size == 0.01 and part.open_time[0] == 60_000
+    assert part.close_time[0] == 119_999
+    broken = Candles("XUSDT", "1m", t, ones, ones * 2, ones / 2, np.array([1, 1, math.nan, 1, 1.0]), ones)
+    with pytest.raises(ValueError, match=r"XUSDT 1m bar 2 \(1970-01-01 00:02 UTC\): close is nan"):
+        validate(broken)
