@@ -1,0 +1,58 @@
+"""The SQLite backend: the shared contract, plus what only a file on disk can show."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from eventstore import CorruptLogError, EventStore, NewEvent
+from tests.eventstore.contract import EventStoreContract, ev
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "events.db"
+
+
+@pytest.fixture
+def open_store(db_path):
+    return lambda **options: EventStore.open(db_path, **options)
+
+
+class TestSQLiteContract(EventStoreContract):
+    pass
+
+
+def test_triggers_refuse_update_and_delete(db_path):
+    with EventStore.open(db_path) as store:
+        store.append("s", 0, [ev(1)])
+    conn = sqlite3.connect(db_path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET data = x'7b7d'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events")
+    conn.close()
+
+
+def test_wal_mode_and_selectable_synchronous(db_path):
+    with EventStore.open(db_path, synchronous="normal") as store:
+        store.append("s", 0, [ev(1)])
+        conn = sqlite3.connect(db_path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    with pytest.raises(ValueError, match="synchronous"):
+        EventStore.open(db_path, synchronous="sometimes")
+
+
+def test_a_file_that_is_not_a_log_is_refused(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(CorruptLogError):
+        EventStore.open(path)
+
+
+def test_injected_clock_stamps_recorded_at(db_path):
+    with EventStore.open(db_path, clock=lambda: 1_700_000_000_000) as store:
+        store.append("s", 0, [NewEvent("T", {})])
+        assert store.read_stream("s")[0].recorded_at == 1_700_000_000_000
