@@ -1,0 +1,99 @@
+"""What is owed to whom: pending deliveries = issued − delivered − failed, folded from the log.
+
+A projection, not a decider: `Outbox.apply(record)` folds one logged event (anything with
+`position, stream, type, data, recorded_at`), deterministic and free of I/O, so a restart
+that folds the same log owes exactly the same messages. Attempts without an outcome stay
+pending (they are the only possible duplicates after a crash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+MANUAL, AUTO = 0, 1  # delivery priority: replies to commands before broadcasts
+
+
+class LoggedEvent(Protocol):
+    position: int
+    stream: str
+    type: str
+    data: dict[str, Any]
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    signal_id: str
+    chat_id: int
+    signal: dict[str, Any]
+    issued_ms: int
+    priority: int
+    position: int
+    attempts: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.signal_id, self.chat_id)
+
+
+class Outbox:
+    """Pending deliveries in log order, plus the chats known to have blocked the bot."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, int], Delivery] = {}
+        self.blocked: set[int] = set()
+        self.position = 0
+
+    def apply(self, rec: LoggedEvent) -> list[Delivery]:
+        """Fold one event; returns the deliveries it made owed (usually none)."""
+        if rec.position <= self.position:
+            return []
+        self.position = rec.position
+        data = rec.data
+        match rec.type:
+            case "ManualSignalIssued":
+                chats, priority = [data.get("chat_id") or _user_of(rec.stream)], MANUAL
+            case "AutoSignalIssued":
+                chats, priority = data["recipients"], AUTO
+            case _:
+                self._settle(rec)
+                return []
+        owed = [Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position)
+                for chat in chats]
+        owed = [d for d in owed if d.key not in self.pending]
+        self.pending.update((d.key, d) for d in owed)
+        return owed
+
+    def _settle(self, rec: LoggedEvent) -> None:
+        data = rec.data
+        match rec.type:
+            case "DeliveryAttempted":
+                key = (data["signal_id"], data["chat_id"])
+                if key in self.pending:
+                    self.pending[key] = replace(self.pending[key], attempts=self.pending[key].attempts + 1)
+            case "SignalDelivered":
+                self.pending.pop((data["signal_id"], data["chat_id"]), None)
+            case "DeliveryFailed":
+                self.pending.pop((data["signal_id"], data["chat_id"]), None)
+                if data.get("reason") == "blocked":
+                    self.blocked.add(data["chat_id"])
+            case "BotBlocked":
+                self.blocked.add(_user_of(rec.stream))
+            case "BotUnblocked":
+                self.blocked.discard(_user_of(rec.stream))
+
+    def in_flight(self) -> list[Delivery]:
+        """Pending deliveries already attempted: a crash may have sent them once already."""
+        return [d for d in self.pending.values() if d.attempts]
+
+
+def fold(records: Any) -> Outbox:
+    outbox = Outbox()
+    for rec in records:
+        outbox.apply(rec)
+    return outbox
+
+
+def _user_of(stream: str) -> int:
+    return int(stream.removeprefix("user-"))

@@ -1,0 +1,341 @@
+"""The user's ledger and tier as a pure decider: credits, charges, top-ups, premium, bans.
+
+No clock, no I/O: the session passes `now` (ms UTC) and persists what `decide` returns.
+`evolve(state, event, key)` folds one event; `key` is the Telegram update_id stored in the
+event's meta, so replaying the stream restores the idempotency mark too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from domain.events import (
+    AutoSignalGranted,
+    AutoSignalMuted,
+    AutoSignalUnmuted,
+    BotBlocked,
+    BotUnblocked,
+    CreditsGranted,
+    Event,
+    ManualSignalIssued,
+    PremiumGranted,
+    PremiumRevoked,
+    UserBanned,
+    UserRegistered,
+    UserUnbanned,
+)
+
+DAY_MS = 86_400_000
+WELCOME_CREDITS = 100
+TOPUP_LEVEL = 100
+TOPUP_EVERY_MS = 7 * DAY_MS
+COSTS: dict[str, int] = {"analyze": 20, "futures": 20, "signals": 60}
+MAX_ADMIN_GRANT = 1_000_000
+MAX_GRANT_DAYS = 3650
+PREMIUM_PERIODS: dict[str, int | None] = {"30d": 30 * DAY_MS, "90d": 90 * DAY_MS, "lifetime": None}
+FUTURES_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+SNAPSHOT_SCHEMA = 1
+
+_SYMBOL = re.compile(r"[A-Za-z0-9]{2,20}")
+_DAYS = re.compile(r"([1-9][0-9]{0,3})d")
+
+
+@dataclass(frozen=True)
+class UserState:
+    """Everything the rules need about one user; rebuilt by folding the user's stream."""
+
+    user_id: int
+    registered: bool = False
+    chat_id: int | None = None
+    username: str | None = None
+    language: str | None = None
+    credits: int = 0
+    last_topup_ms: int | None = None  # when the last welcome or weekly grant was made
+    premium_until: int | None = None
+    lifetime: bool = False
+    autosignal_until: int | None = None
+    muted: bool = False
+    banned: bool = False
+    blocked: bool = False
+    last_update_id: int = 0
+    signals: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SNAPSHOT_SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserState | None:
+        """The state in a snapshot, or None when the snapshot is of another schema."""
+        if data.get("schema") != SNAPSHOT_SCHEMA:
+            return None
+        return cls(**{k: v for k, v in data.items() if k != "schema"})
+
+    def is_premium(self, now: int) -> bool:
+        return self.lifetime or (self.premium_until is not None and self.premium_until > now)
+
+    def tier(self, now: int) -> str:
+        if self.lifetime:
+            return "lifetime"
+        return "premium" if self.is_premium(now) else "free"
+
+    def receives_autosignals(self, now: int) -> bool:
+        granted = self.lifetime or (self.autosignal_until is not None and self.autosignal_until > now)
+        return granted and not self.muted
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a command changes nothing; `reason` is the text the user sees."""
+
+    reason: str
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    update_id: int
+    chat_id: int
+    username: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Any served command: applies a due weekly top-up."""
+
+    update_id: int
+
+
+@dataclass(frozen=True)
+class IssueSignal:
+    """Charge for a delivered signal and record it, atomically."""
+
+    update_id: int
+    kind: str  # analyze | futures | signals
+    signal: dict[str, Any]
+    chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SetMute:
+    update_id: int
+    muted: bool
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The user wrote to the bot: if they had blocked it, they have unblocked it."""
+
+
+@dataclass(frozen=True)
+class MarkBlocked:
+    """The Sender found that the user blocked the bot."""
+
+
+@dataclass(frozen=True)
+class GrantCredits:
+    update_id: int
+    by: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class SetPremium:
+    update_id: int
+    by: int
+    period: str  # 30d | 90d | lifetime
+
+
+@dataclass(frozen=True)
+class RevokePremium:
+    update_id: int
+    by: int
+
+
+@dataclass(frozen=True)
+class GrantAutoSignal:
+    update_id: int
+    by: int
+    days: int
+
+
+@dataclass(frozen=True)
+class Ban:
+    update_id: int
+    by: int
+
+
+@dataclass(frozen=True)
+class Unban:
+    update_id: int
+    by: int
+
+
+Command = (
+    Register | Touch | IssueSignal | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
+    | RevokePremium | GrantAutoSignal | Ban | Unban
+)
+
+
+# --- pure helpers the shell and the adapter share -----------------------------------------
+
+
+def normalize_symbol(text: str) -> str | Rejection:
+    """`btc`, `BTC` and `BTCUSDT` all mean BTCUSDT; anything else gets a clear reason."""
+    if not _SYMBOL.fullmatch(text or ""):
+        return Rejection("A symbol is 2-20 letters or digits, e.g. BTC or ETHUSDT.")
+    symbol = text.upper()
+    return symbol if symbol.endswith("USDT") else symbol + "USDT"
+
+
+def parse_days(text: str) -> int | Rejection:
+    """`30d` -> 30 (1..3650)."""
+    match = _DAYS.fullmatch(text or "")
+    if not match or int(match.group(1)) > MAX_GRANT_DAYS:
+        return Rejection(f"A period looks like 30d (1 to {MAX_GRANT_DAYS} days).")
+    return int(match.group(1))
+
+
+def topup_due(state: UserState, now: int) -> int:
+    """Credits the weekly top-up would add now (0 when not due)."""
+    if not state.registered or state.is_premium(now) or state.credits >= TOPUP_LEVEL:
+        return 0
+    if state.last_topup_ms is not None and now - state.last_topup_ms <= TOPUP_EVERY_MS:
+        return 0
+    return TOPUP_LEVEL - state.credits
+
+
+def cost_of(state: UserState, kind: str, now: int) -> int:
+    return 0 if state.is_premium(now) else COSTS[kind]
+
+
+def affordable(state: UserState, kind: str, now: int) -> Rejection | None:
+    """None when the user may buy `kind` now (counting a due top-up), else why not."""
+    cost = cost_of(state, kind, now)
+    balance = state.credits + topup_due(state, now)
+    if balance >= cost:
+        return None
+    return Rejection(
+        f"/{kind} costs {cost} credits and your balance is {balance}. "
+        "Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost "
+        "(ask an admin)."
+    )
+
+
+def signal_id(user_id: int, update_id: int) -> str:
+    return f"m:{user_id}:{update_id}"
+
+
+# --- decide / evolve ---------------------------------------------------------------------
+
+
+def decide(state: UserState, command: Command, now: int) -> list[Event] | Rejection:
+    """The events a command causes, or why it is refused. A repeat of an applied update is []."""
+    update_id = getattr(command, "update_id", None)
+    if update_id is not None and update_id <= state.last_update_id:
+        return []
+    match command:
+        case Register(_, chat_id, username, language):
+            if state.registered:
+                return []
+            return [
+                UserRegistered(chat_id, username, language),
+                CreditsGranted(WELCOME_CREDITS, "welcome", at=now),
+            ]
+        case Contact():
+            return [BotUnblocked()] if state.blocked else []
+        case MarkBlocked():
+            return [BotBlocked()] if state.registered and not state.blocked else []
+    if not state.registered:
+        return Rejection(f"User {state.user_id} is not registered (they need to send /start).")
+    match command:
+        case Touch():
+            return _topup(state, now)
+        case IssueSignal(update_id, kind, signal, chat_id):
+            refused = affordable(state, kind, now)
+            if refused:
+                return refused
+            issued = ManualSignalIssued(
+                signal_id(state.user_id, update_id), update_id, cost_of(state, kind, now), signal,
+                chat_id if chat_id is not None else state.chat_id,
+            )
+            return [*_topup(state, now), issued]
+        case SetMute(_, muted):
+            if muted == state.muted:
+                return []
+            return [AutoSignalMuted() if muted else AutoSignalUnmuted()]
+    return _decide_admin(state, command, now)
+
+
+def _decide_admin(state: UserState, command: Command, now: int) -> list[Event] | Rejection:
+    match command:
+        case GrantCredits(_, by, amount):
+            if not 0 < amount <= MAX_ADMIN_GRANT:
+                return Rejection(f"The amount must be between 1 and {MAX_ADMIN_GRANT}.")
+            return [CreditsGranted(amount, "admin", by)]
+        case SetPremium(_, by, period):
+            if period not in PREMIUM_PERIODS:
+                return Rejection("The period is one of 30d, 90d, lifetime.")
+            length = PREMIUM_PERIODS[period]
+            if length is None:
+                return [PremiumGranted(None, True, by)]
+            start = max(now, state.premium_until or 0)
+            return [PremiumGranted(start + length, False, by)]
+        case RevokePremium(_, by):
+            if not state.is_premium(now) and state.premium_until is None:
+                return Rejection(f"User {state.user_id} has no premium to revoke.")
+            return [PremiumRevoked(by)]
+        case GrantAutoSignal(_, by, days):
+            if not 0 < days <= MAX_GRANT_DAYS:
+                return Rejection(f"The period must be between 1 and {MAX_GRANT_DAYS} days.")
+            start = max(now, state.autosignal_until or 0)
+            return [AutoSignalGranted(start + days * DAY_MS, by)]
+        case Ban(_, by):
+            return [] if state.banned else [UserBanned(by)]
+        case Unban(_, by):
+            return [UserUnbanned(by)] if state.banned else []
+    raise TypeError(f"not a user command: {command!r}")
+
+
+def _topup(state: UserState, now: int) -> list[Event]:
+    due = topup_due(state, now)
+    return [CreditsGranted(due, "weekly", at=now)] if due else []
+
+
+def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
+    """Fold one event into the state; `key` is the update_id from the event's meta."""
+    if key is not None and key > state.last_update_id:
+        state = replace(state, last_update_id=key)
+    match event:
+        case UserRegistered(chat_id, username, language):
+            return replace(state, registered=True, chat_id=chat_id, username=username, language=language)
+        case CreditsGranted(amount, reason):
+            state = replace(state, credits=state.credits + amount)
+            if reason in ("welcome", "weekly") and event.at is not None:
+                state = replace(state, last_topup_ms=event.at)
+            return state
+        case ManualSignalIssued():
+            return replace(state, credits=state.credits - event.cost, signals=state.signals + 1)
+        case PremiumGranted(until, lifetime):
+            return replace(state, premium_until=until, lifetime=state.lifetime or lifetime)
+        case PremiumRevoked():
+            return replace(state, premium_until=None, lifetime=False)
+        case AutoSignalGranted(until):
+            return replace(state, autosignal_until=until)
+        case AutoSignalMuted():
+            return replace(state, muted=True)
+        case AutoSignalUnmuted():
+            return replace(state, muted=False)
+        case UserBanned():
+            return replace(state, banned=True)
+        case UserUnbanned():
+            return replace(state, banned=False)
+        case BotBlocked():
+            return replace(state, blocked=True)
+        case BotUnblocked():
+            return replace(state, blocked=False)
+    return state
