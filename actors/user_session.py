@@ -1,0 +1,458 @@
+"""One actor per user owning stream `user-<id>`, and the `Sessions` router that starts,
+routes to and passivates them.
+
+A session decides with `domain.user`, persists, then replies. Sessions never `ask` a
+session (sessions only `tell` Sessions back), so neither can deadlock the other. Idle
+sessions are stopped on the injected clock, and the least recently used ones when too
+many are live; each saves a snapshot as it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import pykka
+
+from actors.clock import Clock
+from actors.messages import (
+    AdminAction,
+    AnalysisFailed,
+    AnalysisResult,
+    Analyze,
+    Command,
+    EnsureStream,
+    FeedError,
+    GetCandles,
+    InspectSession,
+    PassivateIdle,
+    Reply,
+    SessionCounters,
+    SessionDone,
+    SessionInfo,
+    SessionStats,
+    TopSymbols,
+    UserBlocked,
+    answer,
+)
+from analysis.candles import Candles
+from domain import user as rules
+from domain.events import REGISTRY, Event, decode
+from eventstore import ConcurrencyError, EventStore, NewEvent
+from telegram_adapter import formatting as fmt
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT = 5  # served signal requests per minute
+RATE_WINDOW_MS = 60_000
+CANDLES_WANTED = 500
+MIN_CANDLES = 100
+TOP_PAIRS = 10
+ADMIN_COMMANDS = frozenset(
+    {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit"}
+)
+ADMIN_USAGE = {
+    "grant_credits": "/grant_credits ID N",
+    "set_premium": "/set_premium ID 30d|90d|lifetime",
+    "revoke_premium": "/revoke_premium ID",
+    "grant_autosignal": "/grant_autosignal ID 30d",
+    "ban": "/ban ID",
+    "unban": "/unban ID",
+    "audit": "/audit ID",
+}
+SIGNAL_USAGE = {
+    "analyze": "Usage: /analyze SYMBOL, e.g. /analyze BTC",
+    "futures": "Usage: /futures SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
+    "signals": "Usage: /signals (no arguments)",
+}
+FEED_TROUBLE = {
+    "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
+    "not_ready": "Market data for {symbol} is still loading; try again in a minute. Nothing was charged.",
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every session needs: the log, the clock, the market feed and the analyzer pool."""
+
+    store: EventStore
+    clock: Clock
+    feed: Any = None  # ActorRef-like (ask/tell) answering GetCandles, EnsureStream, TopSymbols
+    analyzer: Any = None  # ActorRef-like answering Analyze
+    ask_timeout: float = 30.0
+
+
+class UserSession(pykka.ThreadingActor):
+    """The only writer of `user-<id>`: decide, persist, evolve, then reply."""
+
+    def __init__(self, user_id: int, services: Services, sessions: Any) -> None:
+        super().__init__()
+        self.user_id = user_id
+        self.stream = f"user-{user_id}"
+        self.services = services
+        self.sessions = sessions
+        self.served: deque[int] = deque()
+
+    def on_start(self) -> None:
+        self._rehydrate()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _rehydrate(self) -> None:
+        store = self.services.store
+        snapshot = store.load_snapshot(self.stream)
+        state = rules.UserState.from_dict(snapshot.state) if snapshot else None
+        self.snapshot_version = snapshot.version if snapshot and state else 0
+        self.state = state or rules.UserState(self.user_id)
+        self.version = self.snapshot_version
+        records = store.read_stream(self.stream, after_version=self.version)
+        for rec in records:
+            if rec.type in REGISTRY:
+                self.state = rules.evolve(self.state, decode(rec.type, rec.data), rec.meta.get("update_id"))
+            self.version = rec.version
+        self.replayed = len(records)
+
+    def on_stop(self) -> None:
+        if self.version > self.snapshot_version:
+            try:
+                self.services.store.save_snapshot(self.stream, self.version, self.state.to_dict())
+            except Exception:  # a lost snapshot only lengthens the next start
+                log.exception("snapshot of %s failed", self.stream)
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return answer(message, self._handle(message))
+        except Exception as exc:
+            log.exception("session %s failed on %s", self.user_id, type(message).__name__)
+            if isinstance(exc, ConcurrencyError):
+                self._rehydrate()
+            return answer(message, Reply("Something went wrong; nothing was charged. Please try again."))
+        finally:
+            if isinstance(message, Command | AdminAction | UserBlocked):
+                self.sessions.tell(SessionDone(self.user_id))
+
+    def _handle(self, message: Any) -> Any:
+        match message:
+            case Command():
+                return self._command(message)
+            case AdminAction():
+                return self._admin(message)
+            case UserBlocked():
+                self._decide(rules.MarkBlocked(), None)
+                return None
+            case InspectSession():
+                return SessionInfo(self.user_id, self.version, self.snapshot_version, self.replayed,
+                                   self.state.to_dict())
+        raise TypeError(f"unexpected message {message!r}")
+
+    # --- persistence -----------------------------------------------------------------
+
+    def _decide(self, command: Any, key: int | None) -> list[Event] | rules.Rejection:
+        """Decide and persist; the state changes only after the append commits."""
+        out = rules.decide(self.state, command, self.services.clock.now_ms())
+        if not isinstance(out, rules.Rejection):
+            self._persist(out, key)
+        return out
+
+    def _persist(self, events: list[Event], key: int | None) -> None:
+        if not events:
+            return
+        meta: dict[str, Any] = {"actor": "UserSession"}
+        if key is not None:
+            meta["update_id"] = key
+        batch = [NewEvent(e.type, e.payload(), {**meta, "schema": e.schema}) for e in events]
+        self.services.store.append(self.stream, self.version, batch)
+        self.version += len(batch)
+        for event in events:
+            self.state = rules.evolve(self.state, event, key)
+
+    # --- user commands ---------------------------------------------------------------
+
+    def _command(self, cmd: Command) -> Reply:
+        if cmd.update_id <= self.state.last_update_id:
+            return Reply(None)  # a redelivered update: already answered, nothing changes
+        self._decide(rules.Contact(), None)
+        if self.state.banned:
+            return Reply("Your account is suspended. Contact an admin.")
+        if cmd.name == "start":
+            again = self.state.registered
+            self._decide(rules.Register(cmd.update_id, cmd.chat_id, cmd.username, cmd.language), cmd.update_id)
+            return Reply(fmt.welcome_text(self.state, again))
+        if cmd.name == "help":
+            return Reply(fmt.HELP)
+        if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal"):
+            if not self.state.registered:
+                return Reply("Send /start first to register (you get 100 free credits).")
+            return getattr(self, f"_{cmd.name}")(cmd) if cmd.name not in rules.COSTS else self._signal(cmd)
+        return Reply("I did not understand that. See /help for the commands.")
+
+    def _credits(self, cmd: Command) -> Reply:
+        self._decide(rules.Touch(cmd.update_id), cmd.update_id)
+        return Reply(fmt.credits_text(self.state, self.services.clock.now_ms()))
+
+    def _history(self, cmd: Command) -> Reply:
+        records = self.services.store.read_stream(self.stream)
+        issued = [(r.recorded_at, r.data) for r in records if r.type == "ManualSignalIssued"]
+        return Reply(fmt.history_text(issued[-10:]))
+
+    def _autosignal(self, cmd: Command) -> Reply:
+        if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
+            return Reply("Usage: /autosignal on|off")
+        muted = cmd.args[0].lower() == "off"
+        self._decide(rules.SetMute(cmd.update_id, muted), cmd.update_id)
+        now = self.services.clock.now_ms()
+        if muted:
+            return Reply("Autosignals muted. /autosignal on to resume.")
+        if self.state.receives_autosignals(now):
+            return Reply("Autosignals are on.")
+        return Reply("Autosignals unmuted, but your plan does not include them (lifetime or an admin grant).")
+
+    def _signal(self, cmd: Command) -> Reply:
+        parsed = _signal_args(cmd)
+        if isinstance(parsed, rules.Rejection):
+            return Reply(fmt.esc(parsed.reason))
+        now = self.services.clock.now_ms()
+        while self.served and now - self.served[0] >= RATE_WINDOW_MS:
+            self.served.popleft()
+        if len(self.served) >= RATE_LIMIT:
+            wait_s = (self.served[0] + RATE_WINDOW_MS - now + 999) // 1000
+            return Reply(f"At most {RATE_LIMIT} signal requests a minute; retry in {wait_s} s.")
+        refused = rules.affordable(self.state, cmd.name, now)
+        if refused:
+            return Reply(fmt.esc(refused.reason))
+        result = self._scan() if cmd.name == "signals" else self._analysis(*parsed)
+        if isinstance(result, str):
+            return Reply(result)
+        self.served.append(now)
+        scan = result.get("kind") == "scan"
+        if not (result["signals"] if scan else "side" in result):
+            self._decide(rules.Touch(cmd.update_id), cmd.update_id)
+            if scan:
+                return Reply(fmt.scan_text(result) + "\nNo setup in any pair: no credits were charged.")
+            return Reply(fmt.no_setup_text(result))
+        issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id), cmd.update_id)
+        if isinstance(issued, rules.Rejection):
+            return Reply(fmt.esc(issued.reason))
+        return Reply(None, rules.signal_id(self.user_id, cmd.update_id))
+
+    def _analysis(self, symbol: str, interval: str) -> dict[str, Any] | str:
+        """The signal or no-setup dict for the last closed candle, or the reason there is none."""
+        feed, timeout = self.services.feed, self.services.ask_timeout
+        if feed is None or self.services.analyzer is None:
+            return "Market data is not available right now. Nothing was charged."
+        try:
+            ready = feed.ask(EnsureStream(symbol, interval), timeout=timeout)
+            candles = ready if isinstance(ready, FeedError) else feed.ask(
+                GetCandles(symbol, interval, CANDLES_WANTED), timeout=timeout)
+            if isinstance(candles, FeedError):
+                return _feed_trouble(candles, symbol)
+            if not isinstance(candles, Candles) or len(candles) < MIN_CANDLES:
+                return f"Not enough {fmt.esc(interval)} history for {fmt.esc(symbol)} yet. Nothing was charged."
+            outcome = self.services.analyzer.ask(Analyze(symbol, interval, candles), timeout=timeout)
+        except Exception as exc:
+            log.warning("analysis of %s %s failed: %r", symbol, interval, exc)
+            return "Market data is not available right now. Nothing was charged."
+        if isinstance(outcome, AnalysisResult):
+            return outcome.result.to_dict()
+        reason = outcome.reason if isinstance(outcome, AnalysisFailed) else "no answer"
+        return f"The analysis of {fmt.esc(symbol)} failed ({fmt.esc(reason)}). Nothing was charged."
+
+    def _scan(self) -> dict[str, Any] | str:
+        try:
+            symbols = tuple(self.services.feed.ask(TopSymbols(TOP_PAIRS), timeout=self.services.ask_timeout))
+        except Exception as exc:
+            log.warning("top symbols failed: %r", exc)
+            symbols = ()
+        if not symbols:
+            return "Market data is not available right now. Nothing was charged."
+        found = [self._analysis(symbol, "1h") for symbol in symbols]
+        reads = [r for r in found if isinstance(r, dict)]
+        if not reads:
+            return "Market data is not available right now. Nothing was charged."
+        return {
+            "kind": "scan", "interval": "1h", "symbols": list(symbols),
+            "open_time": max(r.get("open_time", 0) for r in reads),
+            "signals": [r for r in reads if "side" in r],
+            "no_setup": [r for r in reads if "side" not in r],
+        }
+
+    # --- admin changes to this user ----------------------------------------------------
+
+    def _admin(self, action: AdminAction) -> Reply:
+        if action.name == "audit":
+            records = self.services.store.read_stream(self.stream)
+            return Reply(fmt.audit_text(self.user_id, [(r.recorded_at, r.type, r.data) for r in records]))
+        command = _admin_command(action)
+        if isinstance(command, rules.Rejection):
+            return Reply(fmt.esc(command.reason))
+        out = self._decide(command, action.update_id)
+        if isinstance(out, rules.Rejection):
+            return Reply(fmt.esc(out.reason))
+        log.info("admin %s: /%s %s %s", action.by, action.name, self.user_id, " ".join(action.args))
+        now = self.services.clock.now_ms()
+        return Reply(f"Done: /{action.name} {self.user_id}.\n{fmt.credits_text(self.state, now)}")
+
+
+def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
+    limits = {"analyze": (1, 1), "futures": (1, 2), "signals": (0, 0)}[cmd.name]
+    if not limits[0] <= len(cmd.args) <= limits[1]:
+        return rules.Rejection(SIGNAL_USAGE[cmd.name])
+    if cmd.name == "signals":
+        return ("", "1h")
+    symbol = rules.normalize_symbol(cmd.args[0])
+    if isinstance(symbol, rules.Rejection):
+        return symbol
+    interval = cmd.args[1].lower() if len(cmd.args) == 2 else "1h"
+    if interval not in rules.FUTURES_INTERVALS:
+        return rules.Rejection(SIGNAL_USAGE["futures"])
+    return (symbol, interval)
+
+
+def _feed_trouble(error: FeedError, symbol: str) -> str:
+    template = FEED_TROUBLE.get(error.kind, "Market data is not available right now. Nothing was charged.")
+    return template.format(symbol=fmt.esc(symbol))
+
+
+def _admin_command(action: AdminAction) -> Any:
+    args, key, by = action.args, action.update_id, action.by
+    usage = rules.Rejection("Usage: " + ADMIN_USAGE[action.name])
+    match action.name, args:
+        case "grant_credits", (amount,) if amount.isdigit():
+            return rules.GrantCredits(key, by, int(amount))
+        case "set_premium", (period,):
+            return rules.SetPremium(key, by, period.lower())
+        case "revoke_premium", ():
+            return rules.RevokePremium(key, by)
+        case "grant_autosignal", (period,):
+            days = rules.parse_days(period.lower())
+            return days if isinstance(days, rules.Rejection) else rules.GrantAutoSignal(key, by, days)
+        case "ban", ():
+            return rules.Ban(key, by)
+        case "unban", ():
+            return rules.Unban(key, by)
+    return usage
+
+
+# --- the router ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Live:
+    ref: Any
+    last_used: int
+    busy: int = 0
+
+
+class Sessions(pykka.ThreadingActor):
+    """Routes commands to per-user sessions, starting them on demand and passivating them."""
+
+    def __init__(
+        self,
+        services: Services,
+        admin_ids: frozenset[int] = frozenset(),
+        idle_ms: int = 600_000,
+        max_live: int = 2000,
+        sweep_every_s: float | None = 60.0,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.admin_ids = frozenset(admin_ids)
+        self.idle_ms = idle_ms
+        self.max_live = max_live
+        self.sweep_every_s = sweep_every_s
+        self.live: OrderedDict[int, _Live] = OrderedDict()
+        self.started = 0
+        self.passivated = 0
+        self._stop_sweeper = threading.Event()
+
+    def on_start(self) -> None:
+        if self.sweep_every_s:
+            threading.Thread(target=self._sweeper, name="sessions-sweeper", daemon=True).start()
+
+    def _sweeper(self) -> None:
+        while not self._stop_sweeper.wait(self.sweep_every_s):
+            try:
+                self.actor_ref.tell(PassivateIdle())
+            except pykka.ActorDeadError:
+                return
+
+    def on_stop(self) -> None:
+        self._stop_sweeper.set()
+        for user_id in list(self.live):
+            self._passivate(user_id, block=True)
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Command() if message.name in ADMIN_COMMANDS:
+                self._admin(message)
+            case Command():
+                self._route(message.user_id, message)
+            case UserBlocked():
+                self._route(message.chat_id, message)
+            case InspectSession():
+                self._session(message.user_id).ref.tell(message)
+            case SessionDone():
+                entry = self.live.get(message.user_id)
+                if entry:
+                    entry.busy -= 1
+                    self._evict_over_limit()
+            case PassivateIdle():
+                self._passivate_idle()
+            case SessionStats():
+                return answer(message, SessionCounters(len(self.live), self.started, self.passivated))
+        return None
+
+    def _admin(self, cmd: Command) -> None:
+        if cmd.user_id not in self.admin_ids:
+            log.warning("user %s tried admin command /%s: not allowed", cmd.user_id, cmd.name)
+            answer(cmd, Reply("Not allowed."))
+            return
+        if not cmd.args or not cmd.args[0].isdigit() or len(cmd.args[0]) > 15:
+            answer(cmd, Reply("Usage: " + ADMIN_USAGE[cmd.name]))
+            return
+        target = int(cmd.args[0])
+        action = AdminAction(cmd.update_id, cmd.user_id, target, cmd.name, cmd.args[1:], cmd.reply_to)
+        self._route(target, action)
+
+    def _route(self, user_id: int, message: Any) -> None:
+        entry = self._session(user_id)
+        entry.busy += 1
+        entry.ref.tell(message)
+        self._evict_over_limit()
+
+    def _session(self, user_id: int) -> _Live:
+        now = self.services.clock.now_ms()
+        entry = self.live.get(user_id)
+        if entry is None:
+            ref = UserSession.start(user_id, self.services, self.actor_ref)
+            entry = self.live[user_id] = _Live(ref, now)
+            self.started += 1
+        else:
+            entry.last_used = now
+            self.live.move_to_end(user_id)
+        return entry
+
+    def _evict_over_limit(self) -> None:
+        excess = len(self.live) - self.max_live
+        if excess <= 0:
+            return
+        idle = (user_id for user_id, entry in self.live.items() if not entry.busy)
+        for user_id in list(islice(idle, excess)):
+            self._passivate(user_id)
+
+    def _passivate_idle(self) -> None:
+        cutoff = self.services.clock.now_ms() - self.idle_ms
+        for user_id in [u for u, e in self.live.items() if e.last_used <= cutoff and not e.busy]:
+            self._passivate(user_id)
+
+    def _passivate(self, user_id: int, block: bool = False) -> None:
+        entry = self.live.pop(user_id)
+        self.passivated += 1
+        try:
+            entry.ref.stop(block=block)
+        except pykka.ActorDeadError:
+            pass

@@ -1,0 +1,224 @@
+"""Message texts in Telegram HTML: every user- or market-derived string is escaped here.
+
+Prices are shown at the symbol's precision; long texts are split on line boundaries.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from domain.user import UserState
+
+TEXT_LIMIT = 4096
+FOOTER = "<i>Not financial advice: trade at your own risk.</i>"
+
+ADMIN_HELP = (
+    "\n\n<b>Admin</b>\n"
+    "/grant_credits ID N · /set_premium ID 30d|90d|lifetime · /revoke_premium ID\n"
+    "/grant_autosignal ID 30d · /ban ID · /unban ID · /audit ID\n"
+    "/signal_on · /signal_off · /signal_status · /signal_tick · /cooldown_clear SYMBOL SIDE"
+)
+HELP = (
+    "<b>Commands</b>\n"
+    "/start – register (100 free credits)\n"
+    "/analyze SYMBOL – 1h setup for a pair, e.g. /analyze BTC (20 credits)\n"
+    "/futures SYMBOL [TF] – setup on 1m 5m 15m 30m 1h 4h 1d (20 credits)\n"
+    "/signals – scan the 10 most traded USDT pairs (60 credits)\n"
+    "/credits – balance, tier and autosignal status\n"
+    "/history – your last 10 signals and charges\n"
+    "/autosignal on|off – mute or unmute pushed signals\n"
+    "You are charged only when a signal is delivered."
+)
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+
+
+def day(ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+
+def decimals(signal: dict[str, Any]) -> int:
+    """Digits after the point for this symbol: the signal's precision, else from its price size."""
+    precision = signal.get("precision")
+    if isinstance(precision, int) and not isinstance(precision, bool) and 0 <= precision <= 12:
+        return precision
+    if isinstance(precision, float) and 0 < precision < 1:
+        return min(12, max(0, round(-math.log10(precision))))
+    entry = abs(float(signal.get("entry") or 0)) or 1.0
+    return min(8, max(2, 4 - math.floor(math.log10(entry))))
+
+
+def price(value: Any, digits: int) -> str:
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return esc(value)
+
+
+def signal_text(signal: dict[str, Any]) -> str:
+    """A manual or auto signal, or a /signals scan (signal["kind"] == "scan")."""
+    if signal.get("kind") == "scan":
+        return scan_text(signal)
+    digits = decimals(signal)
+    side = str(signal.get("side", "")).upper()
+    icon = "🟢" if side == "LONG" else "🔴"
+    lines = [
+        f"{icon} <b>{esc(signal.get('symbol'))}</b> {esc(signal.get('interval'))} · <b>{esc(side)}</b>",
+        f"Entry: <code>{price(signal.get('entry'), digits)}</code>",
+        f"Stop: <code>{price(signal.get('stop'), digits)}</code>",
+        f"TP1: <code>{price(signal.get('tp1'), digits)}</code> ({_r(signal.get('rr1'))})",
+        f"TP2: <code>{price(signal.get('tp2'), digits)}</code> ({_r(signal.get('rr2'))})",
+        f"Confidence: {esc(signal.get('confidence'))}%",
+    ]
+    reasons = signal.get("reasons") or []
+    if reasons:
+        lines.append("<b>Why</b>")
+        lines.extend(f"• {esc(reason)}" for reason in reasons)
+    smc = smc_summary(signal.get("smc"))
+    if smc:
+        lines.append(f"<b>SMC</b> {smc}")
+    lines.append(f"Candle: {when(signal.get('open_time'))}")
+    lines.append(FOOTER)
+    return "\n".join(lines)
+
+
+def no_setup_text(read: dict[str, Any]) -> str:
+    """The market read when there is no trade: why, the bias, and that nothing was charged."""
+    lines = [
+        f"⚪ <b>{esc(read.get('symbol'))}</b> {esc(read.get('interval'))} · no setup",
+        f"Why: {esc(read.get('reason', 'no qualifying setup'))}",
+    ]
+    if read.get("bias"):
+        lines.append(f"Bias: {esc(read['bias'])}")
+    smc = smc_summary(read.get("smc"))
+    if smc:
+        lines.append(f"<b>SMC</b> {smc}")
+    lines.append(f"Candle: {when(read.get('open_time'))}")
+    lines.append("No credits were charged.")
+    return "\n".join(lines)
+
+
+def scan_text(scan: dict[str, Any]) -> str:
+    parts = [f"<b>Scan of the top {len(scan.get('symbols', []))} USDT pairs</b> ({esc(scan.get('interval'))})"]
+    for signal in scan.get("signals", []):
+        parts.append(signal_text(signal).removesuffix("\n" + FOOTER))
+    quiet = [esc(read.get("symbol")) for read in scan.get("no_setup", [])]
+    if quiet:
+        parts.append("No setup: " + ", ".join(quiet))
+    parts.append(FOOTER)
+    return "\n\n".join(parts)
+
+
+def smc_summary(smc: Any) -> str:
+    if not isinstance(smc, dict) or not smc:
+        return ""
+    items = []
+    for key, value in list(smc.items())[:8]:
+        shown = value if isinstance(value, str | int | float | bool) else _count(value)
+        items.append(f"{esc(key)}: {esc(shown)}")
+    return " · ".join(items)
+
+
+def _count(value: Any) -> str:
+    return f"{len(value)}" if isinstance(value, list | tuple | dict) else str(value)
+
+
+def _r(value: Any) -> str:
+    try:
+        return f"{float(value):.1f}R"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def history_text(entries: Iterable[tuple[int, dict[str, Any]]]) -> str:
+    """Lines for /history: (recorded_at, ManualSignalIssued payload), newest last."""
+    rows = [
+        f"{when(at)} · {esc(_subject(data['signal']))} · -{data['cost']} credits"
+        for at, data in entries
+    ]
+    return "<b>Your last signals</b>\n" + "\n".join(rows) if rows else "No signals yet. Try /analyze BTC."
+
+
+def audit_text(user_id: int, entries: Iterable[tuple[int, str, dict[str, Any]]]) -> str:
+    """The ledger of one user: each grant and charge with time, reason and signal."""
+    rows, balance = [], 0
+    for at, kind, data in entries:
+        if kind == "CreditsGranted":
+            balance += data["amount"]
+            by = f" by {data['by']}" if data.get("by") is not None else ""
+            rows.append(f"{when(at)} +{data['amount']} {esc(data['reason'])}{by} = {balance}")
+        elif kind == "ManualSignalIssued":
+            balance -= data["cost"]
+            rows.append(f"{when(at)} -{data['cost']} {esc(data['signal_id'])} "
+                        f"{esc(_subject(data['signal']))} = {balance}")
+        else:
+            rows.append(f"{when(at)} {esc(kind)}")
+    return f"<b>Ledger of {user_id}</b>\n" + ("\n".join(rows) if rows else "(empty)")
+
+
+def _subject(signal: dict[str, Any]) -> str:
+    if signal.get("kind") == "scan":
+        return f"scan {len(signal.get('signals', []))} setups"
+    return f"{signal.get('symbol')} {signal.get('interval')} {signal.get('side')}"
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """The HTML reply as plain text (for the console)."""
+    return html.unescape(_TAG.sub("", text))
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at line ends (a longer line is cut hard)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            pieces.append(current)
+            candidate = line
+        current = candidate
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
+
+
+def welcome_text(state: UserState, again: bool) -> str:
+    name = esc(state.username or "trader")
+    head = f"Welcome back, {name}!" if again else f"Welcome, {name}! You have {state.credits} free credits."
+    return f"{head}\n\n{HELP}"
+
+
+def credits_text(state: UserState, now: int) -> str:
+    tier = state.tier(now)
+    if tier == "premium":
+        tier = f"premium until {day(state.premium_until or 0)}"
+    if state.receives_autosignals(now):
+        auto = "on" + (f" until {day(state.autosignal_until)}" if state.autosignal_until and not state.lifetime
+                       else "")
+    elif state.muted and (state.lifetime or (state.autosignal_until or 0) > now):
+        auto = "muted (/autosignal on)"
+    else:
+        auto = "not included"
+    return f"Balance: {state.credits} credits\nTier: {tier}\nAutosignals: {auto}"

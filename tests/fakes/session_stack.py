@@ -1,0 +1,65 @@
+"""A real session stack for tests: SQLite log, Sessions router, candle feed and rule analyzer."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.clock import ManualClock
+from actors.messages import Command, InspectSession, Reply, SessionInfo
+from actors.user_session import Services, Sessions
+from domain.events import upcast
+from eventstore import EventStore
+from telegram_adapter.commands import parse
+from tests.fakes.market import CandleFeed, RuleAnalyzer
+
+T0 = 1_732_000_000_000
+ADMIN = 1
+
+
+@dataclass
+class Stack:
+    store: EventStore
+    clock: ManualClock
+    sessions: Any
+    last_update_id: int = 0
+
+    def send_async(self, user: int, text: str, update_id: int | None = None) -> Future:
+        name, args = parse(text)
+        reply: Future = Future()
+        key = self.last_update_id + 1 if update_id is None else update_id
+        self.last_update_id = max(self.last_update_id, key)
+        self.sessions.tell(Command(key, user, user, name, args, f"user{user}", "en", reply))
+        return reply
+
+    def send(self, user: int, text: str, update_id: int | None = None) -> Reply:
+        return self.send_async(user, text, update_id).result(timeout=20)
+
+    def info(self, user: int) -> SessionInfo:
+        reply: Future = Future()
+        self.sessions.tell(InspectSession(user, reply))
+        return reply.result(timeout=20)
+
+    def types(self, user: int) -> list[str]:
+        return [r.type for r in self.store.read_stream(f"user-{user}")]
+
+
+def start_stack(tmp: Path, market: dict, *, quiet: frozenset[str] = frozenset(),
+                not_ready: frozenset[str] = frozenset(), **sessions_kw: Any) -> Stack:
+    clock = ManualClock(T0)
+    store = EventStore.open(tmp / "events.db", upcast=upcast, clock=clock.now_ms)
+    feed = CandleFeed.start(market, not_ready)
+    analyzer = RuleAnalyzer.start(quiet)
+    services = Services(store, clock, feed, analyzer, ask_timeout=10.0)
+    sessions_kw.setdefault("sweep_every_s", None)
+    sessions = Sessions.start(services, frozenset({ADMIN}), **sessions_kw)
+    return Stack(store, clock, sessions)
+
+
+def stop_stack(stack: Stack) -> None:
+    pykka.ActorRegistry.stop_all()
+    stack.store.close()

@@ -1,0 +1,233 @@
+"""UserSession and Sessions against a real SQLite log, real candles and the injected clock."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.messages import PassivateIdle, SessionStats, UserBlocked
+from domain import user as rules
+from domain.events import decode
+from tests.conftest import klines_dir
+from tests.fakes.market import load_market
+from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return load_market(klines_dir())
+
+
+@pytest.fixture
+def stack(tmp_path, market):
+    s = start_stack(tmp_path, market, quiet=frozenset({"XRPUSDT"}), not_ready=frozenset({"SOLUSDT"}))
+    yield s
+    stop_stack(s)
+
+
+def balance(stack, user: int) -> int:
+    return stack.info(user).state["credits"]
+
+
+def charges(stack, user: int) -> list[int]:
+    return [r.data["cost"] for r in stack.store.read_stream(f"user-{user}") if r.type == "ManualSignalIssued"]
+
+
+def test_start_analyze_and_credits(stack):
+    assert "Send /start" in stack.send(42, "/analyze BTC").text
+    welcome = stack.send(42, "/start")
+    assert "100 free credits" in welcome.text
+    assert "Welcome back" in stack.send(42, "/start").text
+    reply = stack.send(42, "/analyze btc", update_id=1000)
+    assert reply.text is None and reply.signal_id == "m:42:1000"
+    issued = stack.store.read_stream("user-42")[-1]
+    assert issued.type == "ManualSignalIssued" and issued.data["signal"]["symbol"] == "BTCUSDT"
+    assert issued.meta["update_id"] == 1000 and issued.data["chat_id"] == 42
+    assert stack.send(42, "/credits").text.startswith("Balance: 80 credits\nTier: free")
+    assert stack.send(42, "/futures ETH 1h").signal_id is not None
+    assert "BTCUSDT 1h" in stack.send(42, "/history").text
+    assert charges(stack, 42) == [20, 20]
+
+
+def test_no_setup_unknown_symbol_and_unready_feed_are_free(stack):
+    stack.send(7, "/start")
+    quiet = stack.send(7, "/analyze XRP")
+    assert "no setup" in quiet.text and "No credits were charged" in quiet.text
+    assert "DOGEUSDT is not traded" in stack.send(7, "/analyze doge").text
+    assert "still loading" in stack.send(7, "/analyze SOLUSDT").text
+    assert "still loading" in stack.send(7, "/futures BTC 4h").text
+    assert "Usage: /futures" in stack.send(7, "/futures BTC 2h").text
+    assert "Usage: /analyze" in stack.send(7, "/analyze").text
+    assert balance(stack, 7) == 100 and charges(stack, 7) == []
+
+
+def test_signals_scan_costs_60_once(stack):
+    stack.send(8, "/start")
+    reply = stack.send(8, "/signals")
+    assert reply.signal_id is not None
+    scan = stack.store.read_stream("user-8")[-1].data["signal"]
+    assert scan["kind"] == "scan" and len(scan["symbols"]) == 5
+    assert {s["symbol"] for s in scan["signals"]} == {"BTCUSDT", "ETHUSDT", "BNBUSDT"}
+    assert [r["symbol"] for r in scan["no_setup"]] == ["XRPUSDT"]
+    assert balance(stack, 8) == 40
+    assert "costs 60 credits and your balance is 40" in stack.send(8, "/signals").text
+    assert balance(stack, 8) == 40
+
+
+def test_redelivered_update_is_not_charged_twice(stack):
+    stack.send(9, "/start")
+    first = stack.send(9, "/analyze BTC", update_id=500)
+    again = stack.send(9, "/analyze BTC", update_id=500)
+    assert first.signal_id and again.text is None and again.signal_id is None
+    assert charges(stack, 9) == [20]
+
+
+def test_rate_limit_counts_served_requests_only(stack):
+    stack.send(10, "/start")
+    stack.send(10, "/grant_credits 10 500")  # not an admin: refused
+    assert balance(stack, 10) == 100
+    for text in ("/analyze", "/analyze doge", "/analyze SOL"):
+        stack.send(10, text)
+    served = [stack.send(10, t) for t in ("/analyze BTC", "/analyze XRP", "/analyze ETH", "/analyze BNB",
+                                          "/analyze BTC")]
+    assert all(r.signal_id or "no setup" in r.text for r in served)
+    limited = stack.send(10, "/analyze BTC")
+    assert "retry in 60 s" in limited.text
+    stack.clock.advance(60_000)
+    assert stack.send(10, "/analyze BTC").signal_id
+    assert len(charges(stack, 10)) == 5
+
+
+def test_admin_commands_through_sessions(stack):
+    stack.send(42, "/start")
+    assert stack.send(42, "/grant_credits 42 50").text == "Not allowed."
+    assert balance(stack, 42) == 100
+    assert "Balance: 150 credits" in stack.send(ADMIN, "/grant_credits 42 50").text
+    assert "Usage: /grant_credits" in stack.send(ADMIN, "/grant_credits 42 lots").text
+    assert "Usage: /ban" in stack.send(ADMIN, "/ban someone").text
+    assert "not registered" in stack.send(ADMIN, "/grant_credits 77 50").text
+    assert "premium until" in stack.send(ADMIN, "/set_premium 42 30d").text
+    assert stack.send(42, "/analyze BTC").signal_id
+    assert charges(stack, 42) == [0]
+    assert "Tier: free" in stack.send(ADMIN, "/revoke_premium 42").text
+    assert "Autosignals: on until" in stack.send(ADMIN, "/grant_autosignal 42 30d").text
+    assert "muted" in stack.send(42, "/autosignal off").text
+    audit = stack.send(ADMIN, "/audit 42").text
+    assert "+100 welcome = 100" in audit and f"+50 admin by {ADMIN} = 150" in audit and "-0 m:42:" in audit
+    stack.send(ADMIN, "/ban 42")
+    assert "suspended" in stack.send(42, "/analyze BTC").text
+    stack.send(ADMIN, "/unban 42")
+    assert stack.send(42, "/analyze BTC").signal_id
+    assert charges(stack, 42) == [0, 20]
+
+
+def test_blocked_user_is_unblocked_by_their_next_message(stack):
+    stack.send(11, "/start")
+    stack.sessions.tell(UserBlocked(11))
+    assert stack.info(11).state["blocked"]
+    stack.send(11, "/credits")
+    assert stack.types(11)[-2:] == ["BotBlocked", "BotUnblocked"]
+
+
+def test_weekly_topup_on_the_injected_clock(stack):
+    stack.send(12, "/start")
+    stack.send(12, "/signals")
+    stack.clock.advance(7 * rules.DAY_MS + 1)
+    assert stack.send(12, "/credits").text.startswith("Balance: 100 credits")
+    grant = stack.store.read_stream("user-12")[-1]
+    assert grant.type == "CreditsGranted" and grant.data["reason"] == "weekly" and grant.data["amount"] == 60
+
+
+def test_idle_passivation_snapshots_and_rehydrates_from_the_tail(stack):
+    stack.send(13, "/start")
+    stack.send(13, "/analyze BTC")
+    before = stack.info(13)
+    assert before.replayed == 0 and before.version == 3
+    stack.clock.advance(9 * 60_000)
+    stack.sessions.tell(PassivateIdle())
+    assert _stats(stack).live == 1
+    stack.clock.advance(2 * 60_000)
+    stack.sessions.tell(PassivateIdle())
+    assert _stats(stack).live == 0 and _stats(stack).passivated == 1
+    assert wait_for(lambda: stack.store.load_snapshot("user-13")).version == 3
+    after = stack.info(13)
+    assert (after.replayed, after.snapshot_version, after.state) == (0, 3, before.state)
+    stack.send(13, "/analyze ETH")
+    stack.clock.advance(11 * 60_000)
+    stack.sessions.tell(PassivateIdle())
+    assert wait_for(lambda: (stack.store.load_snapshot("user-13") or [0])[0] == 4)
+    assert stack.info(13).replayed == 0 and stack.info(13).state["credits"] == 60
+
+
+def test_least_recently_used_sessions_are_passivated_over_the_limit(tmp_path, market):
+    stack = start_stack(tmp_path, market, max_live=3)
+    try:
+        for user in range(100, 108):
+            stack.send(user, "/start")
+        stats = _stats(stack)
+        assert stats.live <= 3 and stats.started == 8
+        assert all(balance(stack, user) == 100 for user in range(100, 108))
+    finally:
+        stop_stack(stack)
+
+
+def test_same_user_ten_commands_at_once_is_charged_for_what_they_got(stack):
+    stack.send(14, "/start")
+    replies = [stack.send_async(14, "/analyze BTC") for _ in range(10)]
+    got = [r.result(timeout=30) for r in replies]
+    delivered = [r for r in got if r.signal_id]
+    assert len(delivered) == 5 and sum("retry in" in (r.text or "") for r in got) == 5
+    assert charges(stack, 14) == [20] * 5 and balance(stack, 14) == 0
+
+
+def test_many_users_at_once_and_replay_reproduces_every_session(stack):
+    users = range(200, 220)
+    for user in users:
+        stack.send(user, "/start")
+    pending = [stack.send_async(user, f"/analyze {sym}") for user in users for sym in ("BTC", "XRP", "ETH")]
+    got = [p.result(timeout=30) for p in pending]
+    assert sum(1 for r in got if r.signal_id) == 40
+    for user in users:
+        live = stack.info(user).state
+        state = rules.UserState(user)
+        for rec in stack.store.read_stream(f"user-{user}"):
+            state = rules.evolve(state, decode(rec.type, rec.data), rec.meta.get("update_id"))
+        assert state.to_dict() == live and live["credits"] == 60
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(
+    st.text(max_size=50),
+    st.text(min_size=3900, max_size=4000),
+    st.builds(lambda c, a: f"/{c} {a}", st.sampled_from(["analyze", "futures", "signals", "autosignal",
+                                                          "grant_credits", "audit", "nope", "credits"]),
+              st.text(max_size=40)),
+    st.sampled_from(["", "/", "/analyze <b>x</b>", "/analyze *BTC*", "/futures BTC 1h extra",
+                     "/analyze 🚀", "/start@other_bot", "/AUTOSIGNAL maybe"]),
+))
+def test_bad_input_gets_a_reply_and_no_charge(stack, text):
+    stack.send(15, "/start")
+    reply = stack.send(15, text)
+    assert reply.text or reply.signal_id
+    states = stack.info(15).state
+    assert states["credits"] + sum(charges(stack, 15)) == 100
+
+
+def wait_for(probe, timeout: float = 5.0):
+    """The probe's first truthy value (snapshots are saved as a passivated session stops)."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return value
+
+
+def _stats(stack):
+    reply: Future = Future()
+    stack.sessions.tell(SessionStats(reply))
+    return reply.result(timeout=10)
