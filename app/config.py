@@ -1,0 +1,214 @@
+"""Settings from the environment (and an optional .env file), validated at start.
+
+One table drives parsing, defaults and `--help`, so a setting cannot be documented in one
+place and read differently in another. A bad value stops the process with a message that
+names the setting; the bot token is never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from analysis.candles import INTERVAL_MS
+
+MARKETS = {
+    "spot": ("wss://data-stream.binance.vision", "https://data-api.binance.vision"),
+    "usdm": ("wss://fstream.binance.com/market", "https://fapi.binance.com"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be a whole number between {low} and {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _ids(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(re.fullmatch(r"-?\d{1,20}", p) for p in parts):
+        raise ValueError("must be comma-separated Telegram user ids (numbers)")
+    return tuple(int(p) for p in parts)
+
+
+def _watchlist(text: str) -> tuple[str, ...] | int:
+    value = text.strip().upper()
+    if match := re.fullmatch(r"TOP(\d{1,3})", value):
+        count = int(match.group(1))
+        if not 1 <= count <= 200:
+            raise ValueError("topN needs N between 1 and 200")
+        return count
+    symbols = tuple(s.strip() for s in value.split(",") if s.strip())
+    if not symbols or not all(re.fullmatch(r"[A-Z0-9]{2,20}", s) for s in symbols):
+        raise ValueError("must be comma-separated symbols such as BTCUSDT,ETHUSDT, or topN such as top25")
+    return symbols
+
+
+def _interval(text: str) -> str:
+    if text not in INTERVAL_MS:
+        raise ValueError(f"must be a Binance interval: {', '.join(INTERVAL_MS)}")
+    return text
+
+
+def _url(text: str) -> str:
+    if not text:
+        return ""  # unset: the market's default applies
+    if not re.match(r"^(wss?|https?)://[^\s/]+", text):
+        raise ValueError("must be a URL such as ws://127.0.0.1:9000 or https://api.binance.com")
+    return text.rstrip("/")
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _secret(text: str) -> str:
+    if text and not re.fullmatch(r"\d{3,20}:[A-Za-z0-9_-]{20,}", text):
+        raise ValueError("does not look like a Bot API token (digits:letters, from @BotFather)")
+    return text
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    field: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("TELEGRAM_BOT_TOKEN", "token", "", _secret,
+            "bot token from @BotFather; without it the console adapter runs", secret=True),
+    Setting("TELEGRAM_API_URL", "telegram_api_url", "", _text, "Bot API server base URL (a local one, or a fake)"),
+    Setting("ADMIN_IDS", "admin_ids", "", _ids, "comma-separated Telegram ids allowed to run admin commands"),
+    Setting("DB_PATH", "db_path", "data/events.db", _text, "the event log (SQLite file)"),
+    Setting("MARKET", "market", "spot", _choice(*MARKETS), "Binance market: spot or usdm (USD-M futures)"),
+    Setting("BINANCE_WS_URL", "ws_url", "", _url, "WebSocket base URL (default: the market's public stream)"),
+    Setting("BINANCE_REST_URL", "rest_url", "", _url, "REST base URL (default: the market's public API)"),
+    Setting("WATCHLIST", "watchlist", "top25", _watchlist, "symbols to stream: BTCUSDT,ETHUSDT or topN (top25)"),
+    Setting("AUTOSIGNAL_ENABLED", "autosignal_enabled", "true", _bool,
+            "autosignals on in a fresh log (later only /signal_on and /signal_off change it)"),
+    Setting("AUTOSIGNAL_INTERVAL", "autosignal_interval", "15m", _interval,
+            "candle interval that triggers autosignals"),
+    Setting("AUTOSIGNAL_COOLDOWN_MIN", "autosignal_cooldown_min", "60", _int(0, 10_080),
+            "minutes (market time) before the same symbol and side may signal again"),
+    Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "75", _int(0, 100),
+            "lowest confidence an autosignal may have"),
+    Setting("TELEGRAM_RATE", "telegram_rate", "25", _int(1, 1000), "outbound messages per second, whole bot"),
+    Setting("ANALYZER_WORKERS", "analyzer_workers", str(os.cpu_count() or 1), _int(1, 64), "analyzer pool size"),
+    Setting("SESSION_CAP", "session_cap", "2000", _int(1, 100_000), "most user sessions kept live at once"),
+    Setting("SESSION_IDLE_MIN", "session_idle_min", "10", _int(1, 1440), "minutes before an idle session passivates"),
+    Setting("CANDLE_BUFFER", "candle_buffer", "1000", _int(200, 5000), "closed candles kept per symbol and interval"),
+    Setting("SYNCHRONOUS", "synchronous", "FULL", _choice("full", "normal", "extra"), "SQLite durability of commits"),
+    Setting("LOG_LEVEL", "log_level", "INFO", _choice("debug", "info", "warning", "error"), "stderr log level"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    telegram_api_url: str
+    admin_ids: tuple[int, ...]
+    db_path: str
+    market: str
+    ws_url: str
+    rest_url: str
+    watchlist: tuple[str, ...] | int
+    autosignal_enabled: bool
+    autosignal_interval: str
+    autosignal_cooldown_min: int
+    autosignal_min_confidence: int
+    telegram_rate: int
+    analyzer_workers: int
+    session_cap: int
+    session_idle_min: int
+    candle_buffer: int
+    synchronous: str
+    log_level: str
+
+    def __repr__(self) -> str:  # the token must never reach a log line or a traceback
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["token"] = "***" if self.token else ""
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments ignored; optional quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Environment over .env over defaults; raises ConfigError naming the first bad setting."""
+    merged = dict(read_dotenv(dotenv) if dotenv else {})
+    merged.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = merged.get(setting.name, setting.default)
+        try:
+            values[setting.field] = setting.parse(raw)
+        except ValueError as exc:
+            shown = "" if setting.secret else f" (got {raw!r})"
+            raise ConfigError(f"{setting.name} {exc}{shown}") from None
+    ws_default, rest_default = MARKETS[values["market"]]
+    values["ws_url"] = values["ws_url"] or ws_default
+    values["rest_url"] = values["rest_url"] or rest_default
+    values["synchronous"] = values["synchronous"].upper()
+    values["log_level"] = values["log_level"].upper()
+    return Settings(**values)
+
+
+def settings_help() -> str:
+    """The settings table for --help."""
+    width = max(len(s.name) for s in SETTINGS)
+    lines = ["settings (environment variables, or KEY=VALUE lines in ./.env):"]
+    for s in SETTINGS:
+        default = f" [default: {s.default}]" if s.default and not s.secret else ""
+        lines.append(f"  {s.name:<{width}}  {s.help}{default}")
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""The operator's commands over a log: replay, audit, verify, backup. Read-only except backup's copy."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from domain import autosignal, invariants, ledger
+from domain.events import decode, upcast
+from domain.outbox import Outbox
+from domain.user import UserState
+from domain.user import evolve as evolve_user
+from eventstore import EventStore, Recorded
+
+
+def open_log(db_path: str | Path) -> EventStore:
+    if not Path(db_path).is_file():
+        raise FileNotFoundError(f"no event log at {db_path}")
+    return EventStore.open(db_path, upcast=upcast)
+
+
+def with_progress(records: Iterable[Recorded], total: int, out: TextIO | None) -> Iterator[Recorded]:
+    """Pass records through, drawing a progress bar on `out` for large logs."""
+    step = max(total // 50, 1)
+    show = out is not None and total >= 100_000
+    for record in records:
+        if show and record.position % step == 0:
+            done = record.position * 40 // max(total, 1)
+            out.write(f"\rreplaying [{'#' * done}{'.' * (40 - done)}] {record.position:,}/{total:,}")
+            out.flush()
+        yield record
+    if show:
+        out.write("\n")
+
+
+@dataclass
+class Summary:
+    """Every projection and session state, rebuilt from the log."""
+
+    users: dict[int, UserState] = field(default_factory=dict)
+    outbox: Outbox = field(default_factory=Outbox)
+    autosignal: autosignal.AutoSignalState = field(default_factory=autosignal.initial)
+    manual_signals: int = 0
+    auto_signals: int = 0
+    delivered: int = 0
+    failed: int = 0
+    events: int = 0
+
+    def apply(self, record: Recorded) -> None:
+        self.events += 1
+        self.outbox.apply(record)
+        user = ledger.user_of(record.stream)
+        if record.type in ("AutoSignalIssued",):
+            self.auto_signals += 1
+        elif record.type == "ManualSignalIssued":
+            self.manual_signals += 1
+        elif record.type == "SignalDelivered":
+            self.delivered += 1
+        elif record.type == "DeliveryFailed":
+            self.failed += 1
+        if user is not None:
+            state = self.users.get(user) or UserState(user_id=user)
+            self.users[user] = evolve_user(state, decode(record.type, record.data), record.meta.get("update_id"))
+        elif record.stream == autosignal.STREAM:
+            self.autosignal = autosignal.evolve(self.autosignal, decode(record.type, record.data))
+
+    def figures(self, now_ms: int) -> dict[str, Any]:
+        registered = [u for u in self.users.values() if u.registered]
+        return {
+            "events": self.events,
+            "users": len(registered),
+            "credits_in_circulation": sum(u.credits for u in self.users.values()),
+            "manual_signals": self.manual_signals,
+            "autosignals": self.auto_signals,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "pending_deliveries": len(self.outbox.pending),
+            "autosignals_enabled": self.autosignal.enabled,
+            "cooldowns": {f"{s}:{side}": until for (s, side), until in sorted(self.autosignal.cooldowns.items())},
+        }
+
+
+def replay(store: EventStore, progress: TextIO | None = sys.stderr) -> Summary:
+    summary = Summary()
+    for record in with_progress(store.read_all(), store.last_position(), progress):
+        summary.apply(record)
+    return summary
+
+
+def audit(store: EventStore, user: int | None = None, since_ms: int | None = None) -> dict[str, Any]:
+    """The ledger of one user or all, with the balance each adds up to (entries before `since` still count)."""
+    users: dict[int, dict[str, Any]] = {}
+    records = store.read_stream(f"user-{user}") if user is not None else store.read_all()
+    for entry in ledger.entries(records):
+        book = users.setdefault(entry.user_id, {"user_id": entry.user_id, "entries": [], "balance": 0})
+        book["balance"] = entry.balance
+        if since_ms is None or entry.at >= since_ms:
+            book["entries"].append(entry.to_dict())
+    return {"users": sorted(users.values(), key=lambda b: b["user_id"])}
+
+
+def verify(store: EventStore) -> tuple[bool, list[str]]:
+    """Hash chain and append-only first, then the domain invariants; lines to print and the verdict."""
+    chain = store.verify()
+    lines = [f"chain: {chain.events_checked} events checked, " + ("ok" if chain.ok else "BROKEN")]
+    if not chain.ok:
+        lines.append(f"first violation at position {chain.first_bad_position}: {chain.reason}")
+        return False, lines
+    report = invariants.check(store.read_all())
+    lines.append(
+        f"signals owed: {report.issued}, delivered: {report.delivered}, failed: {report.failed}, "
+        f"pending: {report.pending}"
+    )
+    if report.in_flight_duplicates:
+        lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
+    if not report.ok:
+        lines.append(f"first violation at position {report.position}: {report.violation}")
+        return False, lines
+    lines.append("invariants: ok")
+    return True, lines
+
+
+def backup(db_path: str | Path, target: str | Path) -> int:
+    """A consistent online copy with SQLite's backup API, verified before success; returns events copied."""
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; choose a new file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    with EventStore.open(target) as restored:
+        report = restored.verify()
+    if not report.ok:
+        target.unlink()
+        raise RuntimeError(f"backup failed verification at position {report.first_bad_position}: {report.reason}")
+    return report.events_checked

@@ -1,0 +1,72 @@
+"""Invariants the whole log must satisfy, checked by `main.py verify` after the hash chain.
+
+Pure: fold events in position order and report the first violation. Duplicated sends can
+only be attempts in flight at a crash; they are counted and reported, not failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.ledger import LoggedEvent, user_of
+
+
+@dataclass
+class InvariantReport:
+    ok: bool = True
+    violation: str | None = None
+    position: int | None = None
+    issued: int = 0
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    in_flight_duplicates: list[tuple[str, int]] = field(default_factory=list)
+
+    def fail(self, position: int, message: str) -> None:
+        if self.ok:
+            self.ok, self.position, self.violation = False, position, message
+
+
+def check(records: Iterable[LoggedEvent]) -> InvariantReport:
+    """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each."""
+    report = InvariantReport()
+    balances: dict[int, int] = {}
+    owed: dict[tuple[str, int], int] = {}  # (signal_id, chat) -> attempts
+    settled: set[tuple[str, int]] = set()
+    for record in records:
+        data: dict[str, Any] = record.data
+        kind = record.type
+        user = user_of(record.stream)
+        if kind == "CreditsGranted" and user is not None:
+            balances[user] = balances.get(user, 0) + data["amount"]
+        elif kind == "ManualSignalIssued" and user is not None:
+            balances[user] = balances.get(user, 0) - data["cost"]
+            if balances[user] < 0:
+                report.fail(record.position, f"user {user} balance went negative ({balances[user]})")
+            owed[(data["signal_id"], data.get("chat_id") or user)] = 0
+            report.issued += 1
+        elif kind == "AutoSignalIssued":
+            for chat in data["recipients"]:
+                owed[(data["signal_id"], chat)] = 0
+                report.issued += 1
+        elif kind in ("DeliveryAttempted", "SignalDelivered", "DeliveryFailed"):
+            key = (data["signal_id"], data["chat_id"])
+            if key not in owed:
+                report.fail(record.position, f"{kind} for {key} which was never issued")
+                continue
+            if kind == "DeliveryAttempted":
+                owed[key] += 1
+                continue
+            if key in settled:
+                report.fail(record.position, f"{key} has a second outcome ({kind})")
+                continue
+            settled.add(key)
+            if kind == "SignalDelivered":
+                report.delivered += 1
+            else:
+                report.failed += 1
+    report.pending = sum(1 for key in owed if key not in settled)
+    report.in_flight_duplicates = sorted(key for key, attempts in owed.items() if attempts > 1)
+    return report

@@ -1,0 +1,83 @@
+"""The credit ledger read from the log: every grant and charge, and the balance it adds up to.
+
+A pure fold over user-stream events (anything with position, stream, type, data,
+recorded_at), shared by `/audit` and `main.py audit` so both tell the same story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class LoggedEvent(Protocol):
+    position: int
+    stream: str
+    type: str
+    data: dict[str, Any]
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One credit movement or signal: `amount` is signed (grants +, charges −)."""
+
+    position: int
+    user_id: int
+    at: int
+    kind: str  # grant | signal
+    amount: int
+    reason: str
+    signal_id: str | None
+    balance: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "user_id": self.user_id,
+            "at": self.at,
+            "kind": self.kind,
+            "amount": self.amount,
+            "reason": self.reason,
+            "signal_id": self.signal_id,
+            "balance": self.balance,
+        }
+
+
+def user_of(stream: str) -> int | None:
+    """The Telegram id of a `user-<id>` stream, None for any other stream."""
+    if not stream.startswith("user-"):
+        return None
+    try:
+        return int(stream[5:])
+    except ValueError:
+        return None
+
+
+def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:
+    """Ledger entries in log order, each with the user's running balance."""
+    balances: dict[int, int] = {}
+    for record in records:
+        user = user_of(record.stream)
+        if user is None:
+            continue
+        data = record.data
+        if record.type == "CreditsGranted":
+            amount, kind, reason, signal_id = data["amount"], "grant", data["reason"], None
+            if data.get("by") is not None:
+                reason = f"{reason} by {data['by']}"
+        elif record.type == "ManualSignalIssued":
+            amount, kind, signal_id = -data["cost"], "signal", data["signal_id"]
+            reason = describe_signal(data.get("signal") or {})
+        else:
+            continue
+        balances[user] = balances.get(user, 0) + amount
+        yield Entry(record.position, user, record.recorded_at, kind, amount, reason, signal_id, balances[user])
+
+
+def describe_signal(signal: dict[str, Any]) -> str:
+    """A one-line subject for a signal payload (a single setup or a /signals scan)."""
+    if signal.get("kind") == "scan":
+        return f"scan of {len(signal.get('signals', []))} setups"
+    return " ".join(str(signal.get(k)) for k in ("symbol", "interval", "side") if signal.get(k) is not None)

@@ -1,0 +1,64 @@
+"""Settings: defaults, validation naming the setting, .env, and a token that never shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, load_settings, settings_help
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def test_defaults_are_the_documented_ones():
+    s = load_settings({}, None)
+    assert s.db_path == "data/events.db" and s.market == "spot" and s.watchlist == 25
+    assert (s.autosignal_enabled, s.autosignal_interval, s.autosignal_cooldown_min) == (True, "15m", 60)
+    assert s.autosignal_min_confidence == 75 and s.telegram_rate == 25 and s.token == ""
+    assert s.ws_url.startswith("wss://") and s.rest_url.startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTOSIGNAL_MIN_CONFIDENCE", "abc"),
+        ("AUTOSIGNAL_MIN_CONFIDENCE", "101"),
+        ("MARKET", "coinbase"),
+        ("WATCHLIST", "BTC-USD"),
+        ("WATCHLIST", "top0"),
+        ("AUTOSIGNAL_INTERVAL", "7m"),
+        ("ADMIN_IDS", "alice"),
+        ("AUTOSIGNAL_ENABLED", "maybe"),
+        ("BINANCE_WS_URL", "not a url"),
+        ("TELEGRAM_RATE", "0"),
+    ],
+)
+def test_bad_values_name_the_setting(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value}, None)
+
+
+def test_token_is_never_shown():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"TELEGRAM_BOT_TOKEN": "oops-not-a-token-but-secret"}, None)
+    assert "oops" not in str(info.value)
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN}, None)
+    assert settings.token == TOKEN and TOKEN not in repr(settings) and TOKEN not in str(settings)
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("# comment\nADMIN_IDS=1,2\nexport WATCHLIST='btcusdt,ethusdt'\nMARKET=usdm\n")
+    s = load_settings({"MARKET": "spot"}, env)
+    assert s.admin_ids == (1, 2) and s.watchlist == ("BTCUSDT", "ETHUSDT") and s.market == "spot"
+    env.write_text("NOT A SETTING LINE\n")
+    with pytest.raises(ConfigError, match=":1"):
+        load_settings({}, env)
+
+
+def test_help_documents_every_setting():
+    text = settings_help()
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "ADMIN_IDS", "DB_PATH", "MARKET", "BINANCE_WS_URL",
+                 "BINANCE_REST_URL", "WATCHLIST", "AUTOSIGNAL_ENABLED", "AUTOSIGNAL_INTERVAL",
+                 "AUTOSIGNAL_COOLDOWN_MIN", "AUTOSIGNAL_MIN_CONFIDENCE", "TELEGRAM_RATE", "ANALYZER_WORKERS",
+                 "SESSION_CAP", "SESSION_IDLE_MIN", "CANDLE_BUFFER"):
+        assert name in text

@@ -1,0 +1,131 @@
+"""The operator's commands on a real log file, through the real command line."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from app import ops
+from app.lock import AlreadyRunning, InstanceLock
+from domain import events as ev
+from eventstore import EventStore, NewEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNAL = {"symbol": "BTCUSDT", "interval": "1h", "open_time": 1_700_000_000_000, "side": "LONG", "entry": 1.0}
+
+
+def append(store: EventStore, stream: str, *events: ev.Event, update_id: int | None = None) -> None:
+    meta = {"update_id": update_id} if update_id is not None else {}
+    store.append(stream, store.stream_version(stream),
+                 [NewEvent(e.type, e.payload(), {**meta, "schema": e.schema}) for e in events])
+
+
+@pytest.fixture
+def log(tmp_path):
+    path = tmp_path / "events.db"
+    with EventStore.open(path) as store:
+        append(store, "user-42", ev.UserRegistered(42, "ann", "en"), ev.CreditsGranted(100, "welcome"), update_id=1)
+        append(store, "user-42", ev.ManualSignalIssued("m:42:2", 2, 20, SIGNAL), update_id=2)
+        append(store, "user-7", ev.UserRegistered(7, "bob", "en"), ev.CreditsGranted(100, "welcome"), update_id=3)
+        append(store, "user-7", ev.CreditsGranted(50, "admin", by=1))
+        append(store, "autosignal", ev.AutoSignalIssued("a:BTCUSDT:15m:1:LONG", SIGNAL, [42, 7]),
+               ev.CooldownStarted("BTCUSDT", "LONG", 1_700_000_900_000))
+        append(store, "outbox", ev.DeliveryAttempted("m:42:2", 42), ev.SignalDelivered("m:42:2", 42, 981))
+        append(store, "outbox", ev.DeliveryAttempted("a:BTCUSDT:15m:1:LONG", 42),
+               ev.SignalDelivered("a:BTCUSDT:15m:1:LONG", 42, 982))
+        append(store, "outbox", ev.DeliveryAttempted("a:BTCUSDT:15m:1:LONG", 7))
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_audit_json_is_the_whole_ledger(log):
+    result = cli("audit", "--db", str(log), "--json")
+    assert result.returncode == 0, result.stderr
+    document = orjson.loads(result.stdout)
+    books = {b["user_id"]: b for b in document["users"]}
+    assert books[42]["balance"] == 80 and books[7]["balance"] == 150
+    assert [(e["amount"], e["balance"]) for e in books[42]["entries"]] == [(100, 100), (-20, 80)]
+    assert books[42]["entries"][1]["signal_id"] == "m:42:2"
+    assert books[7]["entries"][1]["reason"] == "admin by 1"
+
+
+def test_audit_one_user_since_a_date(log):
+    result = cli("audit", "--db", str(log), "--user", "7", "--since", "2100-01-01")
+    assert result.returncode == 0
+    assert "user 7: balance 150 credits" in result.stdout and "#" not in result.stdout
+    assert cli("audit", "--db", str(log), "--since", "yesterday").returncode == 2
+
+
+def test_replay_summary(log):
+    with ops.open_log(log) as store:
+        figures = ops.replay(store, progress=None).figures(0)
+    assert figures["users"] == 2 and figures["credits_in_circulation"] == 230
+    assert (figures["manual_signals"], figures["autosignals"], figures["delivered"]) == (1, 1, 2)
+    assert figures["pending_deliveries"] == 1 and figures["cooldowns"] == {"BTCUSDT:LONG": 1_700_000_900_000}
+    result = cli("replay", "--db", str(log))
+    assert result.returncode == 0 and "pending_deliveries: 1" in result.stdout
+
+
+def test_verify_passes_then_reports_the_first_violation(log, tmp_path):
+    result = cli("verify", "--db", str(log))
+    assert result.returncode == 0, result.stdout
+    assert "pending: 1" in result.stdout and "invariants: ok" in result.stdout
+    with EventStore.open(log) as store:
+        append(store, "outbox", ev.SignalDelivered("m:42:2", 42, 983))
+    result = cli("verify", "--db", str(log))
+    assert result.returncode == 1 and "second outcome" in result.stdout
+
+
+def test_verify_reports_a_broken_chain(log):
+    conn = sqlite3.connect(log, isolation_level=None)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET data = CAST('{\"amount\":1000,\"reason\":\"welcome\"}' AS BLOB) WHERE position = 2")
+    conn.close()
+    result = cli("verify", "--db", str(log))
+    assert result.returncode == 1 and "position 2" in result.stdout
+
+
+def test_negative_balance_is_a_violation(tmp_path):
+    path = tmp_path / "neg.db"
+    with EventStore.open(path) as store:
+        append(store, "user-1", ev.UserRegistered(1), ev.CreditsGranted(10, "welcome"))
+        append(store, "user-1", ev.ManualSignalIssued("m:1:5", 5, 20, SIGNAL))
+        ok, lines = ops.verify(store)
+    assert not ok and "negative" in lines[-1]
+
+
+def test_backup_while_writing_restores_to_the_same_state(log, tmp_path):
+    target = tmp_path / "copy.db"
+    with EventStore.open(log) as live:
+        append(live, "user-7", ev.CreditsGranted(5, "admin", by=1))
+        result = cli("backup", "--db", str(log), "--to", str(target))
+        assert result.returncode == 0, result.stderr
+        with ops.open_log(target) as restored:
+            assert ops.replay(restored, None).figures(0) == ops.replay(live, None).figures(0)
+    assert cli("backup", "--db", str(log), "--to", str(target)).returncode == 2
+
+
+def test_missing_log_is_a_clear_error(tmp_path):
+    result = cli("replay", "--db", str(tmp_path / "nope.db"))
+    assert result.returncode == 2 and "no event log" in result.stderr
+
+
+def test_one_instance_per_log(tmp_path):
+    db = tmp_path / "events.db"
+    with InstanceLock(db):
+        child = subprocess.run(
+            [sys.executable, "-c", f"from app.lock import InstanceLock; InstanceLock({str(db)!r}).acquire()"],
+            cwd=ROOT, capture_output=True, text=True, timeout=30,
+        )
+        assert child.returncode != 0 and "already running" in child.stderr
+        with pytest.raises(AlreadyRunning):
+            InstanceLock(db).acquire()
+    InstanceLock(db).acquire().release()
