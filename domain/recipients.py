@@ -95,6 +95,7 @@ RELEVANT = (
     BotBlocked,
     BotUnblocked,
 )
+RELEVANT_TYPES = frozenset(cls.__name__ for cls in RELEVANT)  # lets a follower skip decoding the rest
 
 
 def evolve_many(state: Recipients, events: Iterable[tuple[int, str, Event]]) -> Recipients:

@@ -1,0 +1,498 @@
+"""The AutoSignal actor: the live market triggers signals; every decision is an event first.
+
+It never blocks on another actor: candles come from the feed and analyses from the pool by
+`tell` with a reply future whose completion comes back as a message to this actor. So an
+admin's /signal_off that arrives while a scan is in flight is handled before the scan's
+result, and the result is then decided against the state that says "off" (an off wins).
+
+Scans finish in any order but are decided and persisted in the order their candles
+arrived, so the same candles fed twice give the same `autosignal` stream, event for event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pykka
+
+from actors.clock import Clock, SystemClock
+from actors.messages import (
+    AnalysisFailed,
+    AnalysisResult,
+    Analyze,
+    AutoSignalCommand,
+    CandleClosed,
+    FeedError,
+    GetCandles,
+    Kline,
+    SubscribeCandles,
+    answer,
+)
+from analysis.candles import Candles, interval_ms
+from domain import autosignal as rules
+from domain import recipients as audience
+from domain.events import REGISTRY, Event, decode
+from domain.outbox import AUTO, Outbox
+from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
+
+log = logging.getLogger("autosignal")
+
+SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+REPLY_MEMORY = 256  # replies kept per admin update_id, so a redelivered update gets the same answer
+
+
+@dataclass
+class _Scan:
+    """One candle on its way through feed -> analyzer -> decision."""
+
+    seq: int
+    symbol: str
+    interval: str
+    candle: Kline | None  # None for /signal_tick until the feed says which candle is last
+    tick: _Tick | None = None
+    started: float = field(default_factory=time.perf_counter)
+    evaluation: rules.Evaluate | None = None
+    failure: str | None = None
+    timer: threading.Timer | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.evaluation is not None or self.failure is not None
+
+
+@dataclass
+class _Tick:
+    """An admin's /signal_tick: answered once every watchlist symbol has been decided."""
+
+    command: AutoSignalCommand
+    waiting: int
+    lines: list[str] = field(default_factory=list)
+
+
+# Messages this actor sends itself (completions of its reply futures); nothing else sees them.
+@dataclass(frozen=True)
+class _Fetched:
+    seq: int
+    reply: Future
+
+
+@dataclass(frozen=True)
+class _Analyzed:
+    seq: int
+    reply: Future
+
+
+@dataclass(frozen=True)
+class _Expired:
+    seq: int
+
+
+@dataclass(frozen=True)
+class _Logged:
+    records: tuple[Recorded, ...]
+
+
+class AutoSignal(pykka.ThreadingActor):
+    """Owner and only writer of stream `autosignal`.
+
+    `feed` is the MarketFeed ref (receives `SubscribeCandles` and `GetCandles`), `analyzer` anything
+    with `tell` (the AnalyzerPool). `on_decided(symbol, open_time, outcome)` is an optional hook
+    for benchmarks: called on this actor's thread after each decision is final (persisted or not).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        feed: Any,
+        analyzer: Any,
+        *,
+        clock: Clock | None = None,
+        admin_ids: tuple[int, ...] = (),
+        watchlist: tuple[str, ...] = (),
+        enabled: bool = True,
+        interval: str = "15m",
+        cooldown_min: int = 60,
+        min_confidence: float = 75,
+        history: int = 1000,
+        scan_timeout_s: float = 30.0,
+        on_decided: Any = None,
+    ) -> None:
+        super().__init__()
+        interval_ms(interval)  # a bad interval fails at construction, with the valid ones named
+        if cooldown_min < 0 or not 0 <= min_confidence <= 100:
+            raise ValueError("AUTOSIGNAL_COOLDOWN_MIN must be >= 0 and AUTOSIGNAL_MIN_CONFIDENCE in 0..100")
+        self.store = store
+        self.feed = feed
+        self.analyzer = analyzer
+        self.clock = clock or SystemClock()
+        self.admin_ids = tuple(admin_ids)
+        self.watchlist = list(dict.fromkeys(watchlist))
+        self.fixed_watchlist = bool(watchlist)
+        self.default_enabled = enabled
+        self.interval = interval
+        self.policy = rules.Policy(min_confidence=min_confidence, cooldown_ms=cooldown_min * 60_000)
+        self.history = history
+        self.scan_timeout_s = scan_timeout_s
+        self.on_decided = on_decided
+        self.state = rules.initial(enabled)
+        self.version = 0
+        self.audience = audience.Recipients()
+        self.outbox = Outbox()  # read only for /signal_status; the Sender owns delivery
+        self.seen: dict[tuple[str, str], int] = {}  # last candle scanned per (symbol, interval)
+        self.scans: OrderedDict[int, _Scan] = OrderedDict()
+        self.next_seq = 0
+        self.market_now: int | None = None
+        self.replies: OrderedDict[int, str] = OrderedDict()
+        self.subscription = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._rehydrate()
+        position = self.audience.position
+        self._follow(self.store.read_all(position))
+        self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
+        if self.feed is not None:
+            self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,)))
+        log.info(
+            "autosignal started: %s, interval %s, %d recipients",
+            "on" if self.state.enabled else "off",
+            self.interval,
+            len(self._recipients(self._now())),
+        )
+
+    def on_stop(self) -> None:
+        if self.subscription is not None:
+            self.store.unsubscribe(self.subscription)
+        for scan in self.scans.values():
+            if scan.timer is not None:
+                scan.timer.cancel()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        log.error("autosignal actor failed: %s", exception_value)
+
+    def _rehydrate(self) -> None:
+        """State = fold of the `autosignal` stream (also after a failed append: the log decides)."""
+        records = self.store.read_stream(rules.STREAM)
+        events = [decode(r.type, r.data) for r in records if r.type in REGISTRY]
+        self.state = rules.fold(events, rules.initial(self.default_enabled))
+        self.version = records[-1].version if records else 0
+        for (symbol, interval), open_time in self.state.last_open.items():
+            key = (symbol, interval)
+            self.seen[key] = max(self.seen.get(key, -1), open_time)
+            if interval == self.interval:
+                self._watch(symbol)
+                self._advance_market(open_time + interval_ms(interval) - 1)
+
+    def _on_log(self, records: list[Recorded]) -> None:
+        """Journal thread: hand the events on and return at once."""
+        try:
+            self.actor_ref.tell(_Logged(tuple(records)))
+        except pykka.ActorDeadError:
+            pass
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case CandleClosed():
+                self._on_candle(message)
+            case _Fetched(seq, reply):
+                self._on_fetched(seq, reply)
+            case _Analyzed(seq, reply):
+                self._on_analyzed(seq, reply)
+            case _Expired(seq):
+                self._fail(seq, f"no answer within {self.scan_timeout_s:g} s")
+            case _Logged(records):
+                self._follow(records)
+            case AutoSignalCommand():
+                return self._on_command(message)
+            case _:
+                log.warning("autosignal ignored an unknown message: %r", type(message).__name__)
+        return None
+
+    def _on_candle(self, msg: CandleClosed) -> None:
+        if msg.interval != self.interval:
+            return
+        self._advance_market(msg.candle.close_time)
+        if self.fixed_watchlist and msg.symbol not in self.watchlist:
+            return
+        self._watch(msg.symbol)
+        key = (msg.symbol, msg.interval)
+        if not msg.fresh or msg.candle.open_time <= self.seen.get(key, -1):
+            return  # history never triggers; a candle already scanned never scans twice
+        self.seen[key] = msg.candle.open_time
+        self._start_scan(msg.symbol, msg.candle, tick=None)
+
+    def _start_scan(self, symbol: str, candle: Kline | None, tick: _Tick | None) -> None:
+        seq = self.next_seq
+        self.next_seq += 1
+        scan = _Scan(seq, symbol, self.interval, candle, tick)
+        self.scans[seq] = scan
+        scan.timer = threading.Timer(self.scan_timeout_s, self._tell_self, (_Expired(seq),))
+        scan.timer.daemon = True
+        scan.timer.start()
+        self._request(self.feed, GetCandles(symbol, self.interval, self.history, reply_to=Future()), _Fetched, seq)
+
+    def _request(self, target: Any, message: Any, done: type, seq: int) -> None:
+        """`tell` a request; its reply future comes back to this actor as `done(seq, future)`."""
+        message.reply_to.add_done_callback(lambda reply: self._tell_self(done(seq, reply)))
+        try:
+            target.tell(message)
+        except Exception as exc:  # a dead or missing actor: this scan fails, the actor goes on
+            self._fail(seq, f"{type(target).__name__} unavailable: {exc}")
+
+    def _tell_self(self, message: Any) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+    def _on_fetched(self, seq: int, reply: Future) -> None:
+        scan = self.scans.get(seq)
+        if scan is None or scan.done:
+            return
+        candles = _result(reply)
+        if isinstance(candles, FeedError):
+            return self._fail(seq, f"feed: {candles.reason}")
+        if not isinstance(candles, Candles) or len(candles) == 0:
+            return self._fail(seq, f"feed returned no candles ({candles!r:.80})")
+        if scan.candle is None:  # /signal_tick: the last closed candle
+            scan.candle = _kline(candles, len(candles) - 1)
+        end = int(np.searchsorted(candles.open_time, scan.candle.open_time, side="right"))
+        if end == 0 or int(candles.open_time[end - 1]) != scan.candle.open_time:
+            return self._fail(seq, f"feed has no candle at {_when(scan.candle.open_time)}")
+        request = Analyze(scan.symbol, scan.interval, candles[:end], mode="causal", reply_to=Future())
+        self._request(self.analyzer, request, _Analyzed, seq)
+
+    def _on_analyzed(self, seq: int, reply: Future) -> None:
+        scan = self.scans.get(seq)
+        if scan is None or scan.done:
+            return
+        outcome = _result(reply)
+        if isinstance(outcome, AnalysisFailed):
+            return self._fail(seq, f"analysis failed: {outcome.reason}")
+        if not isinstance(outcome, AnalysisResult):
+            return self._fail(seq, f"analyzer answered {outcome!r:.80}")
+        result = outcome.result
+        signal = result.to_dict() if getattr(result, "side", None) in rules.SIDES else None
+        candle = scan.candle
+        scan.evaluation = rules.Evaluate(
+            scan.symbol,
+            scan.interval,
+            candle.open_time,
+            candle.close_time,
+            signal,
+            no_setup=f"no setup: {getattr(result, 'reason', 'nothing qualifies')}",
+        )
+        self._flush()
+
+    def _fail(self, seq: int, reason: str) -> None:
+        scan = self.scans.get(seq)
+        if scan is None or scan.done:
+            return
+        scan.failure = reason
+        self._flush()
+
+    # --- deciding, in arrival order -------------------------------------------------------
+
+    def _flush(self) -> None:
+        while self.scans:
+            seq, scan = next(iter(self.scans.items()))
+            if not scan.done:
+                return
+            del self.scans[seq]
+            if scan.timer is not None:
+                scan.timer.cancel()
+            outcome = scan.failure if scan.evaluation is None else self._decide(scan.evaluation)
+            if scan.failure is not None:
+                log.warning("autosignal %s: %s", scan.symbol, scan.failure)
+            if scan.tick is not None:
+                self._tick_line(scan.tick, f"{scan.symbol}: {outcome}")
+            if self.on_decided is not None:
+                self.on_decided(scan.symbol, scan.candle.open_time if scan.candle else None, outcome)
+
+    def _decide(self, cmd: rules.Evaluate) -> str:
+        if cmd.signal is not None:
+            cmd = replace(cmd, recipients=tuple(self._recipients(cmd.close_time)))
+        out = rules.decide(self.state, cmd, cmd.close_time, self.policy)
+        if isinstance(out, rules.Rejection):
+            return out.reason
+        if not out:
+            return "already decided for this candle"
+        failure = self._persist(out, key=f"{cmd.symbol}/{cmd.interval}/{cmd.open_time}")
+        if failure:
+            return failure
+        issued = out[0]
+        log.info("autosignal issued %s to %d recipients", issued.signal_id, len(issued.recipients))
+        return f"issued {issued.signal_id} to {len(issued.recipients)} recipients"
+
+    def _persist(self, events: list[Event], key: str) -> str | None:
+        """Append then evolve; None on success, else why nothing happened."""
+        new = [NewEvent(e.type, e.payload(), {"schema": e.schema, "key": key, "actor": "autosignal"}) for e in events]
+        try:
+            self.store.append(rules.STREAM, self.version, new)
+        except ConcurrencyError as exc:
+            log.error("autosignal stream written by someone else (%s); reloading it", exc)
+            self._rehydrate()
+            return "not persisted: the autosignal stream changed underneath; reloaded, try again"
+        except Exception as exc:
+            log.error("autosignal append failed: %s", exc)
+            return f"not persisted: {exc}"
+        self.version += len(events)
+        self.state = rules.fold(events, self.state)
+        return None
+
+    # --- following the log: recipients and pending deliveries -----------------------------
+
+    def _follow(self, records: Any) -> None:
+        """Fold logged events into the recipients projection and the outbox (pending deliveries)."""
+        batch = []
+        for r in records:
+            if r.position <= self.audience.position:
+                continue
+            self.outbox.apply(r)
+            relevant = r.type in audience.RELEVANT_TYPES and r.stream.startswith(audience.USER_STREAM_PREFIX)
+            batch.append((r.position, r.stream, decode(r.type, r.data) if relevant else None))
+        if batch:
+            self.audience = audience.evolve_many(self.audience, batch)
+
+    def _pending_autosignals(self) -> int:
+        return sum(1 for d in self.outbox.pending.values() if d.priority == AUTO)
+
+    def _recipients(self, now: int) -> list[int]:
+        return audience.recipients(self.audience, self.admin_ids, now)
+
+    # --- admin commands -----------------------------------------------------------------
+
+    def _on_command(self, cmd: AutoSignalCommand) -> Any:
+        if cmd.user_id not in self.admin_ids:
+            log.warning("autosignal: user %s is not an admin and tried %s", cmd.user_id, cmd.name)
+            return answer(cmd, "Not allowed.")
+        if cmd.update_id in self.replies:
+            return answer(cmd, self.replies[cmd.update_id])
+        name = cmd.name.lstrip("/").lower()
+        if name == "signal_tick":
+            return self._start_tick(cmd)
+        if name == "signal_on":
+            text = self._admin_change(rules.Enable(by=cmd.user_id), cmd, "Autosignals are on.")
+        elif name == "signal_off":
+            text = self._admin_change(rules.Disable(by=cmd.user_id), cmd, "Autosignals are off.")
+        elif name == "signal_status":
+            text = self._status()
+        elif name == "cooldown_clear":
+            text = self._cooldown_clear(cmd)
+        else:
+            text = (
+                "Autosignal commands: /signal_on, /signal_off, /signal_status, /signal_tick, "
+                "/cooldown_clear SYMBOL [LONG|SHORT]"
+            )
+        return self._reply(cmd, text)
+
+    def _reply(self, cmd: AutoSignalCommand, text: str) -> str:
+        self.replies[cmd.update_id] = text
+        while len(self.replies) > REPLY_MEMORY:
+            self.replies.popitem(last=False)
+        return answer(cmd, text)
+
+    def _admin_change(self, command: Any, cmd: AutoSignalCommand, done: str) -> str:
+        out = rules.decide(self.state, command, self._now(), self.policy)
+        if isinstance(out, rules.Rejection):
+            return out.reason
+        if out:
+            failure = self._persist(out, key=f"update/{cmd.update_id}")
+            if failure:
+                return failure
+            log.info("autosignal: admin %s ran %s", cmd.user_id, cmd.name)
+            return done
+        return done.replace(" are ", " were already ")
+
+    def _cooldown_clear(self, cmd: AutoSignalCommand) -> str:
+        if not 1 <= len(cmd.args) <= 2:
+            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT]"
+        symbol = cmd.args[0].strip().upper()
+        if not SYMBOL.match(symbol):
+            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT] (SYMBOL: 2-20 letters or digits)"
+        if not symbol.endswith("USDT"):
+            symbol += "USDT"
+        side = cmd.args[1].strip().upper() if len(cmd.args) == 2 else None
+        if side is not None and side not in rules.SIDES:
+            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT] (side must be LONG or SHORT)"
+        what = f"{symbol} {side}" if side else f"{symbol} (both sides)"
+        return self._admin_change(rules.ClearCooldown(symbol, side, by=cmd.user_id), cmd, f"Cooldown cleared: {what}.")
+
+    def _start_tick(self, cmd: AutoSignalCommand) -> None:
+        if not self.watchlist:
+            return self._reply(cmd, "The watchlist is empty: no candles seen yet.")
+        tick = _Tick(cmd, waiting=len(self.watchlist))
+        for symbol in self.watchlist:
+            self._start_scan(symbol, None, tick)
+        return None  # answered through reply_to when the last symbol is decided
+
+    def _tick_line(self, tick: _Tick, line: str) -> None:
+        tick.lines.append(line)
+        tick.waiting -= 1
+        if tick.waiting == 0:
+            self._reply(tick.command, "Tick on the last closed candles:\n" + "\n".join(tick.lines))
+
+    def _status(self) -> str:
+        now = self._now()
+        cooldowns = self.state.active_cooldowns(now)
+        lines = [
+            f"Autosignals: {'on' if self.state.enabled else 'off'}",
+            f"Watchlist ({len(self.watchlist)}): {', '.join(self.watchlist) or '-'}",
+            f"Interval: {self.interval}; min confidence {self.policy.min_confidence:g}; "
+            f"cooldown {self.policy.cooldown_ms // 60_000} min",
+            f"Active cooldowns ({len(cooldowns)}):",
+            *(f"  {symbol} {side} until {_when(until)}" for (symbol, side), until in cooldowns.items()),
+            f"Signals today: {self.state.issued_on(now)}",
+            f"Recipients now: {len(self._recipients(now))}",
+            f"Pending deliveries: {self._pending_autosignals()}",
+            f"Market time: {_when(now)}",
+        ]
+        return "\n".join(lines)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _watch(self, symbol: str) -> None:
+        if not self.fixed_watchlist and symbol not in self.watchlist:
+            self.watchlist.append(symbol)
+
+    def _advance_market(self, close_time: int) -> None:
+        if self.market_now is None or close_time > self.market_now:
+            self.market_now = close_time
+
+    def _now(self) -> int:
+        """Market time: the latest candle close seen (the wall clock before any candle)."""
+        return self.market_now if self.market_now is not None else self.clock.now_ms()
+
+
+def _result(reply: Future) -> Any:
+    exc = reply.exception()
+    return exc if exc is not None else reply.result()
+
+
+def _kline(candles: Candles, i: int) -> Kline:
+    open_time = int(candles.open_time[i])
+    return Kline(
+        open_time,
+        open_time + interval_ms(candles.interval) - 1,
+        float(candles.open[i]),
+        float(candles.high[i]),
+        float(candles.low[i]),
+        float(candles.close[i]),
+        float(candles.volume[i]),
+    )
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,150 @@
+"""Stand-ins for the AutoSignal actor's neighbours in its own tests, and helpers to drive it.
+
+`RecordedFeed` plays the MarketFeed's part (subscribers, `GetCandles` from a buffer of real
+recorded candles, released one close at a time, so the market moves only when the test says).
+`ScriptedAnalyzer` answers `Analyze` with what a test chooses, so rules such as cooldowns can
+be aimed at precisely; the replay and end-to-end tests use the real analysis instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.messages import (
+    AnalysisFailed,
+    AnalysisResult,
+    Analyze,
+    CandleClosed,
+    FeedError,
+    GetCandles,
+    Kline,
+    SubscribeCandles,
+    answer,
+)
+from analysis.candles import Candles, interval_ms
+
+
+def kline(candles: Candles, i: int) -> Kline:
+    open_time = int(candles.open_time[i])
+    return Kline(
+        open_time,
+        open_time + interval_ms(candles.interval) - 1,
+        float(candles.open[i]),
+        float(candles.high[i]),
+        float(candles.low[i]),
+        float(candles.close[i]),
+        float(candles.volume[i]),
+    )
+
+
+@dataclass(frozen=True)
+class Close:
+    """Test -> RecordedFeed: candle `index` of `symbol` has closed (fresh or history)."""
+
+    symbol: str
+    index: int
+    fresh: bool = True
+
+
+class RecordedFeed(pykka.ThreadingActor):
+    def __init__(self, series: dict[str, Candles], history: int = 0) -> None:
+        super().__init__()
+        self.series = series
+        self.upto = {symbol: history for symbol in series}
+        self.subscribers: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case SubscribeCandles(subscriber):
+                self.subscribers.append(subscriber)
+            case GetCandles(symbol, _interval, n):
+                candles = self.series.get(symbol)
+                if candles is None:
+                    return answer(message, FeedError(f"unknown symbol {symbol}", "unknown_symbol"))
+                end = self.upto[symbol]
+                return answer(message, candles[max(0, end - n) : end])
+            case Close(symbol, index, fresh):
+                candles = self.series[symbol]
+                self.upto[symbol] = max(self.upto[symbol], index + 1)
+                event = CandleClosed(symbol, candles.interval, kline(candles, index), fresh)
+                for subscriber in self.subscribers:
+                    subscriber.tell(event)
+        return None
+
+
+@dataclass(frozen=True)
+class FakeSignal:
+    """Shaped like analysis.strategy.Signal as far as AutoSignal reads it (side, to_dict)."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    side: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "open_time": self.open_time,
+            "close_time": self.open_time + interval_ms(self.interval) - 1,
+            "side": self.side,
+            "entry": 1.0,
+            "stop": 0.9,
+            "tp1": 1.15,
+            "tp2": 1.3,
+            "confidence": self.confidence,
+            "reasons": ["scripted"],
+        }
+
+
+@dataclass(frozen=True)
+class FakeNoSetup:
+    reason: str = "scripted: nothing"
+
+
+class ScriptedAnalyzer(pykka.ThreadingActor):
+    """Answers `Analyze` with `script(candles)`; `gate`, when given, holds every answer until set."""
+
+    def __init__(self, script: Callable[[Candles], Any], gate: threading.Event | None = None) -> None:
+        super().__init__()
+        self.script = script
+        self.gate = gate
+        self.seen: list[tuple[str, int, int]] = []  # (symbol, last open time, candles)
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Analyze):
+            return None
+        self.seen.append((message.symbol, int(message.candles.open_time[-1]), len(message.candles)))
+        if self.gate is not None:
+            self.gate.wait(10)
+        result = self.script(message.candles)
+        if isinstance(result, AnalysisFailed):
+            return answer(message, result)
+        return answer(message, AnalysisResult(result))
+
+
+def signal_at(side: str, confidence: float = 80) -> Callable[[Candles], FakeSignal]:
+    def script(candles: Candles) -> FakeSignal:
+        return FakeSignal(candles.symbol, candles.interval, int(candles.open_time[-1]), side, confidence)
+
+    return script
+
+
+@dataclass
+class Decisions:
+    """Collects AutoSignal's `on_decided` hook calls so a test can wait for them."""
+
+    items: queue.Queue = field(default_factory=queue.Queue)
+
+    def __call__(self, symbol: str, open_time: int | None, outcome: str) -> None:
+        self.items.put((symbol, open_time, outcome))
+
+    def take(self, n: int = 1, timeout: float = 10) -> list[tuple[str, int | None, str]]:
+        return [self.items.get(timeout=timeout) for _ in range(n)]

@@ -1,0 +1,223 @@
+"""The AutoSignal actor over a real event-store file: persist-then-act, restarts, admin commands."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+import pykka
+import pytest
+
+from actors.autosignal import AutoSignal
+from actors.messages import AnalysisFailed, AutoSignalCommand
+from analysis.candles import load_csv
+from domain.events import upcast
+from eventstore import EventStore, NewEvent
+from tests.autosignal_support import (
+    Close,
+    Decisions,
+    FakeNoSetup,
+    RecordedFeed,
+    ScriptedAnalyzer,
+    signal_at,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+ADMIN = 99
+HOUR = 3_600_000
+HISTORY = 300  # candles the feed holds before the test starts closing new ones
+
+
+@pytest.fixture(scope="module")
+def series(request) -> dict:
+    from tests.conftest import klines_dir
+
+    folder = klines_dir() / "azmath606961__hawk-crypto-bot" / "data"
+    return {s: load_csv(folder / f"{s}_1h.csv", symbol=s, interval="1h")[:400] for s in ("BTCUSDT", "ETHUSDT")}
+
+
+@pytest.fixture(autouse=True)
+def _stop_actors():
+    yield
+    pykka.ActorRegistry.stop_all()
+
+
+class Harness:
+    """One running AutoSignal over a store file; `restart()` opens everything again from the file."""
+
+    def __init__(self, path: Path, series: dict, script, gate=None, **config) -> None:
+        self.path, self.series, self.script, self.gate = path, series, script, gate
+        self.config = {"admin_ids": (ADMIN,), "interval": "1h", "cooldown_min": 180, **config}
+        self.start()
+
+    def start(self) -> None:
+        self.store = EventStore.open(self.path, upcast=upcast)
+        self.feed = RecordedFeed.start(self.series, history=HISTORY)
+        self.analyzer = ScriptedAnalyzer.start(lambda c: self.script(c), self.gate)
+        self.decisions = Decisions()
+        self.actor = AutoSignal.start(self.store, self.feed, self.analyzer, on_decided=self.decisions, **self.config)
+        self.actor.proxy().version.get()  # on_start (rehydrate, subscribe to the feed) has run
+
+    def stop(self) -> None:
+        for ref in (self.actor, self.analyzer, self.feed):
+            ref.stop()
+        self.store.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self, symbol: str, index: int, fresh: bool = True) -> None:
+        self.feed.tell(Close(symbol, index, fresh))
+
+    def decide(self, symbol: str, index: int) -> str:
+        self.close(symbol, index)
+        (got_symbol, open_time, outcome) = self.decisions.take()[0]
+        assert (got_symbol, open_time) == (symbol, int(self.series[symbol].open_time[index]))
+        return outcome
+
+    def command(self, name: str, *args: str, user: int = ADMIN, update_id: int = 1) -> str:
+        reply: Future = Future()
+        self.actor.tell(AutoSignalCommand(update_id, user, name, tuple(args), reply_to=reply))
+        return reply.result(timeout=10)
+
+    def stream(self) -> list[tuple[str, dict]]:
+        return [(r.type, r.data) for r in self.store.read_stream("autosignal")]
+
+
+@pytest.fixture
+def harness(tmp_path, series):
+    made: list[Harness] = []
+
+    def make(script=None, **kw) -> Harness:
+        h = Harness(tmp_path / "events.db", series, script or signal_at("LONG"), **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.stop()
+
+
+def grant(store: EventStore, user: int, type_: str, data: dict) -> None:
+    stream = f"user-{user}"
+    store.append(stream, store.stream_version(stream), [NewEvent(type_, data, {"schema": 1})])
+
+
+def test_issue_is_one_append_of_signal_and_cooldown_to_the_projected_recipients(harness, series):
+    h = harness()
+    grant(h.store, 1, "PremiumGranted", {"until": None, "lifetime": True})
+    grant(h.store, 2, "PremiumGranted", {"until": None, "lifetime": True})
+    grant(h.store, 2, "AutoSignalMuted", {})
+    grant(h.store, 3, "PremiumGranted", {"until": 10**13, "lifetime": False})  # timed premium: not owed
+    grant(h.store, 4, "AutoSignalGranted", {"until": 10**13})
+    appends_before = h.store.stats().appends
+
+    outcome = h.decide("BTCUSDT", HISTORY)
+
+    open_time = int(series["BTCUSDT"].open_time[HISTORY])
+    assert outcome.startswith(f"issued a:BTCUSDT:1h:{open_time}:LONG")
+    records = h.store.read_stream("autosignal")
+    assert [r.type for r in records] == ["AutoSignalIssued", "CooldownStarted"]
+    assert h.store.stats().appends == appends_before + 1  # both in one atomic append
+    issued, cooldown = records[0].data, records[1].data
+    assert issued["recipients"] == [1, 4, ADMIN]
+    assert issued["signal"]["open_time"] == open_time
+    assert cooldown == {"symbol": "BTCUSDT", "side": "LONG", "until": open_time + HOUR - 1 + 180 * 60_000}
+    assert records[0].meta["schema"] == 1
+    # the analysis saw exactly the candles up to the closed one, never a later one
+    assert h.analyzer.proxy().seen.get()[-1][1] == open_time
+
+
+def test_history_never_triggers_and_a_repeat_candle_is_not_scanned_again(harness):
+    h = harness()
+    h.close("BTCUSDT", HISTORY, fresh=False)
+    h.decide("BTCUSDT", HISTORY + 1)
+    h.close("BTCUSDT", HISTORY + 1)  # the same candle again (backfill overlap, reconnect)
+    h.decide("ETHUSDT", HISTORY + 1)
+    assert [s for s, _, _ in h.analyzer.proxy().seen.get()] == ["BTCUSDT", "ETHUSDT"]
+    assert len(h.stream()) == 4
+
+
+def test_cooldown_per_side_survives_restart(harness):
+    side = {"value": "LONG"}
+    h = harness(script=lambda c: signal_at(side["value"])(c))
+    assert h.decide("BTCUSDT", HISTORY).startswith("issued")
+    before = h.stream()
+
+    h.restart()
+    h.close("BTCUSDT", HISTORY)  # the same candle after a restart: known from the log
+    h.decide("BTCUSDT", HISTORY + 1)  # closes within the 3 h cooldown
+    assert h.stream() == before
+    side["value"] = "SHORT"  # the opposite side is independent
+    assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
+    side["value"] = "LONG"
+    assert h.decide("BTCUSDT", HISTORY + 3).startswith("issued")  # close == until: out of cooldown
+    assert [d["side"] for t, d in h.stream() if t == "CooldownStarted"] == ["LONG", "SHORT", "LONG"]
+
+
+def test_below_threshold_and_no_setup_issue_nothing(harness):
+    script = {"f": signal_at("LONG", confidence=74)}
+    h = harness(script=lambda c: script["f"](c))
+    assert "below 75" in h.decide("BTCUSDT", HISTORY)
+    script["f"] = lambda c: FakeNoSetup("price far from every zone")
+    assert "price far from every zone" in h.decide("BTCUSDT", HISTORY + 1)
+    assert h.stream() == []
+
+
+def test_an_off_during_a_scan_wins(harness):
+    gate = threading.Event()
+    h = harness(gate=gate)
+    h.close("BTCUSDT", HISTORY)  # the scan is now held inside the analyzer
+    assert h.command("/signal_off") == "Autosignals are off."
+    gate.set()
+    assert h.decisions.take()[0][2] == "autosignals are off"
+    assert [t for t, _ in h.stream()] == ["AutoSignalDisabled"]
+
+    h.restart()  # the flag is rebuilt from the log, not from AUTOSIGNAL_ENABLED
+    assert h.decide("BTCUSDT", HISTORY + 1) == "autosignals are off"
+    assert h.command("/signal_on", update_id=2) == "Autosignals are on."
+    assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
+
+
+def test_disabled_by_setting_on_a_fresh_log(harness):
+    h = harness(enabled=False)
+    assert h.decide("BTCUSDT", HISTORY) == "autosignals are off"
+
+
+def test_feed_and_analysis_failures_change_nothing_and_the_actor_goes_on(harness):
+    script = {"f": lambda c: AnalysisFailed("bad candles")}
+    h = harness(script=lambda c: script["f"](c))
+    assert "analysis failed: bad candles" in h.decide("BTCUSDT", HISTORY)
+    script["f"] = signal_at("SHORT")
+    assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
+
+
+def test_admin_commands(harness, series):
+    h = harness(watchlist=("BTCUSDT", "ETHUSDT", "DOGEUSDT"))
+    assert h.command("/signal_on", user=5) == "Not allowed."
+    h.decide("BTCUSDT", HISTORY)
+    status = h.command("/signal_status", update_id=2)
+    assert "Autosignals: on" in status
+    assert "BTCUSDT LONG until" in status and "Active cooldowns (1)" in status
+    assert "Signals today: 1" in status and "Pending deliveries: 1" in status
+    assert "Watchlist (3): BTCUSDT, ETHUSDT, DOGEUSDT" in status
+
+    assert h.command("/cooldown_clear", "btc", "sideways", update_id=3).startswith("Usage")
+    assert h.command("/cooldown_clear", update_id=4).startswith("Usage")
+    assert h.command("/cooldown_clear", "eth", update_id=5) == "no active cooldown for ETHUSDT"
+    assert h.command("/cooldown_clear", "btc", "long", update_id=6) == "Cooldown cleared: BTCUSDT LONG."
+    assert h.command("/cooldown_clear", "btc", "long", update_id=6) == "Cooldown cleared: BTCUSDT LONG."
+    assert [t for t, _ in h.stream()][-1] == "CooldownCleared"
+    assert len(h.stream()) == 3  # the redelivered update changed nothing
+
+    tick = h.command("/signal_tick", update_id=7)
+    lines = tick.splitlines()[1:]
+    assert lines[0].startswith("BTCUSDT: already decided")  # its last candle issued already
+    assert lines[1].startswith("ETHUSDT: issued")
+    assert lines[2].startswith("DOGEUSDT: feed: unknown symbol")
+    assert h.command("/signal_off", update_id=8) == "Autosignals are off."
+    assert h.command("/signal_off", update_id=9) == "Autosignals were already off."
+    assert h.command("/nonsense", update_id=10).startswith("Autosignal commands")
