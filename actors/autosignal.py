@@ -47,6 +47,7 @@ from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
 log = logging.getLogger("autosignal")
 
 SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+FEED_LEAD = 64  # extra candles asked for, in case the feed has moved on since the candle closed
 REPLY_MEMORY = 256  # replies kept per admin update_id, so a redelivered update gets the same answer
 
 
@@ -122,7 +123,7 @@ class AutoSignal(pykka.ThreadingActor):
         interval: str = "15m",
         cooldown_min: int = 60,
         min_confidence: float = 75,
-        history: int = 1000,
+        history: int = 500,
         scan_timeout_s: float = 30.0,
         on_decided: Any = None,
     ) -> None:
@@ -241,7 +242,8 @@ class AutoSignal(pykka.ThreadingActor):
         scan.timer = threading.Timer(self.scan_timeout_s, self._tell_self, (_Expired(seq),))
         scan.timer.daemon = True
         scan.timer.start()
-        self._request(self.feed, GetCandles(symbol, self.interval, self.history, reply_to=Future()), _Fetched, seq)
+        request = GetCandles(symbol, self.interval, self.history + FEED_LEAD, reply_to=Future())
+        self._request(self.feed, request, _Fetched, seq)
 
     def _request(self, target: Any, message: Any, done: type, seq: int) -> None:
         """`tell` a request; its reply future comes back to this actor as `done(seq, future)`."""
@@ -271,7 +273,8 @@ class AutoSignal(pykka.ThreadingActor):
         end = int(np.searchsorted(candles.open_time, scan.candle.open_time, side="right"))
         if end == 0 or int(candles.open_time[end - 1]) != scan.candle.open_time:
             return self._fail(seq, f"feed has no candle at {_when(scan.candle.open_time)}")
-        request = Analyze(scan.symbol, scan.interval, candles[:end], mode="causal", reply_to=Future())
+        window = candles[max(0, end - self.history) : end]  # the same window whatever the feed has since
+        request = Analyze(scan.symbol, scan.interval, window, mode="causal", reply_to=Future())
         self._request(self.analyzer, request, _Analyzed, seq)
 
     def _on_analyzed(self, seq: int, reply: Future) -> None:
@@ -284,7 +287,8 @@ class AutoSignal(pykka.ThreadingActor):
         if not isinstance(outcome, AnalysisResult):
             return self._fail(seq, f"analyzer answered {outcome!r:.80}")
         result = outcome.result
-        signal = result.to_dict() if getattr(result, "side", None) in rules.SIDES else None
+        data = result.to_dict() if hasattr(result, "to_dict") else {}
+        signal = data if data.get("side") in rules.SIDES else None
         candle = scan.candle
         scan.evaluation = rules.Evaluate(
             scan.symbol,
