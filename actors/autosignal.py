@@ -159,8 +159,7 @@ class AutoSignal(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._rehydrate()
-        position = self.audience.position
-        self._follow(self.store.read_all(position))
+        self._follow(self.store.read_all(0))
         self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
         if self.feed is not None:
             self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,)))
@@ -317,13 +316,21 @@ class AutoSignal(pykka.ThreadingActor):
             del self.scans[seq]
             if scan.timer is not None:
                 scan.timer.cancel()
-            outcome = scan.failure if scan.evaluation is None else self._decide(scan.evaluation)
+            outcome = scan.failure if scan.evaluation is None else self._decide_safely(scan.evaluation)
             if scan.failure is not None:
                 log.warning("autosignal %s: %s", scan.symbol, scan.failure)
             if scan.tick is not None:
                 self._tick_line(scan.tick, f"{scan.symbol}: {outcome}")
             if self.on_decided is not None:
                 self.on_decided(scan.symbol, scan.candle.open_time if scan.candle else None, outcome)
+
+    def _decide_safely(self, cmd: rules.Evaluate) -> str:
+        """A malformed analysis result fails its own candle, never the actor."""
+        try:
+            return self._decide(cmd)
+        except Exception as exc:
+            log.exception("autosignal could not decide %s %s", cmd.symbol, cmd.open_time)
+            return f"error: {exc!r}"
 
     def _decide(self, cmd: rules.Evaluate) -> str:
         if cmd.signal is not None:
@@ -364,11 +371,22 @@ class AutoSignal(pykka.ThreadingActor):
         for r in records:
             if r.position <= self.audience.position:
                 continue
-            self.outbox.apply(r)
+            try:
+                self.outbox.apply(r)
+            except (TypeError, KeyError, ValueError) as exc:
+                log.error("autosignal could not count %s at position %d: %s", r.type, r.position, exc)
             relevant = r.type in audience.RELEVANT_TYPES and r.stream.startswith(audience.USER_STREAM_PREFIX)
-            batch.append((r.position, r.stream, decode(r.type, r.data) if relevant else None))
+            batch.append((r.position, r.stream, self._decode_user_event(r) if relevant else None))
         if batch:
             self.audience = audience.evolve_many(self.audience, batch)
+
+    @staticmethod
+    def _decode_user_event(r: Recorded) -> Event | None:
+        try:
+            return decode(r.type, r.data)
+        except (TypeError, KeyError) as exc:
+            log.error("autosignal skipped malformed %s at position %d: %s", r.type, r.position, exc)
+            return None
 
     def _pending_autosignals(self) -> int:
         return sum(1 for d in self.outbox.pending.values() if d.priority == AUTO)

@@ -221,3 +221,28 @@ def test_admin_commands(harness, series):
     assert h.command("/signal_off", update_id=8) == "Autosignals are off."
     assert h.command("/signal_off", update_id=9) == "Autosignals were already off."
     assert h.command("/nonsense", update_id=10).startswith("Autosignal commands")
+
+
+def test_a_second_writer_is_refused_and_the_actor_reloads_from_the_log(harness):
+    h = harness()
+    h.decide("BTCUSDT", HISTORY)
+    # an intruder writes the stream behind the actor's back: its next append must not overwrite
+    h.store.append("autosignal", 2, [NewEvent("AutoSignalDisabled", {"by": 1}, {"schema": 1})])
+    assert "not persisted" in h.decide("ETHUSDT", HISTORY)
+    assert [t for t, _ in h.stream()] == ["AutoSignalIssued", "CooldownStarted", "AutoSignalDisabled"]
+    assert h.decide("ETHUSDT", HISTORY + 1) == "autosignals are off"  # the reloaded state is the log's
+
+
+def test_a_malformed_analysis_fails_its_candle_not_the_actor(harness):
+    script = {"f": lambda c: FakeSignalWithout()}
+    h = harness(script=lambda c: script["f"](c))
+    assert h.decide("BTCUSDT", HISTORY).startswith("error")
+    script["f"] = signal_at("LONG")
+    assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
+
+
+class FakeSignalWithout:
+    """An analysis result claiming a side but missing its confidence."""
+
+    def to_dict(self) -> dict:
+        return {"symbol": "BTCUSDT", "interval": "1h", "side": "LONG"}
