@@ -215,9 +215,8 @@ class Journal:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._read_tail() != (self.last_position, self.last_hash):
-                self._versions.clear()
-                self.last_position, self.last_hash = self._read_tail()
+            # No tail re-read here: a write from outside this journal makes our first row collide on
+            # position (or stream/version), the IntegrityError that sends _flush to re-read everything.
             position, prev = self.last_position, self.last_hash
             now = self._clock()
             rows: list[tuple] = []

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from eventstore import CorruptLogError, EventStore, NewEvent
+from eventstore import ConcurrencyError, CorruptLogError, EventStore, NewEvent
 from tests.eventstore.contract import EventStoreContract, ev
 
 
@@ -56,3 +56,14 @@ def test_injected_clock_stamps_recorded_at(db_path):
     with EventStore.open(db_path, clock=lambda: 1_700_000_000_000) as store:
         store.append("s", 0, [NewEvent("T", {})])
         assert store.read_stream("s")[0].recorded_at == 1_700_000_000_000
+
+
+def test_a_second_writer_on_the_same_file_is_caught_not_silently_merged(db_path):
+    with EventStore.open(db_path) as first, EventStore.open(db_path) as second:
+        first.append("s", 0, [ev(1)])
+        second.append("other", 0, [ev(2)])  # second's cached tail is stale: it must re-read, not fork the chain
+        with pytest.raises(ConcurrencyError):
+            second.append("s", 0, [ev(3)])
+        first.append("s", 1, [ev(4)])
+        assert [r.position for r in first.read_all()] == [1, 2, 3]
+        assert first.verify().ok
