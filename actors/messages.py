@@ -98,6 +98,22 @@ class FeedCounters:
     malformed: int = 0
     gaps: int = 0
     closed_emitted: int = 0
+    rotations: int = 0  # make-before-break replacements (23 h age, serverShutdown)
+    watchdog_trips: int = 0  # silent connection or stale event time forced a reconnect
+    rate_limited: int = 0  # HTTP 429/418 answers waited out
+    used_weight: int = 0  # last X-MBX-USED-WEIGHT-1M seen
+    connections: int = 0  # WebSocket connections currently open
+    streams: int = 0  # kline streams subscribed
+    fatal: str = ""  # why the feed stopped for good (HTTP 451), else empty
+
+
+@dataclass(frozen=True)
+class GetLivePrice:
+    """Ask the feed for the latest in-progress candle -> `Kline` or `FeedError`."""
+
+    symbol: str
+    interval: str
+    reply_to: Future | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
