@@ -1,0 +1,332 @@
+"""Bit-for-bit `smartmoneyconcepts` 0.0.27 over Candles, vectorized: the validation mode.
+
+Every output matches the reference column for column, including its dtypes (float32 where it stores
+float32) and its quirks, each named where it is reproduced. This mode looks into the future (a swing
+needs later bars, structure needs the next swings): live trading uses `analysis.smc.causal`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.candles import Candles
+from analysis.smc._search import FirstReach, segment_arg_extreme, window_max, window_min
+
+Result = dict[str, np.ndarray]
+
+__all__ = ["bos_choch", "fvg", "liquidity", "ob", "swing_highs_lows"]
+
+
+def swing_highs_lows(candles: Candles, swing_length: int = 50) -> Result:
+    """HighLow (1 swing high, -1 swing low) and Level, as the reference defines them."""
+    high, low = candles.high, candles.low
+    n = len(high)
+    half = int(swing_length)
+    if half < 1:
+        raise ValueError(f"swing_length must be at least 1, got {swing_length}")
+    # The reference compares each bar with a rolling 2L window over data shifted L ahead: the window
+    # is [i-L+1, i+L], and (quirk) the first 2L-1 bars get none because the rolling window is not full.
+    flags = np.full(n, np.nan)
+    if n >= 3 * half:
+        bars = np.arange(2 * half - 1, n - half)
+        is_high = high[bars] == window_max(high, 2 * half)[half:]
+        is_low = low[bars] == window_min(low, 2 * half)[half:]
+        flags[bars] = np.where(is_high, 1.0, np.where(is_low, -1.0, np.nan))
+    _drop_repeated_swings(flags, high, low)
+    _mark_series_ends(flags)
+    level = np.where(~np.isnan(flags), np.where(flags == 1, high, low), np.nan)
+    return {"HighLow": flags, "Level": level}
+
+
+def _drop_repeated_swings(flags: np.ndarray, high: np.ndarray, low: np.ndarray) -> None:
+    """Of two consecutive highs keep the higher (the later one on ties); lows likewise. In place."""
+    while True:
+        positions = np.flatnonzero(~np.isnan(flags))
+        if len(positions) < 2:
+            return
+        current, following = flags[positions[:-1]], flags[positions[1:]]
+        remove = np.zeros(len(positions), dtype=bool)
+        highs, next_highs = high[positions[:-1]], high[positions[1:]]
+        lows, next_lows = low[positions[:-1]], low[positions[1:]]
+        both_high = (current == 1) & (following == 1)
+        remove[:-1] |= both_high & (highs < next_highs)
+        remove[1:] |= both_high & (highs >= next_highs)
+        both_low = (current == -1) & (following == -1)
+        remove[:-1] |= both_low & (lows > next_lows)
+        remove[1:] |= both_low & (lows <= next_lows)
+        if not remove.any():
+            return
+        flags[positions[remove]] = np.nan
+
+
+def _mark_series_ends(flags: np.ndarray) -> None:
+    """Reference quirk: bar 0 and the last bar get the type opposite to the first/last swing.
+
+    The four checks run in sequence on the array being changed, exactly as the reference does.
+    """
+    positions = np.flatnonzero(~np.isnan(flags))
+    if len(positions) == 0:
+        return
+    if flags[positions[0]] == 1:
+        flags[0] = -1
+    if flags[positions[0]] == -1:
+        flags[0] = 1
+    if flags[positions[-1]] == -1:
+        flags[-1] = 1
+    if flags[positions[-1]] == 1:
+        flags[-1] = -1
+
+
+def fvg(candles: Candles, join_consecutive: bool = False) -> Result:
+    """Fair value gaps: FVG (1/-1), Top, Bottom and MitigatedIndex (0 when not yet mitigated)."""
+    o, h, lo, c = candles.open, candles.high, candles.low, candles.close
+    n = len(c)
+    kind = np.full(n, np.nan)
+    top = np.full(n, np.nan)
+    bottom = np.full(n, np.nan)
+    if n >= 3:
+        mid = slice(1, n - 1)
+        rising, falling = c[mid] > o[mid], c[mid] < o[mid]
+        bullish = (h[:-2] < lo[2:]) & rising
+        bearish = (lo[:-2] > h[2:]) & falling
+        found = bullish | bearish
+        kind[mid] = np.where(found, np.where(rising, 1.0, -1.0), np.nan)
+        top[mid] = np.where(found, np.where(rising, lo[2:], lo[:-2]), np.nan)
+        bottom[mid] = np.where(found, np.where(rising, h[:-2], h[2:]), np.nan)
+    if join_consecutive:
+        _join_consecutive(kind, top, bottom)
+    gaps = np.flatnonzero(~np.isnan(kind))
+    up = kind[gaps] == 1
+    # bullish: first later low <= top; bearish: first later high >= bottom (as -high <= -bottom)
+    reach = FirstReach(np.vstack([lo, -h]))
+    first = reach.find(np.where(up, 0, 1), gaps + 2, np.where(up, top[gaps], -bottom[gaps]))
+    mitigated = np.full(n, np.nan)
+    mitigated[gaps] = np.where(first < n, first, 0)
+    return {"FVG": kind, "Top": top, "Bottom": bottom, "MitigatedIndex": mitigated}
+
+
+def _join_consecutive(kind: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> None:
+    """Merge runs of same-direction gaps into their last bar (widest bounds), as the reference loop does."""
+    same = np.flatnonzero(kind[:-1] == kind[1:])
+    for i in same.tolist():
+        top[i + 1] = max(top[i], top[i + 1])
+        bottom[i + 1] = min(bottom[i], bottom[i + 1])
+        kind[i] = top[i] = bottom[i] = np.nan
+
+
+def bos_choch(candles: Candles, swing_highs_lows: Result, close_break: bool = True) -> Result:
+    """Break of structure / change of character from each four-swing pattern, kept only once broken."""
+    n = len(candles.close)
+    flags, levels = swing_highs_lows["HighLow"], swing_highs_lows["Level"]
+    pos = np.flatnonzero(~np.isnan(flags))
+    bos = np.zeros(n, dtype=np.int32)
+    choch = np.zeros(n, dtype=np.int32)
+    level = np.zeros(n, dtype=np.float32)
+    if len(pos) >= 4:
+        hl, lv = flags[pos], levels[pos]
+        a, b, c, d = hl[:-3], hl[1:-2], hl[2:-1], hl[3:]
+        la, lb, lc, ld = lv[:-3], lv[1:-2], lv[2:-1], lv[3:]
+        up = (a == -1) & (b == 1) & (c == -1) & (d == 1)
+        down = (a == 1) & (b == -1) & (c == 1) & (d == -1)
+        target = pos[1:-2]  # the pattern's second swing, whose level is the one to break
+        bos[target] = np.where(up & (la < lc) & (lc < lb) & (lb < ld), 1,
+                               np.where(down & (la > lc) & (lc > lb) & (lb > ld), -1, 0))
+        choch[target] = np.where(up & (ld > lb) & (lb > la) & (la > lc), 1,
+                                 np.where(down & (ld < lb) & (lb < la) & (la < lc), -1, 0))
+        level[target] = np.where((bos[target] != 0) | (choch[target] != 0), lb, 0).astype(np.float32)
+    broken = np.zeros(n, dtype=np.int64)
+    marks = np.flatnonzero((bos != 0) | (choch != 0))
+    if len(marks):
+        rising = (bos[marks] == 1) | (choch[marks] == 1)
+        # The level is compared as the float32 the reference stored, widened back to float64.
+        threshold = level[marks].astype(np.float64)
+        above, below = (candles.close, candles.close) if close_break else (candles.high, candles.low)
+        reach = FirstReach(np.vstack([-above, below]))
+        first = reach.find(np.where(rising, 0, 1), marks + 2, np.where(rising, -threshold, threshold),
+                           strict=True)
+        hit = first < n
+        broken[marks[hit]] = first[hit]
+        # A mark is dropped when a later mark breaks no later than it; the reference keeps the
+        # dropped mark's BrokenIndex (quirk reproduced: BrokenIndex without BOS/CHOCH).
+        later = np.where(hit, first, np.iinfo(np.int64).max)
+        later_min = np.minimum.accumulate(later[::-1])[::-1]
+        superseded = np.zeros(len(marks), dtype=bool)
+        superseded[:-1] = hit[:-1] & (later_min[1:] <= first[:-1])
+        gone = marks[superseded | ~hit]
+        bos[gone] = 0
+        choch[gone] = 0
+        level[gone] = 0
+    return {
+        "BOS": np.where(bos != 0, bos, np.nan),
+        "CHOCH": np.where(choch != 0, choch, np.nan),
+        "Level": np.where(level != 0, level, np.float32(np.nan)),
+        "BrokenIndex": np.where(broken != 0, broken, np.nan),
+    }
+
+
+def ob(candles: Candles, swing_highs_lows: Result, close_mitigation: bool = False) -> Result:
+    """Order blocks: OB (1/-1), Top, Bottom, OBVolume, MitigatedIndex, Percentage (float32 as stored)."""
+    o, h, lo, c = candles.open, candles.high, candles.low, candles.close
+    n = len(c)
+    flags = swing_highs_lows["HighLow"]
+    state = _ObState(n)
+    rows = [lo, -h, c, -c]
+    if close_mitigation:
+        rows += [np.minimum(o, c), -np.maximum(o, c)]
+    reach = FirstReach(np.vstack(rows))
+    for rising in (True, False):
+        blocks = _place_blocks(candles, np.flatnonzero(flags == (1 if rising else -1)), reach, rising)
+        state.apply(blocks, reach, close_mitigation, rising)
+    kind = np.where(state.kind != 0, state.kind, np.nan)
+    alive = ~np.isnan(kind)
+    nan32 = np.float32(np.nan)
+    return {
+        "OB": kind,
+        "Top": np.where(alive, state.top, nan32),
+        "Bottom": np.where(alive, state.bottom, nan32),
+        "OBVolume": np.where(alive, state.volume, nan32),
+        "MitigatedIndex": np.where(alive, state.mitigated, np.nan),
+        "Percentage": np.where(alive, state.percentage, nan32),
+    }
+
+
+class _Blocks:
+    """Order blocks of one direction: where each sits, when it was confirmed, and its stored values."""
+
+    def __init__(self, index: np.ndarray, born: np.ndarray, top: np.ndarray, bottom: np.ndarray,
+                 volume: np.ndarray, percentage: np.ndarray) -> None:
+        self.index, self.born = index, born
+        self.top, self.bottom, self.volume, self.percentage = top, bottom, volume, percentage
+
+
+def _place_blocks(candles: Candles, swings: np.ndarray, reach: FirstReach, rising: bool) -> _Blocks:
+    """Each swing is crossed at most once, by the first close beyond it before the next swing of its kind."""
+    h, lo, v = candles.high, candles.low, candles.volume
+    n = len(h)
+    swings = swings[swings + 1 < n]
+    # Rows of `reach`: 2 close, 3 -close. Bullish: close > swing high; bearish: close < swing low.
+    if rising:
+        born = reach.find(3, swings + 1, -h[swings], strict=True)
+    else:
+        born = reach.find(2, swings + 1, lo[swings], strict=True)
+    # until the next swing of the same kind takes over (that bar itself still counts)
+    limit = np.append(swings[1:], n - 1)
+    crossed = born <= limit
+    swings, born = swings[crossed], born[crossed]
+    # The block is the lowest low (highest high for bearish) strictly between swing and cross, last on
+    # ties; with no bar in between the reference falls back to the previous candle.
+    spaced = born - swings > 1
+    index = born - 1
+    index[spaced] = segment_arg_extreme(lo if rising else h, swings[spaced] + 1, born[spaced],
+                                        largest=not rising)
+    top, bottom = h[index].copy(), lo[index].copy()
+    if rising:
+        # Quirk: the fallback bullish block stores the candle's high as bottom and low as top.
+        top[~spaced], bottom[~spaced] = lo[index[~spaced]], h[index[~spaced]]
+    current = v[born]
+    previous = v[born - 1]
+    before = np.where(born >= 2, v[np.maximum(born - 2, 0)], 0.0)
+    total = (current + previous + before).astype(np.float32)
+    recent = (current + previous).astype(np.float32)
+    older = before.astype(np.float32)
+    high_side, low_side = (recent, older) if rising else (older, recent)
+    larger = np.maximum(high_side, low_side)
+    smaller = np.minimum(high_side, low_side)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percentage = np.where(larger != 0, smaller / larger * np.float32(100.0), np.float32(100.0))
+    return _Blocks(index, born, top.astype(np.float32), bottom.astype(np.float32), total,
+                   percentage.astype(np.float32))
+
+
+class _ObState:
+    """The reference's shared per-bar arrays; the bearish pass runs after, and over, the bullish one."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.kind = np.zeros(n, dtype=np.int32)
+        self.top = np.zeros(n, dtype=np.float32)
+        self.bottom = np.zeros(n, dtype=np.float32)
+        self.volume = np.zeros(n, dtype=np.float32)
+        self.percentage = np.zeros(n, dtype=np.float32)
+        self.mitigated = np.zeros(n, dtype=np.int64)
+        self.breaker = np.zeros(n, dtype=bool)
+
+    def apply(self, blocks: _Blocks, reach: FirstReach, close_mitigation: bool, rising: bool) -> None:
+        n = self.n
+        idx = blocks.index
+        top64 = blocks.top.astype(np.float64)
+        bottom64 = blocks.bottom.astype(np.float64)
+        # Rows of `reach`: 0 low, 1 -high, 4 min(open, close), 5 -max(open, close).
+        if rising:
+            # mitigated once a low (or body) goes below the bottom, reset once a high tops the top
+            already = np.zeros(len(idx), dtype=bool)
+            mitigate_row, mitigate_at = (4 if close_mitigation else 0), bottom64
+            reset_row, reset_at = 1, -top64
+        else:
+            # Quirk: a bearish block placed where a bullish one was mitigated starts as a breaker.
+            already = self.breaker[idx]
+            mitigate_row, mitigate_at = (5 if close_mitigation else 1), -top64
+            reset_row, reset_at = 0, bottom64
+        mitigated_bar = reach.find(mitigate_row, blocks.born + 1, mitigate_at, strict=True)
+        mitigated_bar = np.where(already, blocks.born, mitigated_bar)
+        breaker = already | (mitigated_bar < n)
+        reset_bar = reach.find(reset_row, mitigated_bar + 1, reset_at, strict=True)
+        reset = breaker & (reset_bar < n)
+        self.breaker[idx] |= breaker
+        self.kind[idx] = 1 if rising else -1
+        self.top[idx] = blocks.top
+        self.bottom[idx] = blocks.bottom
+        self.volume[idx] = blocks.volume
+        self.percentage[idx] = blocks.percentage
+        fresh = ~already & (mitigated_bar < n)
+        # Quirk: bullish blocks record the bar before the mitigating one, bearish the bar itself.
+        self.mitigated[idx[fresh]] = mitigated_bar[fresh] - (1 if rising else 0)
+        gone = idx[reset]
+        for array in (self.kind, self.top, self.bottom, self.volume, self.percentage, self.mitigated):
+            array[gone] = 0
+
+
+def liquidity(candles: Candles, swing_highs_lows: Result, range_percent: float = 0.01) -> Result:
+    """Liquidity: groups of swing highs (lows) within a band, with average Level, End and Swept (float32)."""
+    h, lo = candles.high, candles.low
+    n = len(h)
+    flags, levels = swing_highs_lows["HighLow"], swing_highs_lows["Level"]
+    band = (h.max() - lo.min()) * range_percent
+    out = {name: np.full(n, np.nan, dtype=np.float32) for name in ("Liquidity", "Level", "End", "Swept")}
+    reach = FirstReach(np.vstack([-h, lo]))
+    for direction in (1, -1):
+        swings = np.flatnonzero(flags == direction)
+        if len(swings) == 0:
+            continue
+        level = levels[swings]
+        low_edge, high_edge = level - band, level + band
+        # swept: first later high reaching the top of the band (low reaching its bottom for lows)
+        swept = reach.find(0, swings + 1, -high_edge) if direction == 1 else reach.find(1, swings + 1, low_edge)
+        swept = np.where(swept < n, swept, 0)
+        stop = np.where(swept > 0, np.searchsorted(swings, swept), len(swings))
+        _group_swings(out, direction, swings, level, low_edge, high_edge, swept, stop)
+    return out
+
+
+def _group_swings(out: Result, direction: int, swings: np.ndarray, level: np.ndarray, low_edge: np.ndarray,
+                  high_edge: np.ndarray, swept: np.ndarray, stop: np.ndarray) -> None:
+    """The reference's greedy grouping: each unused swing absorbs later in-band swings until the sweep."""
+    levels = level.tolist()
+    lows, highs = low_edge.tolist(), high_edge.tolist()
+    used = [False] * len(levels)
+    for k, end in enumerate(stop.tolist()):
+        if used[k]:
+            continue
+        group = [levels[k]]
+        last = k
+        for j in range(k + 1, end):
+            if not used[j] and lows[k] <= levels[j] <= highs[k]:
+                group.append(levels[j])
+                used[j] = True
+                last = j
+        if len(group) > 1:
+            bar = swings[k]
+            out["Liquidity"][bar] = direction
+            out["Level"][bar] = sum(group) / len(group)  # Python's left-to-right sum, as the reference
+            out["End"][bar] = swings[last]
+            out["Swept"][bar] = swept[k]
