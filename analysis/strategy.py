@@ -1,0 +1,431 @@
+"""Signal rules: one trade setup (or an honest "no setup") for the last closed candle.
+
+Side. Any of these votes for a side; the side with more votes wins, a tie is no setup:
+  - an unfilled order block within 1.5% of the close (bullish below / around price: LONG);
+  - the close inside an unfilled fair value gap;
+  - a break of structure (BOS or CHOCH) within the last 10 bars that agrees with the EMA-50 trend.
+Levels. Entry is the close. The stop sits beyond the triggering order block (0.1 ATR past it) but
+never closer than 1.2 ATR; targets are 1.5R and 3R, each cut back to the nearest opposing zone
+(an order block, or a fair value gap at least 0.5 ATR tall) when that is nearer. Less than 1R of
+room to the opposing zone is no setup.
+
+Confidence = 30 (base)
+           + 15 order block within 1.5%      + 10 close inside a fair value gap
+           + 15 BOS / 10 CHOCH in the side's direction within 10 bars
+           + 10 close beyond EMA21 on the side's side
+           +  5 EMA21/50/200 stacked in the side's direction
+           + 10 volume above 1.1x its 20-bar average
+           +  5 RSI(14) not stretched (< 70 for LONG, > 30 for SHORT), -10 when it is
+           - 10 per vote for the other side;  clamped to 0..100.
+Every reason printed is one of these contributions, with the numbers that made it true.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from analysis import indicators
+from analysis.candles import Candles, interval_ms, validate
+from analysis.smc import causal, compat
+
+SWING_LENGTH = 5
+MIN_CANDLES = 50
+OB_DISTANCE = 0.015
+RECENT_BREAK_BARS = 10
+STOP_ATR = 1.2
+STOP_BUFFER_ATR = 0.1
+TARGET_R = (1.5, 3.0)
+MIN_REWARD_R = 1.0
+MIN_GAP_ATR = 0.5
+VOLUME_RATIO = 1.1
+
+BASE = 30
+POINTS = {
+    "order_block": 15,
+    "fvg": 10,
+    "BOS": 15,
+    "CHOCH": 10,
+    "ema21": 10,
+    "ema_stack": 5,
+    "volume": 10,
+    "rsi_room": 5,
+    "rsi_stretched": -10,
+    "opposing_vote": -10,
+}
+
+DIRECTION_NAME = {1: "bullish", -1: "bearish", 0: "neutral"}
+SIDE = {1: "LONG", -1: "SHORT"}
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A trade setup at one closed candle; to_dict() is the DESIGN `signal` payload."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    side: str
+    entry: float
+    stop: float
+    tp1: float
+    tp2: float
+    rr1: float
+    rr2: float
+    confidence: int
+    reasons: tuple[str, ...]
+    smc: dict[str, Any] = field(hash=False, compare=True)
+    precision: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "open_time": self.open_time,
+            "close_time": self.close_time,
+            "side": self.side,
+            "entry": self.entry,
+            "stop": self.stop,
+            "tp1": self.tp1,
+            "tp2": self.tp2,
+            "rr1": self.rr1,
+            "rr2": self.rr2,
+            "confidence": self.confidence,
+            "reasons": list(self.reasons),
+            "smc": self.smc,
+            "precision": self.precision,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Signal:
+        return cls(**{**data, "reasons": tuple(data["reasons"])})
+
+
+@dataclass(frozen=True)
+class NoSetup:
+    """Nothing qualifies at this candle: why, and the same market read a signal would carry."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    reason: str
+    bias: str
+    smc: dict[str, Any] = field(hash=False, compare=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "open_time": self.open_time,
+            "reason": self.reason,
+            "bias": self.bias,
+            "smc": self.smc,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoSetup:
+        return cls(**data)
+
+
+# --- the market read ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Zone:
+    kind: str  # "OB" or "FVG"
+    direction: int  # 1 bullish (demand), -1 bearish (supply)
+    top: float
+    bottom: float
+    bar: int  # the candle the zone is drawn from
+
+    def distance(self, price: float) -> float:
+        """0 inside the zone, else the gap to its nearer edge as a fraction of price."""
+        if self.bottom <= price <= self.top:
+            return 0.0
+        return min(abs(price - self.top), abs(price - self.bottom)) / price
+
+
+@dataclass(frozen=True)
+class Break:
+    kind: str  # "BOS" or "CHOCH"
+    direction: int
+    level: float
+    bar: int  # the bar whose close broke the level
+
+
+@dataclass(frozen=True)
+class Read:
+    zones: tuple[Zone, ...]
+    last_break: Break | None
+    trend: int
+
+
+def _read_causal(candles: Candles) -> Read:
+    swings = causal.swing_highs_lows(candles, SWING_LENGTH)
+    zones = []
+    for kind, result in (("OB", causal.ob(candles, swings)), ("FVG", causal.fvg(candles))):
+        for row in causal.unfilled(candles, result, kind).tolist():
+            bar = int(result["Index"][row])
+            zones.append(Zone(kind, int(result[kind][row]), float(result["Top"][row]),
+                              float(result["Bottom"][row]), bar))
+    structure = causal.bos_choch(candles, swings)
+    rows = np.flatnonzero(~np.isnan(structure["Level"]))
+    last_break = None
+    if len(rows):
+        row = int(rows[-1])
+        kind = "BOS" if not np.isnan(structure["BOS"][row]) else "CHOCH"
+        last_break = Break(kind, int(structure[kind][row]), float(structure["Level"][row]), row)
+    return Read(tuple(zones), last_break, int(structure["Trend"][-1]))
+
+
+def _read_compat(candles: Candles) -> Read:
+    """The reference library's read (it looks ahead: for validation and comparison only)."""
+    swings = compat.swing_highs_lows(candles, SWING_LENGTH)
+    zones = []
+    for kind, result in (("OB", compat.ob(candles, swings)), ("FVG", compat.fvg(candles))):
+        for row in np.flatnonzero((~np.isnan(result[kind])) & (result["MitigatedIndex"] == 0)).tolist():
+            zones.append(Zone(kind, int(result[kind][row]), float(result["Top"][row]),
+                              float(result["Bottom"][row]), row))
+    structure = compat.bos_choch(candles, swings)
+    marked = np.flatnonzero(~np.isnan(structure["Level"]))
+    last_break, trend = None, 0
+    if len(marked):
+        row = int(marked[np.argmax(structure["BrokenIndex"][marked])])
+        kind = "BOS" if not np.isnan(structure["BOS"][row]) else "CHOCH"
+        direction = int(structure[kind][row])
+        last_break = Break(kind, direction, float(structure["Level"][row]),
+                           int(structure["BrokenIndex"][row]))
+        trend = direction
+    return Read(tuple(zones), last_break, trend)
+
+
+# --- prices --------------------------------------------------------------------------------------
+
+
+def price_precision(candles: Candles) -> int:
+    """Decimals to print: from the tick size when known, else the fewest that represent the data."""
+    if candles.tick_size:
+        return max(0, -Decimal(repr(candles.tick_size)).normalize().as_tuple().exponent)
+    sample = np.concatenate([candles.high[-200:], candles.low[-200:], candles.close[-200:]])
+    for decimals in range(0, 9):
+        scaled = sample * 10.0**decimals
+        if np.max(np.abs(scaled - np.round(scaled))) < 1e-6:
+            return decimals
+    return 8
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def _opt(value: float, decimals: int) -> float | None:
+    return None if math.isnan(value) else round(float(value), decimals)
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Vote:
+    direction: int
+    code: str
+    reason: str
+    zone: Zone | None = None
+
+
+def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
+    """The setup at the last candle (which must be closed). ValueError for bad or too few candles."""
+    if mode not in ("causal", "compat"):
+        raise ValueError(f"mode must be 'causal' or 'compat', got {mode!r}")
+    validate(candles)
+    if len(candles) < MIN_CANDLES:
+        raise ValueError(f"{candles.symbol} {candles.interval}: {len(candles)} candles, "
+                         f"the analysis needs at least {MIN_CANDLES}")
+    decimals = price_precision(candles)
+    read = _read_causal(candles) if mode == "causal" else _read_compat(candles)
+    last = len(candles) - 1
+    price = float(candles.close[-1])
+    ema21, ema50, ema200 = (float(indicators.ema(candles.close, p)[-1]) for p in (21, 50, 200))
+    rsi = float(indicators.rsi(candles.close, 14)[-1])
+    atr = float(indicators.atr(candles, 14)[-1])
+    volume_ratio = float(indicators.volume_ratio(candles.volume, 20)[-1])
+    week_high, week_low = indicators.week_high_low(candles)
+    f = partial(_fmt, decimals=decimals)
+
+    votes: list[_Vote] = []
+    blocks = [z for z in read.zones if z.kind == "OB" and z.distance(price) <= OB_DISTANCE]
+    for direction in (1, -1):
+        near = [z for z in blocks if z.direction == direction]
+        if near:
+            zone = min(near, key=lambda z: (z.distance(price), -z.bar))
+            where = "around" if zone.distance(price) == 0 else ("below" if direction == 1 else "above")
+            votes.append(_Vote(direction, "order_block",
+                               f"{DIRECTION_NAME[direction].capitalize()} order block {f(zone.bottom)}-"
+                               f"{f(zone.top)} is {zone.distance(price) * 100:.2f}% {where} price "
+                               f"(candle {last - zone.bar} bars ago)", zone))
+    for direction in (1, -1):
+        inside = [z for z in read.zones if z.kind == "FVG" and z.direction == direction
+                  and z.bottom <= price <= z.top]
+        if inside:
+            zone = max(inside, key=lambda z: z.bar)
+            votes.append(_Vote(direction, "fvg",
+                               f"Close {f(price)} is inside an unfilled {DIRECTION_NAME[direction]} fair "
+                               f"value gap {f(zone.bottom)}-{f(zone.top)}", zone))
+    brk = read.last_break
+    if brk is not None and last - brk.bar < RECENT_BREAK_BARS and not math.isnan(ema50) \
+            and (price - ema50) * brk.direction > 0:
+        votes.append(_Vote(brk.direction, brk.kind,
+                           f"{DIRECTION_NAME[brk.direction].capitalize()} {brk.kind} through "
+                           f"{f(brk.level)} {last - brk.bar} bars ago, with the close on the EMA50 "
+                           f"{f(ema50)} side of the trend"))
+
+    smc = _summary(read, price, decimals, last, candles, mode, ema21, ema50, ema200, rsi, atr, volume_ratio,
+                   week_high, week_low)
+    close_time = int(candles.open_time[-1]) + interval_ms(candles.interval) - 1
+    bias = DIRECTION_NAME[read.trend or (int(np.sign(ema21 - ema50)) if not math.isnan(ema50) else 0)]
+
+    def no_setup(reason: str) -> NoSetup:
+        return NoSetup(candles.symbol, candles.interval, int(candles.open_time[-1]), reason, bias, smc)
+
+    if not votes:
+        return no_setup(f"no unfilled order block within {OB_DISTANCE * 100:.1f}% of {f(price)}, no unfilled "
+                        f"fair value gap around it and no structure break with the trend in the last "
+                        f"{RECENT_BREAK_BARS} bars")
+    longs = sum(1 for v in votes if v.direction == 1)
+    shorts = len(votes) - longs
+    if longs == shorts:
+        return no_setup("conflicting evidence: " + "; ".join(v.reason for v in votes))
+    side = 1 if longs > shorts else -1
+    if math.isnan(atr) or atr <= 0:
+        return no_setup("no ATR yet (too few bars for a 14-bar average true range)")
+
+    # levels
+    entry = round(price, decimals)
+    block = next((v.zone for v in votes if v.direction == side and v.code == "order_block"), None)
+    stop = entry - side * STOP_ATR * atr
+    if block is not None:
+        beyond = (block.bottom if side == 1 else block.top) - side * STOP_BUFFER_ATR * atr
+        stop = min(stop, beyond) if side == 1 else max(stop, beyond)
+    stop = _round_away(stop, decimals, side)
+    risk = (entry - stop) * side
+    if risk <= 0:
+        return no_setup("the stop distance rounds to zero at this price precision")
+    # the nearest opposing zone (supply above a LONG, demand below a SHORT) caps the targets;
+    # gaps thinner than half an ATR are noise, not zones worth aiming at
+    edges = [(z, z.bottom if side == 1 else z.top) for z in read.zones
+             if z.direction == -side and (z.kind == "OB" or z.top - z.bottom >= MIN_GAP_ATR * atr)]
+    ahead = [(z, edge) for z, edge in edges if (edge - entry) * side > 0]
+    room = min(((edge - entry) * side for _, edge in ahead), default=math.inf)
+    if room < MIN_REWARD_R * risk:
+        zone, edge = min(ahead, key=lambda pair: (pair[1] - entry) * side)
+        return no_setup(f"{SIDE[side]} setup rejected: the opposing "
+                        f"{'order block' if zone.kind == 'OB' else 'fair value gap'} at {f(edge)} "
+                        f"leaves {room / risk:.2f}R of reward for {f(risk)} of risk")
+    tp1, tp2 = (round(entry + side * min(r * risk, room), decimals) for r in TARGET_R)
+    rr1, rr2 = (round((tp - entry) * side / risk, 2) for tp in (tp1, tp2))
+
+    # confidence
+    score = BASE
+    reasons = []
+    for vote in votes:
+        if vote.direction == side:
+            score += POINTS[vote.code]
+            reasons.append(vote.reason)
+        else:
+            score += POINTS["opposing_vote"]
+            reasons.append(f"Against: {vote.reason}")
+    if not math.isnan(ema21) and (price - ema21) * side > 0:
+        score += POINTS["ema21"]
+        reasons.append(f"Close {f(price)} is {'above' if side == 1 else 'below'} EMA21 {f(ema21)}")
+    if not math.isnan(ema200) and (ema21 - ema50) * side > 0 and (ema50 - ema200) * side > 0:
+        score += POINTS["ema_stack"]
+        sign = ">" if side == 1 else "<"
+        reasons.append(f"EMAs stacked {DIRECTION_NAME[side]}: EMA21 {f(ema21)} {sign} EMA50 {f(ema50)} "
+                       f"{sign} EMA200 {f(ema200)}")
+    if not math.isnan(volume_ratio) and volume_ratio > VOLUME_RATIO:
+        score += POINTS["volume"]
+        reasons.append(f"Volume is {volume_ratio:.2f}x its 20-bar average")
+    if not math.isnan(rsi):
+        stretched = rsi >= 70 if side == 1 else rsi <= 30
+        score += POINTS["rsi_stretched" if stretched else "rsi_room"]
+        reasons.append(f"RSI(14) {rsi:.1f} is {'stretched' if stretched else 'not stretched'} for a "
+                       f"{SIDE[side]} ({'>= 70' if side == 1 else '<= 30'} counts as stretched)")
+    confidence = int(max(0, min(100, score)))
+    return Signal(
+        symbol=candles.symbol,
+        interval=candles.interval,
+        open_time=int(candles.open_time[-1]),
+        close_time=close_time,
+        side=SIDE[side],
+        entry=entry,
+        stop=stop,
+        tp1=tp1,
+        tp2=tp2,
+        rr1=rr1,
+        rr2=rr2,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        smc=smc,
+        precision=decimals,
+    )
+
+
+def _round_away(value: float, decimals: int, side: int) -> float:
+    """Round a stop to the price grid, away from the entry (down for LONG, up for SHORT)."""
+    scale = 10**decimals
+    scaled = value * scale
+    return (math.floor(scaled + 1e-9) if side == 1 else math.ceil(scaled - 1e-9)) / scale
+
+
+def _summary(read: Read, price: float, decimals: int, last: int, candles: Candles, mode: str, ema21: float,
+             ema50: float, ema200: float, rsi: float, atr: float, volume_ratio: float, week_high: float,
+             week_low: float) -> dict[str, Any]:
+    """The market read as plain JSON: nearest zones, structure, indicators."""
+
+    def zone_dict(kind: str) -> dict[str, Any] | None:
+        zones = [z for z in read.zones if z.kind == kind]
+        if not zones:
+            return None
+        zone = min(zones, key=lambda z: (z.distance(price), -z.bar))
+        return {
+            "direction": DIRECTION_NAME[zone.direction],
+            "top": round(zone.top, decimals),
+            "bottom": round(zone.bottom, decimals),
+            "open_time": int(candles.open_time[zone.bar]),
+            "distance_pct": round(zone.distance(price) * 100, 2),
+        }
+
+    brk = read.last_break
+    return {
+        "mode": mode,
+        "price": round(price, decimals),
+        "precision": decimals,
+        "trend": DIRECTION_NAME[read.trend],
+        "last_break": None if brk is None else {
+            "type": brk.kind,
+            "direction": DIRECTION_NAME[brk.direction],
+            "level": round(brk.level, decimals),
+            "open_time": int(candles.open_time[brk.bar]),
+            "bars_ago": last - brk.bar,
+        },
+        "order_block": zone_dict("OB"),
+        "fvg": zone_dict("FVG"),
+        "ema21": _opt(ema21, decimals),
+        "ema50": _opt(ema50, decimals),
+        "ema200": _opt(ema200, decimals),
+        "rsi": _opt(rsi, 1),
+        "atr": _opt(atr, decimals),
+        "volume_ratio": _opt(volume_ratio, 2),
+        "week_high": round(week_high, decimals),
+        "week_low": round(week_low, decimals),
+        "swing_length": SWING_LENGTH,
+    }
