@@ -1,0 +1,221 @@
+"""analyze(): reasons true of the data, honest levels, deterministic, precision-preserving."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import indicators
+from analysis.candles import Candles, load_csv
+from analysis.strategy import BASE, POINTS, NoSetup, Signal, analyze, price_precision
+from tests.analysis.conftest import BANDS
+from tests.conftest import SHARED_KLINES, klines_dir
+
+WINDOW = 1000
+FILES = sorted(p.relative_to(SHARED_KLINES).as_posix() for p in SHARED_KLINES.rglob("*.csv"))
+PROPERTY_FILES = [
+    "misrori__binance_startegy/data/XRPUSDT_1h.csv",
+    "azmath606961__hawk-crypto-bot/data/ETHUSDT_1h.csv",
+    "privet1x__crypto-trading-bot/data/BTCUSDT_15m.csv",
+    "Benicio1007__Bot_trading/data/dataset/2024/BTCUSDT_5m.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def series() -> dict[str, Candles]:
+    return {name: load_csv(klines_dir() / name) for name in PROPERTY_FILES}
+
+
+# --- re-checking reasons against the candles ---------------------------------------------------
+
+NUMBER = r"-?[\d,]+(?:\.\d+)?"
+
+
+def num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def same_price(printed: str, value: float, decimals: int) -> bool:
+    return num(printed) == round(value, decimals)
+
+
+def check_reason(reason: str, candles: Candles, side: int, decimals: int) -> str:
+    """Re-derive the reason's claim from the candles alone; return which rule it was."""
+    last = len(candles) - 1
+    price = candles.close[-1]
+    against = reason.startswith("Against: ")
+    text = reason.removeprefix("Against: ")
+    direction = -side if against else side
+    if m := re.fullmatch(rf"(Bullish|Bearish) order block ({NUMBER})-({NUMBER}) is ([\d.]+)% "
+                         rf"(around|below|above) price \(candle (\d+) bars ago\)", text):
+        assert (m[1] == "Bullish") == (direction == 1)
+        k = last - int(m[6])
+        assert same_price(m[2], candles.low[k], decimals) and same_price(m[3], candles.high[k], decimals)
+        low, high = candles.low[k], candles.high[k]
+        distance = 0.0 if low <= price <= high else min(abs(price - low), abs(price - high)) / price
+        assert abs(float(m[4]) - distance * 100) <= 0.006 and distance <= 0.015
+        later = candles.low[k + 1 :] if direction == 1 else candles.high[k + 1 :]
+        assert (later.min() > low) if direction == 1 else (later.max() < high)  # never traded through
+        return "order_block"
+    if m := re.fullmatch(rf"Close ({NUMBER}) is inside an unfilled (bullish|bearish) fair value gap "
+                         rf"({NUMBER})-({NUMBER})", text):
+        assert same_price(m[1], price, decimals) and (m[2] == "bullish") == (direction == 1)
+        bottom, top = num(m[3]), num(m[4])
+        assert bottom <= round(price, decimals) <= top
+        h, lo, o, c = candles.high, candles.low, candles.open, candles.close
+        if direction == 1:
+            mids = np.flatnonzero((np.round(h[:-2], decimals) == bottom) & (np.round(lo[2:], decimals) == top)
+                                  & (c[1:-1] > o[1:-1])) + 1
+            assert any(lo[i + 2 :].min() > h[i - 1] for i in mids)
+        else:
+            mids = np.flatnonzero((np.round(lo[:-2], decimals) == top) & (np.round(h[2:], decimals) == bottom)
+                                  & (c[1:-1] < o[1:-1])) + 1
+            assert any(h[i + 2 :].max() < lo[i - 1] for i in mids)
+        return "fvg"
+    if m := re.fullmatch(rf"(Bullish|Bearish) (BOS|CHOCH) through ({NUMBER}) (\d+) bars ago, with the close "
+                         rf"on the EMA50 ({NUMBER}) side of the trend", text):
+        assert (m[1] == "Bullish") == (direction == 1)
+        bar, level = last - int(m[4]), num(m[3])
+        assert int(m[4]) < 10
+        assert (candles.close[bar] - level) * direction > 0  # that close broke the level
+        pivots = candles.high[:bar] if direction == 1 else candles.low[:bar]
+        assert np.any(np.round(pivots, decimals) == level)  # the level is an earlier swing's price
+        ema50 = indicators.ema(candles.close, 50)[-1]
+        assert same_price(m[5], ema50, decimals) and (price - ema50) * direction > 0
+        return m[2]
+    if m := re.fullmatch(rf"Close ({NUMBER}) is (above|below) EMA21 ({NUMBER})", text):
+        ema21 = indicators.ema(candles.close, 21)[-1]
+        assert same_price(m[1], price, decimals) and same_price(m[3], ema21, decimals)
+        assert (price - ema21) * side > 0 and (m[2] == "above") == (side == 1)
+        return "ema21"
+    if m := re.fullmatch(rf"EMAs stacked (bullish|bearish): EMA21 ({NUMBER}) [<>] EMA50 ({NUMBER}) [<>] "
+                         rf"EMA200 ({NUMBER})", text):
+        e21, e50, e200 = (indicators.ema(candles.close, p)[-1] for p in (21, 50, 200))
+        assert (e21 - e50) * side > 0 and (e50 - e200) * side > 0
+        assert same_price(m[2], e21, decimals) and same_price(m[4], e200, decimals)
+        return "ema_stack"
+    if m := re.fullmatch(r"Volume is ([\d.]+)x its 20-bar average", text):
+        ratio = candles.volume[-1] / np.mean(candles.volume[-21:-1])
+        assert ratio > 1.1 and abs(float(m[1]) - ratio) <= 0.0051
+        return "volume"
+    if m := re.fullmatch(r"RSI\(14\) ([\d.]+) is (stretched|not stretched) for a (LONG|SHORT) .*", text):
+        value = indicators.rsi(candles.close, 14)[-1]
+        assert abs(float(m[1]) - value) <= 0.051
+        stretched = value >= 70 if side == 1 else value <= 30
+        assert (m[2] == "stretched") == stretched
+        return "rsi_stretched" if stretched else "rsi_room"
+    raise AssertionError(f"reason nobody can check: {reason!r}")
+
+
+def check_signal(signal: Signal, candles: Candles) -> None:
+    side = 1 if signal.side == "LONG" else -1
+    decimals = signal.precision
+    score = BASE
+    for reason in signal.reasons:
+        rule = check_reason(reason, candles, side, decimals)
+        score += POINTS["opposing_vote"] if reason.startswith("Against: ") else POINTS[rule]
+    assert signal.confidence == max(0, min(100, score))  # the documented formula, nothing hidden
+    assert (signal.entry - signal.stop) * side > 0
+    assert (signal.tp1 - signal.entry) * side > 0 and (signal.tp2 - signal.tp1) * side >= 0
+    risk = (signal.entry - signal.stop) * side
+    assert signal.rr1 == round((signal.tp1 - signal.entry) * side / risk, 2) >= 1.0
+    assert signal.rr2 == round((signal.tp2 - signal.entry) * side / risk, 2) <= 3.0
+    atr = indicators.atr(candles, 14)[-1]
+    assert risk >= 1.2 * atr - 10**-decimals  # never a stop inside the noise
+    for price in (signal.entry, signal.stop, signal.tp1, signal.tp2):
+        assert round(price, decimals) == price
+
+
+@settings(max_examples=60, deadline=None)
+@given(source=st.sampled_from(PROPERTY_FILES), end=st.integers(WINDOW, 10_000))
+def test_every_reason_a_signal_gives_is_true_of_its_candles(series: dict[str, Candles], source: str,
+                                                            end: int) -> None:
+    candles = series[source][end - WINDOW : end]
+    result = analyze(candles)
+    assert result == analyze(candles)  # deterministic
+    if isinstance(result, Signal):
+        check_signal(result, candles)
+    json.dumps(result.to_dict())
+
+
+def test_confidence_bands_on_real_data(request: pytest.FixtureRequest) -> None:
+    """How often each confidence band occurs, so that a threshold such as 75 means something."""
+    outcomes: Counter[str] = Counter()
+    for name in FILES:
+        candles = load_csv(klines_dir() / name)
+        for end in range(WINDOW, len(candles) + 1, 251):
+            result = analyze(candles[end - WINDOW : end])
+            if isinstance(result, Signal):
+                low = min(result.confidence // 10 * 10, 90)
+                outcomes[f"signal {low}-{low + 9 if low < 90 else 100}"] += 1
+            else:
+                outcomes["no setup"] += 1
+    request.config.stash[BANDS] = dict(sorted(outcomes.items()))
+    signals = sum(v for k, v in outcomes.items() if k.startswith("signal"))
+    assert signals > 100 and outcomes["no setup"] > 100
+    assert len([k for k in outcomes if k.startswith("signal")]) >= 4  # confidence discriminates
+
+
+def test_signal_and_no_setup_dicts_have_the_contract_shape(series: dict[str, Candles]) -> None:
+    candles = series[PROPERTY_FILES[1]]
+    seen: dict[type, dict] = {}
+    for end in range(WINDOW, len(candles), 97):
+        result = analyze(candles[end - WINDOW : end])
+        seen.setdefault(type(result), result.to_dict())
+        if len(seen) == 2:
+            break
+    signal, nothing = seen[Signal], seen[NoSetup]
+    assert list(signal) == ["symbol", "interval", "open_time", "close_time", "side", "entry", "stop", "tp1",
+                            "tp2", "rr1", "rr2", "confidence", "reasons", "smc", "precision"]
+    assert list(nothing) == ["symbol", "interval", "open_time", "reason", "bias", "smc"]
+    for payload in (signal, nothing):
+        assert json.loads(json.dumps(payload)) == payload
+        assert {"trend", "last_break", "order_block", "fvg", "ema21", "ema50", "ema200", "rsi", "atr",
+                "price", "precision"} <= set(payload["smc"])
+    assert Signal.from_dict(signal).to_dict() == signal
+    assert NoSetup.from_dict(nothing).to_dict() == nothing
+    assert signal["close_time"] == signal["open_time"] + 3_600_000 - 1
+
+
+def test_a_cheap_coin_keeps_its_decimals(series: dict[str, Candles]) -> None:
+    xrp = series[PROPERTY_FILES[0]]
+    assert price_precision(xrp[:200]) == 5  # April 2021: XRPUSDT still quoted in 0.00001 steps
+    assert price_precision(xrp) == 4  # by late 2023 in 0.0001 steps
+    assert price_precision(replace(xrp, tick_size=0.001)) == 3
+    for end in range(WINDOW, len(xrp), 50):
+        result = analyze(xrp[end - WINDOW : end])
+        if isinstance(result, Signal):
+            assert result.precision == price_precision(xrp[end - WINDOW : end]) >= 4
+            assert 0.1 < result.entry < 5
+            assert result.stop != round(result.stop) and result.entry != round(result.entry)
+            return
+    pytest.fail("no XRP signal found")
+
+
+def test_compat_mode_reads_the_reference_definitions(series: dict[str, Candles]) -> None:
+    candles = series[PROPERTY_FILES[2]][-WINDOW:]
+    result = analyze(candles, mode="compat")
+    assert result.smc["mode"] == "compat"
+    with pytest.raises(ValueError, match="mode must be"):
+        analyze(candles, mode="future")
+
+
+def test_bad_or_too_few_candles_raise_clear_errors(series: dict[str, Candles]) -> None:
+    candles = series[PROPERTY_FILES[1]][-WINDOW:]
+    with pytest.raises(ValueError, match="needs at least 50"):
+        analyze(candles[-10:])
+    broken = replace(candles, high=np.where(np.arange(WINDOW) == 700, candles.low - 1, candles.high))
+    with pytest.raises(ValueError, match=r"bar 700 .*high .* is below low"):
+        analyze(broken)
+    nan_close = candles.close.copy()
+    nan_close[-1] = math.nan
+    with pytest.raises(ValueError, match=r"bar 999 .*close is nan"):
+        analyze(replace(candles, close=nan_close))
