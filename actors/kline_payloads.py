@@ -151,9 +151,8 @@ def _price(value: object, name: str) -> float:
 
 
 def _check_candle(kline: Kline) -> None:
+    """Structural checks only: Binance's own documented example has a low above its open."""
     if kline.close_time < kline.open_time:
         raise MalformedPayload("kline close time precedes its open time")
-    if kline.low > min(kline.open, kline.close) or kline.high < max(kline.open, kline.close):
-        raise MalformedPayload("kline prices are inconsistent (low/high do not bound open/close)")
     if kline.volume < 0:
         raise MalformedPayload("kline volume is negative")
