@@ -149,6 +149,31 @@ class AnalysisFailed:
 
 
 @dataclass(frozen=True)
+class AnalyzeJob:
+    """Inside the analyzer pool: the router hands one computation to a worker."""
+
+    key: tuple  # (symbol, interval, last open time, mode)
+    candles: Candles
+    mode: str
+    router: Any  # pykka.ActorRef that receives the `AnalyzeDone`
+
+
+@dataclass(frozen=True)
+class AnalyzeDone:
+    """Inside the analyzer pool: a worker's outcome (`AnalysisResult` or `AnalysisFailed`) for a key."""
+
+    key: tuple
+    outcome: Any
+
+
+@dataclass(frozen=True)
+class AnalyzerStats:
+    """Ask the analyzer pool for its counters -> dict (computed, cached, entries, in_flight)."""
+
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class SubscribeCandles:
     """Register an actor to receive `CandleClosed` (optionally only for some intervals)."""
 

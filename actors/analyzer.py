@@ -1,0 +1,160 @@
+"""The analyzer pool: N worker actors behind one reference, with a cache and request coalescing.
+
+A router actor owns the cache, keyed by (symbol, interval, last open time, mode), and the requests
+in flight: a thousand users asking for BTCUSDT 1h in the same hour cost one analysis, even when
+they all ask before the first answer is ready. Workers only compute. Bad candles fail the request
+with a reason and nothing else; neither the router nor a worker ever stops on bad input.
+
+Threads and the GIL: analyze() is ~1 ms of many small numpy calls, which hold the GIL most of the
+time, so extra threads add little throughput (bench/analysis_bench.py measures it). The pool still
+helps latency fairness: one slow request does not queue the others behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+import pykka
+
+from actors.messages import (
+    AnalysisFailed,
+    AnalysisResult,
+    Analyze,
+    AnalyzeDone,
+    AnalyzeJob,
+    AnalyzerStats,
+    answer,
+)
+from analysis.candles import Candles
+from analysis.strategy import analyze
+
+log = logging.getLogger(__name__)
+
+CACHE_ENTRIES = 4096
+
+
+class AnalyzerWorker(pykka.ThreadingActor):
+    """Computes one analysis at a time and reports it to the router."""
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, AnalyzeJob):
+            log.warning("analyzer worker ignored %s", type(message).__name__)
+            return None
+        try:
+            outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode))
+        except ValueError as error:
+            outcome = AnalysisFailed(str(error))
+        except Exception as error:  # a bug must fail one request, not the pool
+            log.exception("analysis of %s crashed", message.key)
+            outcome = AnalysisFailed(f"analysis error: {type(error).__name__}: {error}")
+        message.router.tell(AnalyzeDone(message.key, outcome))
+        return None
+
+
+class AnalyzerRouter(pykka.ThreadingActor):
+    """Owns the cache and the in-flight requests; hands work to the workers in turn."""
+
+    def __init__(self, workers: list[pykka.ActorRef], cache_entries: int = CACHE_ENTRIES) -> None:
+        super().__init__()
+        self.workers = workers
+        self.cache_entries = cache_entries
+        self.cache: OrderedDict[tuple, AnalysisResult] = OrderedDict()
+        self.waiting: dict[tuple, list[Analyze]] = {}
+        self.turn = 0
+        self.computed = 0
+        self.served_from_cache = 0
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case Analyze():
+                return self._request(message)
+            case AnalyzeDone(key, outcome):
+                return self._done(key, outcome)
+            case AnalyzerStats():
+                return answer(message, {"computed": self.computed, "cached": self.served_from_cache,
+                                        "entries": len(self.cache), "in_flight": len(self.waiting)})
+        log.warning("analyzer ignored %s", type(message).__name__)
+        return None
+
+    def _request(self, message: Analyze) -> Any:
+        problem = _check(message)
+        if problem:
+            return answer(message, AnalysisFailed(problem))
+        key = (message.symbol, message.interval, int(message.candles.open_time[-1]), message.mode)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            self.served_from_cache += 1
+            return answer(message, self.cache[key])
+        if key in self.waiting:
+            self.waiting[key].append(message)
+            return None
+        self.waiting[key] = [message]
+        worker = self.workers[self.turn % len(self.workers)]
+        self.turn += 1
+        worker.tell(AnalyzeJob(key, message.candles, message.mode, self.actor_ref))
+        return None
+
+    def _done(self, key: tuple, outcome: Any) -> None:
+        self.computed += 1
+        if isinstance(outcome, AnalysisResult):  # failures are not cached: fixed candles may follow
+            self.cache[key] = outcome
+            while len(self.cache) > self.cache_entries:
+                self.cache.popitem(last=False)
+        for message in self.waiting.pop(key, []):
+            answer(message, outcome)
+
+
+def _check(message: Analyze) -> str | None:
+    """What is wrong with the request itself, before any analysis."""
+    candles = message.candles
+    if not isinstance(candles, Candles):
+        return f"expected Candles, got {type(candles).__name__}"
+    if len(candles) == 0:
+        return f"no candles for {message.symbol} {message.interval}"
+    if (candles.symbol, candles.interval) != (message.symbol, message.interval):
+        return (f"candles are {candles.symbol} {candles.interval} but the request is for "
+                f"{message.symbol} {message.interval}")
+    if message.mode not in ("causal", "compat"):
+        return f"unknown mode {message.mode!r} (causal or compat)"
+    return None
+
+
+class AnalyzerPool:
+    """One reference to the pool: tell(Analyze(..., reply_to=Future())) or ask(Analyze(...))."""
+
+    def __init__(self, router: pykka.ActorRef, workers: list[pykka.ActorRef]) -> None:
+        self._router = router
+        self._workers = workers
+
+    @classmethod
+    def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES) -> AnalyzerPool:
+        count = workers or os.cpu_count() or 1
+        refs = [AnalyzerWorker.start() for _ in range(count)]
+        return cls(AnalyzerRouter.start(refs, cache_entries), refs)
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    def tell(self, message: Analyze) -> None:
+        self._router.tell(message)
+
+    def ask(self, message: Analyze, timeout: float | None = None) -> AnalysisResult | AnalysisFailed:
+        """Send and wait for the answer (never call this from an actor the pool could call back)."""
+        if message.reply_to is None:
+            message = replace(message, reply_to=Future())
+        self._router.tell(message)
+        return message.reply_to.result(timeout)
+
+    def stats(self) -> dict[str, int]:
+        return self._router.ask(AnalyzerStats())
+
+    def stop(self) -> None:
+        self._router.stop()
+        for worker in self._workers:
+            worker.stop()
