@@ -15,10 +15,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ holds the fake Bot API server and the kline folder helper
 
 from actors.autosignal import AutoSignal  # noqa: E402
-from actors.clock import SystemClock  # noqa: E402
 from analysis.candles import load_csv  # noqa: E402
 from domain.events import upcast  # noqa: E402
 from eventstore import EventStore, NewEvent  # noqa: E402
-from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, signal_at  # noqa: E402
+from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, SenderLoop, signal_at  # noqa: E402
 from tests.conftest import SHARED_KLINES  # noqa: E402
 
 HAWK = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data"
@@ -81,64 +78,29 @@ def seed_premium_users(store: EventStore, n: int) -> None:
 
 
 def broadcast(recipients: int, scale: int) -> dict:
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
-    from telegram_adapter.sender import BotTransport, Sender
     from tests.fakes.bot_api import FakeBotAPI
 
     rate = TELEGRAM_RATE * scale
     candles = load_csv(HAWK / "BTCUSDT_1h.csv", symbol="BTCUSDT", interval="1h")[:600]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        FakeBotAPI(global_per_s=TELEGRAM_GLOBAL * scale, per_chat_rate=1.0 * scale, per_chat_burst=3.0 * scale) as fake,
-    ):
+    limits = {"global_per_s": TELEGRAM_GLOBAL * scale, "per_chat_rate": 1.0 * scale, "per_chat_burst": 3.0 * scale}
+    with tempfile.TemporaryDirectory() as tmp, FakeBotAPI(**limits) as fake:
         store = EventStore.open(Path(tmp) / "events.db", upcast=upcast)
         t0 = time.perf_counter()
         seed_premium_users(store, recipients)
         seeded = time.perf_counter() - t0
-        loop = asyncio.new_event_loop()
-        loop_thread = threading.Thread(target=loop.run_forever, daemon=True)
-        loop_thread.start()
-
-        async def start_sender():
-            bot = Bot("123456:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
-            transport = GaugedTransport(BotTransport(bot))
-            sender = Sender(
-                transport,
-                store,
-                SystemClock(),
-                rate=rate,
-                per_chat_interval=1.0 / scale,
-                concurrency=SENDER_CONCURRENCY,
-            )
-            await sender.start()
-            return bot, transport, sender
-
-        bot, transport, sender = asyncio.run_coroutine_threadsafe(start_sender(), loop).result(30)
-        feed = RecordedFeed.start({"BTCUSDT": candles}, history=500)
-        analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
-        actor = AutoSignal.start(store, feed, analyzer, interval="1h")
-        actor.proxy().version.get()
-        feed.tell(Close("BTCUSDT", 500))
-        deadline = time.monotonic() + 10 + 3 * recipients / rate
-        settled = 0
-        while time.monotonic() < deadline:
-            settled = sum(1 for r in store.read_stream("outbox") if r.type != "DeliveryAttempted")
-            if settled >= recipients:
-                break
-            time.sleep(0.25)
+        options = {"rate": rate, "per_chat_interval": 1.0 / scale, "concurrency": SENDER_CONCURRENCY}
+        with SenderLoop(store, fake.base_url, wrap=GaugedTransport, **options) as sending:
+            feed = RecordedFeed.start({"BTCUSDT": candles}, history=500)
+            analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
+            actor = AutoSignal.start(store, feed, analyzer, interval="1h")
+            actor.proxy().version.get()
+            feed.tell(Close("BTCUSDT", 500))
+            deadline = time.monotonic() + 10 + 3 * recipients / rate
+            while time.monotonic() < deadline and settled(store) < recipients:
+                time.sleep(0.25)
+            pykka.ActorRegistry.stop_all()
+        transport = sending.transport
         issued = store.read_stream("autosignal")
-        pykka.ActorRegistry.stop_all()
-
-        async def stop_sender():
-            await sender.stop()
-            await bot.session.close()
-
-        asyncio.run_coroutine_threadsafe(stop_sender(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        loop_thread.join(10)
         outcomes = [r for r in store.read_stream("outbox") if r.type != "DeliveryAttempted"]
         store.close()
     delivered = sum(1 for r in outcomes if r.type == "SignalDelivered")
@@ -156,6 +118,10 @@ def broadcast(recipients: int, scale: int) -> dict:
         "429s": sum(1 for c in fake.calls if c.status == 429),
         "most_in_flight": transport.most,
     }
+
+
+def settled(store: EventStore) -> int:
+    return sum(1 for r in store.read_stream("outbox") if r.type != "DeliveryAttempted")
 
 
 def main() -> None:

@@ -9,45 +9,37 @@ prints "ready" once running and then serves until the parent kills it.
 
 from __future__ import annotations
 
-import asyncio
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiogram import Bot  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
-
 from actors.autosignal import AutoSignal  # noqa: E402
-from actors.clock import SystemClock  # noqa: E402
 from analysis.candles import load_csv  # noqa: E402
 from domain.events import upcast  # noqa: E402
 from eventstore import EventStore  # noqa: E402
-from telegram_adapter.sender import BotTransport, Sender  # noqa: E402
-from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, signal_at  # noqa: E402
+from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, SenderLoop, signal_at  # noqa: E402
 from tests.conftest import SHARED_KLINES  # noqa: E402
 
 HISTORY = 500
 
 
-async def main(db: str, api_url: str, rate: float) -> None:
+def main(db: str, api_url: str, rate: float) -> None:
     store = EventStore.open(db, upcast=upcast)
-    bot = Bot("123456:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
-    sender = Sender(BotTransport(bot), store, SystemClock(), rate=rate, per_chat_interval=0.05, concurrency=8)
-    await sender.start()
-    path = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv"
-    candles = load_csv(path, symbol="BTCUSDT", interval="1h")[: HISTORY + 1]
-    feed = RecordedFeed.start({"BTCUSDT": candles}, history=HISTORY)
-    analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
-    actor = AutoSignal.start(store, feed, analyzer, interval="1h")
-    await asyncio.to_thread(actor.proxy().version.get)
-    feed.tell(Close("BTCUSDT", HISTORY))  # a repeat after a restart: acknowledged, nothing new
-    print("ready", flush=True)
-    while True:
-        await asyncio.sleep(3600)
+    with SenderLoop(store, api_url, rate=rate, per_chat_interval=0.05, concurrency=8):
+        path = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv"
+        candles = load_csv(path, symbol="BTCUSDT", interval="1h")[: HISTORY + 1]
+        feed = RecordedFeed.start({"BTCUSDT": candles}, history=HISTORY)
+        analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
+        actor = AutoSignal.start(store, feed, analyzer, interval="1h")
+        actor.proxy().version.get()
+        feed.tell(Close("BTCUSDT", HISTORY))  # a repeat after a restart: acknowledged, nothing new
+        print("ready", flush=True)
+        while True:
+            time.sleep(3600)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))

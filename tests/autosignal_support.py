@@ -8,6 +8,7 @@ be aimed at precisely; the replay and end-to-end tests use the real analysis ins
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable
@@ -159,3 +160,46 @@ def trend_rule(candles: Candles) -> FakeSignal | FakeNoSetup:
         return FakeNoSetup("price at its mean")
     side = "LONG" if close > mean else "SHORT"
     return FakeSignal(candles.symbol, candles.interval, int(candles.open_time[-1]), side, min(100, 60 + gap * 1000))
+
+
+class SenderLoop:
+    """The real aiogram Sender on its own loop thread, pointed at a (fake) Bot API server.
+
+    `wrap` may wrap the transport (benchmarks count sends in flight with it).
+    """
+
+    def __init__(self, store: Any, api_url: str, wrap: Callable[[Any], Any] | None = None, **options: Any) -> None:
+        self.store, self.api_url, self.wrap, self.options = store, api_url, wrap, options
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sender-loop", daemon=True)
+        self.transport: Any = None
+
+    def __enter__(self) -> SenderLoop:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _start(self) -> None:
+        from aiogram import Bot
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
+        from actors.clock import SystemClock
+        from telegram_adapter.sender import BotTransport, Sender
+
+        self.bot = Bot("123456:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(self.api_url)))
+        self.transport = BotTransport(self.bot)
+        if self.wrap is not None:
+            self.transport = self.wrap(self.transport)
+        self.sender = Sender(self.transport, self.store, SystemClock(), **self.options)
+        await self.sender.start()
+
+    async def _stop(self) -> None:
+        await self.sender.stop()
+        await self.bot.session.close()
