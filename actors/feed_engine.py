@@ -15,7 +15,6 @@ import itertools
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -31,6 +30,7 @@ from actors.binance_client import (
     endpoints,
     full_jitter,
 )
+from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
 from actors.candle_buffer import CandleBuffer
 from actors.clock import Clock
 from actors.kline_payloads import ControlReply, KlineUpdate, MalformedPayload, ServerShutdown, parse_frame, stream_name
@@ -39,23 +39,9 @@ from analysis.candles import INTERVAL_MS, Candles, interval_ms
 
 log = logging.getLogger("actors.market_feed")
 
-STABLECOINS = frozenset((
-    "USDC", "BUSD", "TUSD", "FDUSD", "USDP", "DAI", "PAX", "UST", "USTC", "USDS", "USDSB", "SUSD",
-    "EUR", "EURI", "AEUR", "EURC", "GBP", "AUD", "BRL", "TRY", "PYUSD", "USDE", "USD1", "RLUSD",
-    "XUSD", "BFUSD", "USDD", "FRAX", "LUSD", "GUSD", "USDJ", "IDRT", "BIDR", "BKRW", "VAI", "ZUSD",
-))
-LEVERAGED_SUFFIXES = ("UP", "DOWN", "BULL", "BEAR")
 _MAX_URL_CHARS = 2000
 _SUBSCRIBE_BATCH = 100
 _MAX_PAGES = 100
-
-
-@dataclass(frozen=True)
-class SymbolInfo:
-    base: str
-    quote: str
-    status: str
-    tick_size: float | None
 
 
 class _Book:
@@ -295,47 +281,22 @@ class FeedEngine:
         """The n USDT pairs by 24 h quote volume, without stablecoin pairs and leveraged tokens."""
         now = time.monotonic()
         if self._top_cache is None or now - self._top_cache[0] > 60:
-            tickers = await self.rest.get("ticker/24hr")
-            if not isinstance(tickers, list):
-                raise Unavailable("unexpected ticker/24hr answer")
-            self._top_cache = (now, tickers)
+            self._top_cache = (now, await self.rest.get("ticker/24hr"))
         if not self.symbols:
             await self._load_exchange_info()
-        bases = {info.base for info in self.symbols.values() if info.quote == "USDT"}
-        ranked = []
-        for t in self._top_cache[1]:
-            info = self.symbols.get(t.get("symbol", "")) if isinstance(t, dict) else None
-            if info is None or info.quote != "USDT" or info.status != "TRADING" or info.base in STABLECOINS:
-                continue
-            if any(info.base.endswith(s) and info.base[: -len(s)] in bases for s in LEVERAGED_SUFFIXES):
-                continue
-            try:
-                ranked.append((float(t.get("quoteVolume", 0)), t["symbol"]))
-            except (TypeError, ValueError):
-                continue
-        ranked.sort(key=lambda pair: (-pair[0], pair[1]))
-        return tuple(symbol for _, symbol in ranked[:n])
+        try:
+            return top_usdt_pairs(self._top_cache[1], self.symbols, n)
+        except ValueError as exc:
+            raise Unavailable(str(exc)) from None
 
     # --- symbols -------------------------------------------------------------------------
 
     async def _load_exchange_info(self, symbol: str | None = None) -> None:
         body = await self.rest.get("exchangeInfo", {"symbol": symbol} if symbol else None)
-        entries = body.get("symbols") if isinstance(body, dict) else None
-        if not isinstance(entries, list):
-            raise Unavailable("unexpected exchangeInfo answer")
-        for entry in entries:
-            if not isinstance(entry, dict) or "symbol" not in entry:
-                continue
-            if entry.get("contractType", "PERPETUAL") not in ("PERPETUAL", ""):
-                continue
-            tick = None
-            for f in entry.get("filters", ()):
-                if isinstance(f, dict) and f.get("filterType") == "PRICE_FILTER":
-                    with contextlib.suppress(TypeError, ValueError):
-                        tick = float(f["tickSize"]) or None
-            self.symbols[entry["symbol"]] = SymbolInfo(
-                str(entry.get("baseAsset", "")), str(entry.get("quoteAsset", "")), str(entry.get("status", "")), tick
-            )
+        try:
+            self.symbols.update(parse_exchange_info(body))
+        except ValueError as exc:
+            raise Unavailable(str(exc)) from None
 
     def _symbol_error(self, symbol: str) -> str:
         info = self.symbols.get(symbol)

@@ -35,6 +35,7 @@ class SimStats:
     """What the simulator did: tests assert faults really happened through these counts."""
 
     connections: int = 0
+    futures_connections: int = 0
     refused: int = 0
     dropped: int = 0
     cuts: int = 0
@@ -51,6 +52,7 @@ class SimStats:
     malformed_sent: int = 0
     control_messages: int = 0
     rest_requests: int = 0
+    futures_rest_requests: int = 0
     rest_errors: int = 0
 
 
@@ -210,6 +212,8 @@ class MarketSim:
         conn = _Connection(ws, transport, combined, limit)
         self._conns.add(conn)
         self.stats.connections += 1
+        if limit == 10:
+            self.stats.futures_connections += 1
         for name in streams:
             self._subscribe(conn, name)
         writer = self._spawn(self._writer(conn))
@@ -470,6 +474,8 @@ class MarketSim:
         if is_ws:
             return await handler(request)
         self.stats.rest_requests += 1
+        if request.path.startswith("/fapi/"):
+            self.stats.futures_rest_requests += 1
         if self.faults.in_outage():
             self.stats.rest_errors += 1
             return web.json_response(protocol.ERR_UNAVAILABLE, status=503)

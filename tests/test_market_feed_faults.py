@@ -15,6 +15,7 @@ from tests.feed_harness import DATA_2025, assert_exact, fire_once, run_feed
 
 INTERVALS = ("5m", "15m")
 SPEED = 9000.0  # 30 five-minute candles per real second
+QUIET = 1.0  # a lenient watchdog where a needless reconnect (a busy CI machine) would void the assertion
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def two_symbols(rows: int = 240):
 
 @pytest.mark.timeout(60)
 def test_fault_free_run_streams_and_backfills_nothing():
-    run = run_feed(two_symbols(), INTERVALS, speed=SPEED)
+    run = run_feed(two_symbols(), INTERVALS, speed=SPEED, update_period_s=QUIET)
     assert_exact(run, INTERVALS)
     assert run.counters.backfilled == 0
     assert run.counters.duplicates_dropped == 0
@@ -44,7 +45,7 @@ def test_real_outage_in_the_data_is_kept_not_invented():
     d = klines_dir() / "Benicio1007__Bot_trading/data/dataset/2021"
     # 2021-04-20 01:55 -> 04:30: 30 bars missing on Binance itself
     market = market_from_files([d / "BTCUSDT_5m.csv"], ["BTCUSDT"], skip=9043, limit=240)
-    run = run_feed(market, ("5m",), speed=SPEED)
+    run = run_feed(market, ("5m",), speed=SPEED, update_period_s=QUIET)
     assert_exact(run, ("5m",))
     assert run.counters.gaps > 0
     assert run.counters.backfilled == 0
@@ -128,7 +129,7 @@ def test_scaled_24h_cut_reconnects():
 
 @pytest.mark.timeout(60)
 def test_proactive_rotation_beats_the_cut_without_backfill():
-    run = run_feed(two_symbols(), INTERVALS, speed=SPEED, rotate_after_s=0.8,
+    run = run_feed(two_symbols(), INTERVALS, speed=SPEED, rotate_after_s=0.8, update_period_s=QUIET,
                    before_start=lambda s: s.set_connection_lifetime(SPEED * 1.5))
     assert_exact(run, INTERVALS)
     assert run.counters.rotations >= 2

@@ -1,0 +1,188 @@
+"""MarketFeed requests against the simulator: GetCandles, EnsureStream, TopSymbols, 451, futures, buffers."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+import numpy as np
+import pykka
+import pytest
+
+from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
+from actors.candle_buffer import CandleBuffer
+from actors.market_feed import FeedConfig, MarketFeed
+from actors.messages import (
+    EnsureStream,
+    FeedError,
+    FeedStats,
+    GetCandles,
+    GetLivePrice,
+    Kline,
+    StreamReady,
+    SubscribeCandles,
+    TopSymbols,
+)
+from analysis.candles import Candles, load_csv
+from marketsim import BackgroundSim, MarketSim, market_from_files, synthetic_market
+from tests.conftest import klines_dir
+from tests.feed_harness import DATA_2025, Sink, feed_config
+
+
+@pytest.fixture(autouse=True)
+def _stop_actors():
+    yield
+    pykka.ActorRegistry.stop_all()
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def answer_of(feed, message, timeout: float = 10.0):
+    """Ask until the feed answers with something other than a FeedError."""
+    answers = []
+
+    def ok():
+        answers.append(feed.ask(message))
+        return not isinstance(answers[-1], FeedError)
+
+    wait_for(ok, timeout)
+    return answers[-1]
+
+
+def btc_eth(rows: int = 300):
+    d = klines_dir() / DATA_2025
+    return market_from_files([d / "BTCUSDT_5m.csv", d / "ETHUSDT_5m.csv"], ["BTCUSDT", "ETHUSDT"], limit=rows)
+
+
+@pytest.mark.timeout(60)
+def test_requests_get_candles_and_ensure_stream_on_demand():
+    market = btc_eth()
+    data = load_csv(klines_dir() / DATA_2025 / "ETHUSDT_5m.csv")[:300]
+    with BackgroundSim(lambda: MarketSim(market, 60.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, ("BTCUSDT",), ("5m",), update_period_s=2.0))
+        ready = answer_of(feed, GetCandles("BTCUSDT", "5m", 10))
+        assert isinstance(ready, Candles) and len(ready) == 10 and ready.tick_size == 0.01
+        assert not ready.close.flags.writeable  # an immutable snapshot
+
+        refused = feed.ask(GetCandles("ETHUSDT", "5m", 10))
+        assert isinstance(refused, FeedError) and refused.kind == "not_ready"
+        unknown = feed.ask(EnsureStream("DOGEUSDT", "5m"))
+        assert isinstance(unknown, FeedError) and unknown.kind == "unknown_symbol" and "DOGEUSDT" in unknown.reason
+        bad_interval = feed.ask(EnsureStream("ETHUSDT", "7m"))
+        assert isinstance(bad_interval, FeedError) and "7m" in bad_interval.reason
+
+        reply: Future = Future()
+        feed.tell(EnsureStream("ethusdt", "5m", reply_to=reply))  # asyncio callers use reply_to futures
+        streamed = reply.result(20)
+        assert isinstance(streamed, StreamReady) and streamed.candles >= 150
+        eth = feed.ask(GetCandles("ETHUSDT", "5m", 1000))
+        n = len(eth)
+        assert np.array_equal(eth.open_time, data.open_time[:n]) and np.array_equal(eth.close, data.close[:n])
+        live = answer_of(feed, GetLivePrice("ETHUSDT", "5m"))
+        assert isinstance(live, Kline) and live.open_time > eth.open_time[-1]
+        stats = feed.ask(FeedStats())
+        assert stats.streams == 2 and stats.connections == 1 and stats.used_weight > 0
+
+
+@pytest.mark.timeout(60)
+def test_top_symbols_exclude_stablecoins_and_leveraged_tokens():
+    symbols = ["BTCUSDT", "ETHUSDT", "USDCUSDT", "BTCUPUSDT", "SOLUSDT", "JUPUSDT", "XRPUSDT", "FDUSDUSDT"]
+    market = synthetic_market(symbols, "1m", seed=5, count=3000)
+    with BackgroundSim(lambda: MarketSim(market, 60.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, (), ("1m",), top_n=3, update_period_s=2.0))
+        top = feed.ask(TopSymbols(10))
+        assert set(top) == {"BTCUSDT", "ETHUSDT", "SOLUSDT", "JUPUSDT", "XRPUSDT"}
+        volumes = {}
+        for s in top:
+            series = market.series(s, "1m")
+            closed = series.closed_count(sim.clock.now_ms())
+            lo = max(0, closed - 1440)
+            volumes[s] = float((series.volume[lo:closed] * series.close[lo:closed]).sum())
+        assert list(top) == sorted(top, key=lambda s: -volumes[s])
+        # an empty watchlist streams the top N
+        wait_for(lambda: feed.ask(FeedStats()).streams == 3)
+        assert len(answer_of(feed, GetCandles(top[0], "1m", 5))) == 5
+
+
+@pytest.mark.timeout(60)
+def test_http_451_stops_the_feed_for_good():
+    with BackgroundSim(lambda: MarketSim(btc_eth(), 600.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, ("BTCUSDT",), ("5m",)))
+        wait_for(lambda: feed.ask(FeedStats()).connections == 1)
+        sim.restrict_location()
+        sim.drop_connections()  # the reconnect's backfill meets the 451
+        wait_for(lambda: feed.ask(FeedStats()).fatal)
+        stats = feed.ask(FeedStats())
+        assert "451" in stats.fatal and "BINANCE_REST_URL" in stats.fatal
+        error = feed.ask(GetCandles("BTCUSDT", "5m", 10))
+        assert isinstance(error, FeedError) and error.kind == "fatal"
+        requests = sim.stats.rest_requests
+        connections = sim.stats.connections
+        time.sleep(1.0)
+        assert sim.stats.rest_requests == requests and sim.stats.connections == connections  # no retrying
+        assert sim.open_connections() == 0
+
+
+@pytest.mark.timeout(60)
+def test_usdm_futures_paths_and_several_connections():
+    market = btc_eth(rows=120)
+    with BackgroundSim(lambda: MarketSim(market, 9000.0)) as sim:
+        sink = Sink.start()
+        config = feed_config(sim, ("BTCUSDT", "ETHUSDT"), ("5m", "15m", "1h"), market="usdm",
+                             max_streams_per_connection=2)
+        feed = MarketFeed.start(config)
+        feed.tell(SubscribeCandles(sink, intervals=("15m",)))
+        want = len(market.series("BTCUSDT", "15m").open_time) + len(market.series("ETHUSDT", "15m").open_time)
+        wait_for(lambda: len(sink.ask("received")) >= want, timeout=20)
+        got = sink.ask("received")
+        assert {m.interval for m in got} == {"15m"}
+        stats = feed.ask(FeedStats())
+        assert stats.streams == 6 and stats.connections == 3
+        assert sim.stats.futures_connections == sim.stats.connections
+        assert sim.stats.futures_rest_requests == sim.stats.rest_requests > 0
+
+
+def test_feed_config_refuses_nonsense():
+    with pytest.raises(ValueError):
+        FeedConfig(market="margin")
+    with pytest.raises(ValueError):
+        FeedConfig(intervals=("7m",))
+    with pytest.raises(ValueError):
+        FeedConfig(max_streams_per_connection=2000)
+    assert FeedConfig(watchlist=("btcusdt",)).watchlist == ("BTCUSDT",)
+
+
+def test_candle_buffer_keeps_the_last_n_in_order():
+    buffer = CandleBuffer("BTCUSDT", "1m", capacity=3, tick_size=0.01)
+    for i in range(10):
+        buffer.append(Kline(i * 60_000, i * 60_000 + 59_999, i, i + 2, i - 1, i + 1, 10.0 * i))
+    snap = buffer.snapshot()
+    assert list(snap.open_time) == [420_000, 480_000, 540_000] and list(snap.close) == [8.0, 9.0, 10.0]
+    assert list(buffer.snapshot(2).open_time) == [480_000, 540_000]
+    buffer.append(Kline(600_000, 659_999, 1, 1, 1, 1, 1))
+    assert list(snap.open_time) == [420_000, 480_000, 540_000]  # earlier snapshots never change
+    with pytest.raises(ValueError):
+        buffer.append(Kline(600_000, 659_999, 1, 1, 1, 1, 1))
+
+
+def test_top_usdt_pairs_ranking_rules():
+    info = parse_exchange_info({"symbols": [
+        {"symbol": s, "baseAsset": s[:-4], "quoteAsset": "USDT", "status": "TRADING",
+         "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"}]}
+        for s in ("BTCUSDT", "BTCUPUSDT", "JUPUSDT", "USDCUSDT", "ETHUSDT")
+    ] + [{"symbol": "ETHBTC", "baseAsset": "ETH", "quoteAsset": "BTC", "status": "TRADING", "filters": []},
+         {"symbol": "LUNAUSDT", "baseAsset": "LUNA", "quoteAsset": "USDT", "status": "BREAK", "filters": []}]})
+    assert info["BTCUSDT"] == SymbolInfo("BTC", "USDT", "TRADING", 0.01)
+    tickers = [{"symbol": s, "quoteVolume": str(v)} for s, v in
+               (("USDCUSDT", 9e9), ("BTCUPUSDT", 8e9), ("ETHBTC", 7e9), ("LUNAUSDT", 6e9), ("ETHUSDT", 5e9),
+                ("BTCUSDT", 4e9), ("JUPUSDT", 1e6), ("NEWUSDT", 1e12))]
+    assert top_usdt_pairs(tickers, info, 5) == ("ETHUSDT", "BTCUSDT", "JUPUSDT")
+    assert top_usdt_pairs(tickers, info, 1) == ("ETHUSDT",)
