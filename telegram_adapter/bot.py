@@ -1,0 +1,138 @@
+"""The Telegram side on its own loop thread: aiogram polling, the router and the Sender."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand
+
+from actors.clock import Clock
+from eventstore import EventStore
+from telegram_adapter.router import build_router
+from telegram_adapter.sender import BotTransport, Sender
+
+log = logging.getLogger(__name__)
+
+MENU = [
+    BotCommand(command="analyze", description="1h setup for a pair (20 credits)"),
+    BotCommand(command="futures", description="setup on a timeframe (20 credits)"),
+    BotCommand(command="signals", description="scan the top 10 pairs (60 credits)"),
+    BotCommand(command="credits", description="balance, tier, autosignals"),
+    BotCommand(command="history", description="your last signals"),
+    BotCommand(command="help", description="all commands"),
+]
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str
+    api_url: str | None = None
+    admin_ids: frozenset[int] = frozenset()
+    rate: float = 25.0
+    polling_timeout: int = 10
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> TelegramConfig:
+        """TELEGRAM_BOT_TOKEN (required), TELEGRAM_API_URL, ADMIN_IDS (comma separated), TELEGRAM_RATE."""
+        env = dict(os.environ if env is None else env)
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if not token:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        try:
+            admins = frozenset(int(x) for x in env.get("ADMIN_IDS", "").replace(" ", "").split(",") if x)
+        except ValueError:
+            raise ValueError("ADMIN_IDS must be comma-separated Telegram user ids") from None
+        return cls(token, env.get("TELEGRAM_API_URL") or None, admins, float(env.get("TELEGRAM_RATE") or 25.0))
+
+    def __repr__(self) -> str:  # the token never reaches logs
+        return f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate})"
+
+
+class TelegramBot:
+    """Polls Telegram, routes updates to Sessions, sends through the Sender; `start()`/`stop()`."""
+
+    def __init__(self, config: TelegramConfig, sessions: Any, store: EventStore, clock: Clock,
+                 autosignal: Any = None, **sender_options: Any) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.store = store
+        self.clock = clock
+        self.autosignal = autosignal
+        self.sender_options = sender_options
+        self.loop = asyncio.new_event_loop()
+        self.sender: Sender | None = None
+        self._thread = threading.Thread(target=self._run, name="telegram", daemon=True)
+        self._ready = threading.Event()
+        self._stopping = asyncio.Event()
+        self._error: BaseException | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._bot: Bot | None = None
+
+    def start(self, timeout: float = 30.0) -> TelegramBot:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._error:
+            raise RuntimeError(f"the Telegram adapter did not start: {self._error!r}")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop polling, let the Sender finish what is in flight, close the HTTP session."""
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(timeout)
+
+    def pending_deliveries(self) -> int:
+        return self.sender.pending_count() if self.sender else 0
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:
+            self._error = exc
+            log.exception("the Telegram adapter stopped")
+        finally:
+            self._ready.set()
+            self.loop.close()
+
+    async def _main(self) -> None:
+        api = TelegramAPIServer.from_base(self.config.api_url) if self.config.api_url else None
+        session = AiohttpSession(api=api) if api else AiohttpSession()
+        self._bot = Bot(self.config.token, session=session)
+        self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
+                             rate=self.config.rate, **self.sender_options)
+        await self.sender.start()
+        self._dispatcher = Dispatcher()
+        self._dispatcher.include_router(
+            build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal))
+        try:
+            await self._bot.set_my_commands(MENU)
+        except Exception as exc:  # the menu is a nicety
+            log.warning("setMyCommands failed: %r", exc)
+        polling = asyncio.create_task(self._dispatcher.start_polling(
+            self._bot, handle_signals=False, handle_as_tasks=False, close_bot_session=False,
+            polling_timeout=self.config.polling_timeout))
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+            try:
+                await self._dispatcher.stop_polling()
+            except RuntimeError:
+                pass  # polling had not started yet
+            await polling
+            await self.sender.stop()
+        finally:
+            await self._bot.session.close()
+
+
+def build_bot(sessions: Any, store: EventStore, clock: Clock, autosignal: Any = None,
+              config: TelegramConfig | None = None, **sender_options: Any) -> TelegramBot:
+    """The adapter from the environment (or `config`); call `.start()` then `.stop()` at shutdown."""
+    return TelegramBot(config or TelegramConfig.from_env(), sessions, store, clock, autosignal, **sender_options)

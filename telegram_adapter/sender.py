@@ -1,0 +1,349 @@
+"""The one outbound path: replies and Outbox deliveries, rate-limited, replies first.
+
+The Outbox follows the log (`domain.outbox` folded from `read_all`, then `subscribe`), so
+every issued signal ends with exactly one `SignalDelivered` or `DeliveryFailed` in the
+`outbox` stream, and a restart resumes what is still owed. Per delivery: `DeliveryAttempted`
+is committed before the send and the outcome after it; appends run in a thread
+(`asyncio.to_thread`) and are batched, so the loop never blocks on SQLite.
+
+Limits: a global token bucket (`rate` messages/s), at least `per_chat_interval` seconds
+between messages to one chat, a 429 pauses the whole Sender for `retry_after`, network and
+5xx errors retry the same message with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+from actors.clock import Clock
+from actors.messages import UserBlocked
+from analysis.candles import INTERVAL_MS
+from domain.events import DeliveryAttempted, DeliveryFailed, Event, SignalDelivered
+from domain.outbox import MANUAL, Delivery, Outbox
+from eventstore import ConcurrencyError, EventStore, NewEvent
+from telegram_adapter.formatting import signal_text, split_text
+
+log = logging.getLogger(__name__)
+
+REPLY = MANUAL  # replies and manual signals share the first lane; autosignals come after
+OUTBOX_STREAM = "outbox"
+CATCH_UP_BATCH = 10_000
+
+
+class Transport(Protocol):
+    async def send(self, chat_id: int, text: str) -> int:
+        """Send one HTML message and return its message_id (raises aiogram's Telegram errors)."""
+        ...
+
+
+class BotTransport:
+    """Telegram through an aiogram Bot."""
+
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, text: str) -> int:
+        message = await self.bot.send_message(chat_id, text, parse_mode="HTML")
+        return message.message_id
+
+
+class TokenBucket:
+    """`rate` tokens per second with a small burst, so no 1 s window sees much more than `rate`."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, min(rate, rate / 5))
+        self.tokens = self.burst
+        self.at: float | None = None
+
+    async def take(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            self.tokens = min(self.burst, self.tokens + (now - (self.at or now)) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass(order=True)
+class _Item:
+    priority: int
+    seq: int
+    chat_id: int = field(compare=False)
+    text: str | None = field(compare=False, default=None)  # a reply
+    delivery: Delivery | None = field(compare=False, default=None)
+    failures: int = field(compare=False, default=0)
+
+
+class OutboxWriter:
+    """The only writer of the `outbox` stream: batches appends made while one commits."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.version = 0
+        self._waiting: list[tuple[Event, asyncio.Future]] = []
+        self._flushing = False
+
+    async def start(self) -> None:
+        self.version = await asyncio.to_thread(self.store.stream_version, OUTBOX_STREAM)
+
+    async def write(self, event: Event) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, done))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                events = [NewEvent(e.type, e.payload(), {"schema": e.schema, "actor": "Sender"}) for e, _ in batch]
+                try:
+                    await asyncio.to_thread(self.store.append, OUTBOX_STREAM, self.version, events)
+                except Exception as exc:
+                    if isinstance(exc, ConcurrencyError):
+                        self.version = await asyncio.to_thread(self.store.stream_version, OUTBOX_STREAM)
+                    for _, done in batch:
+                        done.set_exception(exc)
+                    continue
+                self.version += len(events)
+                for _, done in batch:
+                    done.set_result(None)
+        finally:
+            self._flushing = False
+
+
+class Sender:
+    """Owns the Outbox projection and the send queue; lives on one asyncio loop."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        store: EventStore,
+        clock: Clock,
+        sessions: Any = None,
+        rate: float = 25.0,
+        per_chat_interval: float = 1.0,
+        concurrency: int = 8,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.transport = transport
+        self.store = store
+        self.clock = clock
+        self.sessions = sessions
+        self.per_chat_interval = per_chat_interval
+        self.max_backoff = max_backoff
+        self.outbox = Outbox()
+        self.writer = OutboxWriter(store)
+        self.bucket = TokenBucket(rate)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._seq = itertools.count()
+        self._chats: dict[int, list[_Item]] = {}
+        self._ready: list[tuple[int, int, int]] = []
+        self._busy: set[int] = set()
+        self._queued: set[tuple[str, int]] = set()
+        self._wake = asyncio.Event()
+        self._paused_until = 0.0
+        self._tasks: set[asyncio.Task] = set()
+        self._subscription: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dispatcher: asyncio.Task | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fold the log into the Outbox, queue what is owed, then follow new events."""
+        self._loop = asyncio.get_running_loop()
+        await self.writer.start()
+        while True:
+            batch = await asyncio.to_thread(
+                lambda: list(self.store.read_all(self.outbox.position, CATCH_UP_BATCH)))
+            for rec in batch:
+                self.outbox.apply(rec)
+            if len(batch) < CATCH_UP_BATCH:
+                break
+        self._subscription = self.store.subscribe(self._from_journal, self.outbox.position)
+        for delivery in sorted(self.outbox.pending.values(), key=lambda d: d.position):
+            self._enqueue_delivery(delivery)
+        self._dispatcher = self._loop.create_task(self._dispatch())
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._subscription is not None:
+            self.store.unsubscribe(self._subscription)
+            self._subscription = None
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def pending_count(self) -> int:
+        """Deliveries owed and not yet settled (cheap; safe to call from any thread)."""
+        return len(self.outbox.pending)
+
+    # --- input -----------------------------------------------------------------------
+
+    def reply(self, chat_id: int, text: str) -> None:
+        """Queue a command's reply (on the Sender's loop)."""
+        for piece in split_text(text):
+            self._push(_Item(REPLY, next(self._seq), chat_id, text=piece))
+
+    def _from_journal(self, records: list[Any]) -> None:
+        """Journal thread: hand the events to the loop and return at once."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._apply, records)
+
+    def _apply(self, records: list[Any]) -> None:
+        for rec in records:
+            for delivery in self.outbox.apply(rec):
+                self._enqueue_delivery(delivery)
+
+    def _enqueue_delivery(self, delivery: Delivery) -> None:
+        if delivery.key in self._queued:
+            return
+        self._queued.add(delivery.key)
+        self._push(_Item(delivery.priority, next(self._seq), delivery.chat_id, delivery=delivery))
+
+    def _push(self, item: _Item) -> None:
+        heapq.heappush(self._chats.setdefault(item.chat_id, []), item)
+        self._mark_ready(item.chat_id)
+
+    def _mark_ready(self, chat_id: int) -> None:
+        queue = self._chats.get(chat_id)
+        if queue and chat_id not in self._busy:
+            heapq.heappush(self._ready, (queue[0].priority, queue[0].seq, chat_id))
+            self._wake.set()
+
+    # --- dispatch --------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            chat_id = self._next_chat()
+            if chat_id is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if (pause := self._paused_until - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            await self._slots.acquire()
+            item = heapq.heappop(self._chats[chat_id])
+            task = loop.create_task(self._run(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _next_chat(self) -> int | None:
+        while self._ready:
+            priority, seq, chat_id = heapq.heappop(self._ready)
+            queue = self._chats.get(chat_id)
+            if chat_id in self._busy or not queue or (queue[0].priority, queue[0].seq) != (priority, seq):
+                continue  # stale entry
+            self._busy.add(chat_id)
+            return chat_id
+        return None
+
+    async def _run(self, item: _Item) -> None:
+        delay = self.per_chat_interval
+        try:
+            retry = await self._send(item)
+            if retry is not None:
+                item.failures += 1
+                heapq.heappush(self._chats[item.chat_id], item)
+                delay = max(delay, retry)
+        except Exception:
+            log.exception("sending to chat %s failed; the message stays owed", item.chat_id)
+            item.failures += 1
+            heapq.heappush(self._chats[item.chat_id], item)
+            delay = max(delay, self._backoff(item))
+        finally:
+            self._slots.release()
+            asyncio.get_running_loop().call_later(delay, self._release, item.chat_id)
+
+    def _release(self, chat_id: int) -> None:
+        self._busy.discard(chat_id)
+        if not self._chats.get(chat_id):
+            self._chats.pop(chat_id, None)
+        self._mark_ready(chat_id)
+
+    def _backoff(self, item: _Item) -> float:
+        return min(self.max_backoff, 0.5 * 2 ** min(item.failures, 10))
+
+    async def _send(self, item: _Item) -> float | None:
+        """Send one item; returns seconds to wait before retrying it, or None when it is settled."""
+        delivery = item.delivery
+        if delivery is not None:
+            settled = await self._settle_without_sending(delivery)
+            if settled:
+                return None
+            await self.writer.write(DeliveryAttempted(delivery.signal_id, delivery.chat_id))
+        first, *rest = [item.text] if delivery is None else split_text(signal_text(delivery.signal))
+        await self.bucket.take()
+        try:
+            message_id = await self.transport.send(item.chat_id, first)
+            for piece in rest:
+                await asyncio.sleep(self.per_chat_interval)
+                await self.bucket.take()
+                await self.transport.send(item.chat_id, piece)
+        except TelegramRetryAfter as exc:
+            loop = asyncio.get_running_loop()
+            self._paused_until = max(self._paused_until, loop.time() + exc.retry_after)
+            log.warning("Telegram asks to wait %s s; the Sender pauses", exc.retry_after)
+            return float(exc.retry_after)
+        except TelegramForbiddenError:
+            await self._blocked(item)
+            return None
+        except TelegramBadRequest as exc:
+            log.warning("Telegram refused a message to %s: %s", item.chat_id, exc.message)
+            if delivery is not None:
+                await self._fail(delivery, "bad_request", exc.message)
+            return None
+        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as exc:
+            log.warning("sending to %s failed (%s); retrying", item.chat_id, type(exc).__name__)
+            return self._backoff(item)
+        if delivery is not None:
+            await self.writer.write(SignalDelivered(delivery.signal_id, delivery.chat_id, message_id))
+            self._queued.discard(delivery.key)
+        return None
+
+    async def _settle_without_sending(self, delivery: Delivery) -> bool:
+        if delivery.key not in self.outbox.pending:
+            self._queued.discard(delivery.key)
+            return True
+        if delivery.chat_id in self.outbox.blocked:
+            await self._fail(delivery, "blocked")
+            return True
+        interval = INTERVAL_MS.get(str(delivery.signal.get("interval")), INTERVAL_MS["1h"])
+        if self.clock.now_ms() - delivery.issued_ms > interval:
+            await self._fail(delivery, "expired")
+            return True
+        return False
+
+    async def _blocked(self, item: _Item) -> None:
+        self.outbox.blocked.add(item.chat_id)
+        if item.delivery is not None:
+            await self._fail(item.delivery, "blocked")
+        if self.sessions is not None:
+            self.sessions.tell(UserBlocked(item.chat_id))
+
+    async def _fail(self, delivery: Delivery, reason: str, detail: str | None = None) -> None:
+        await self.writer.write(DeliveryFailed(delivery.signal_id, delivery.chat_id, reason, detail))
+        self._queued.discard(delivery.key)

@@ -1,0 +1,294 @@
+"""A fake Telegram Bot API server (aiohttp on 127.0.0.1) that the real aiogram Bot talks to.
+
+It answers the methods the bot uses, long-polls `getUpdates` honouring `offset` and `timeout`,
+enforces Telegram's limits (about 1 message/s per chat with small bursts, 30/s overall:
+429 with `retry_after`), answers 403 for chats marked blocked and 400 for malformed HTML or
+over-long text, and records every call. Faults (429 storms, 5xx, slowness) are switched on
+by tests. It runs on its own loop thread, so tests and the bot's loop stay independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+JSON_PARAMS = frozenset({"reply_markup", "allowed_updates", "commands", "entities", "link_preview_options",
+                         "reply_parameters", "caption_entities"})
+SENDS = frozenset({"sendMessage", "sendPhoto", "editMessageText"})
+ALLOWED_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                          "tg-spoiler", "span", "blockquote", "tg-emoji"})
+_TOKEN = re.compile(r"<[^>]*>?|&[#\w]*;?")
+_TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)(?:\s[^<>]*)?>")
+_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+def html_error(text: str) -> str | None:
+    """Why Telegram would refuse this HTML text, or None when it parses."""
+    open_tags: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token.startswith("&"):
+            if not _ENTITY.fullmatch(token):
+                return f"can't parse entities: unsupported entity at byte offset {match.start()}"
+            continue
+        tag = _TAG.fullmatch(token)
+        if not tag:
+            return f"can't parse entities: unexpected '<' at byte offset {match.start()}"
+        closing, name = tag.group(1), tag.group(2).lower()
+        if name not in ALLOWED_TAGS:
+            return f'can\'t parse entities: unsupported start tag "{name}" at byte offset {match.start()}'
+        if not closing:
+            open_tags.append(name)
+        elif not open_tags or open_tags.pop() != name:
+            return f'can\'t parse entities: unexpected end tag "{name}" at byte offset {match.start()}'
+    if open_tags:
+        return f'can\'t parse entities: can\'t find end tag corresponding to start tag "{open_tags[-1]}"'
+    return None
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int
+    at: float
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.retry_after = status, description, retry_after
+
+
+@dataclass
+class _Limits:
+    per_chat_rate: float = 1.0
+    per_chat_burst: float = 3.0
+    global_per_s: int = 30
+    window: deque = field(default_factory=deque)
+    buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat -> (tokens, at)
+
+    def check(self, chat_id: int, now: float) -> None:
+        while self.window and now - self.window[0] >= 1.0:
+            self.window.popleft()
+        if len(self.window) >= self.global_per_s:
+            raise _Refused(429, "Too Many Requests: retry after 1", 1)
+        tokens, at = self.buckets.get(chat_id, (self.per_chat_burst, now))
+        tokens = min(self.per_chat_burst, tokens + (now - at) * self.per_chat_rate)
+        if tokens < 1:
+            raise _Refused(429, "Too Many Requests: retry after 1", 1)
+        self.buckets[chat_id] = (tokens - 1, now)
+        self.window.append(now)
+
+
+class FakeBotAPI:
+    """Start with `FakeBotAPI(token).start()`; `base_url` goes to TelegramAPIServer.from_base."""
+
+    def __init__(self, token: str = "123456:TEST", **limits: Any) -> None:
+        self.token = token
+        self.limits = _Limits(**limits)
+        self.calls: list[Call] = []
+        self.sent: list[dict[str, Any]] = []  # messages Telegram accepted
+        self.blocked: set[int] = set()
+        self.storm = 0  # the next n sends get 429
+        self.storm_retry_after = 1
+        self.server_errors = 0  # the next n sends get 502
+        self.delay = 0.0  # seconds before answering a send
+        self._lock = threading.Lock()
+        self._updates: list[dict[str, Any]] = []
+        self._next_update = 1
+        self._next_message = 1
+        self._loop = asyncio.new_event_loop()
+        self._new_update: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-bot-api", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> FakeBotAPI:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    async def _start(self) -> None:
+        self._new_update = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> FakeBotAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- what tests do -------------------------------------------------------------------
+
+    def push_text(self, user_id: int, text: str, username: str | None = None, language: str = "en") -> int:
+        """A user writes `text` in their private chat; returns the update_id."""
+        with self._lock:
+            update_id = self._next_update
+            self._next_update += 1
+            message_id = self._next_message
+            self._next_message += 1
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language}
+        if username:
+            user["username"] = username
+        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()), "text": text,
+                                   "chat": {"id": user_id, "type": "private"}, "from": user}
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        update = {"update_id": update_id, "message": message}
+        self._loop.call_soon_threadsafe(self._add_update, update)
+        return update_id
+
+    def messages_to(self, chat_id: int) -> list[str]:
+        with self._lock:
+            return [m["text"] for m in self.sent if m["chat_id"] == chat_id]
+
+    def calls_of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    # --- the server ------------------------------------------------------------------------
+
+    def _add_update(self, update: dict[str, Any]) -> None:
+        self._updates.append(update)
+        assert self._new_update is not None
+        self._new_update.set()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _params(request)
+        try:
+            if request.match_info["token"] != self.token:
+                raise _Refused(401, "Unauthorized")
+            result = await self._dispatch(method, params)
+            status, body = 200, {"ok": True, "result": result}
+        except _Refused as refused:
+            status = refused.status
+            body = {"ok": False, "error_code": status, "description": refused.description}
+            if refused.retry_after is not None:
+                body["parameters"] = {"retry_after": refused.retry_after}
+        with self._lock:
+            self.calls.append(Call(method, params, status, time.monotonic()))
+        return web.json_response(body, status=status)
+
+    async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getUpdates":
+            return await self._get_updates(params)
+        if method in SENDS:
+            return await self._send(method, params)
+        simple = {"getMe": {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "FakeBot",
+                            "username": "fake_signal_bot"},
+                  "sendChatAction": True, "answerCallbackQuery": True, "deleteWebhook": True,
+                  "setMyCommands": True, "close": True, "logOut": True}
+        if method not in simple:
+            raise _Refused(404, "Not Found: method not found")
+        return simple[method]
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        assert self._new_update is not None
+        while True:
+            if offset:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if self._updates or time.monotonic() >= deadline:
+                return self._updates[:limit]
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                return []
+
+    async def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        chat_id = int(params.get("chat_id") or 0)
+        if not chat_id:
+            raise _Refused(400, "Bad Request: chat_id is empty")
+        if self.server_errors:
+            self.server_errors -= 1
+            raise _Refused(502, "Bad Gateway")
+        if self.storm:
+            self.storm -= 1
+            raise _Refused(429, f"Too Many Requests: retry after {self.storm_retry_after}",
+                           self.storm_retry_after)
+        if chat_id in self.blocked:
+            raise _Refused(403, "Forbidden: bot was blocked by the user")
+        text = params.get("caption" if method == "sendPhoto" else "text") or ""
+        _validate(method, text, params)
+        self.limits.check(chat_id, time.monotonic())
+        with self._lock:
+            message_id = self._next_message
+            self._next_message += 1
+            self.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "method": method})
+        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
+                                   "chat": {"id": chat_id, "type": "private"}}
+        if method == "sendPhoto":
+            message["photo"] = [{"file_id": f"photo{message_id}", "file_unique_id": f"u{message_id}",
+                                 "width": 1, "height": 1}]
+            message["caption"] = text
+        else:
+            message["text"] = text
+        return message
+
+
+def _validate(method: str, text: str, params: dict[str, Any]) -> None:
+    if method == "sendPhoto":
+        if not params.get("photo"):
+            raise _Refused(400, "Bad Request: there is no photo in the request")
+        if len(text) > 1024:
+            raise _Refused(400, "Bad Request: message caption is too long")
+    else:
+        if not text.strip():
+            raise _Refused(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise _Refused(400, "Bad Request: message is too long")
+    if params.get("parse_mode") == "HTML" and (problem := html_error(text)):
+        raise _Refused(400, f"Bad Request: {problem}")
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Form or JSON parameters; `attach://name` files are resolved to their uploaded bytes."""
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    form = await request.post() if request.can_read_body else request.query
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        params[key] = value.file.read() if isinstance(value, web.FileField) else value
+    for key, value in list(params.items()):
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[key] = params.pop(value.removeprefix("attach://"), None)
+        elif key in JSON_PARAMS and isinstance(value, str):
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass
+    return params

@@ -1,0 +1,186 @@
+"""The commands end to end: real aiogram polling the fake Bot API, Sessions, the Sender, SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import klines_dir
+from tests.fakes.bot_api import FakeBotAPI, html_error
+from tests.fakes.market import load_market
+from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
+from tests.fakes.telegram_stack import SIGNAL, broadcast, outcomes, start_bot, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return load_market(klines_dir())
+
+
+@pytest.fixture
+def world(tmp_path, market):
+    fake = FakeBotAPI(per_chat_rate=5.0).start()
+    stack = start_stack(tmp_path, market, quiet=frozenset({"XRPUSDT"}))
+    bot = start_bot(stack, fake)
+    yield fake, stack, bot
+    bot.stop()
+    stop_stack(stack)
+    fake.stop()
+
+
+def said(fake: FakeBotAPI, chat: int, count: int) -> list[str]:
+    return wait_until(lambda: len(fake.messages_to(chat)) >= count and fake.messages_to(chat),
+                      what=f"{count} messages to {chat}")
+
+
+def test_commands_get_exactly_one_reply_and_signals_are_formatted(world):
+    fake, stack, bot = world
+    fake.push_text(42, "/start", username="ann<script>")
+    assert "Welcome, ann&lt;script&gt;!" in said(fake, 42, 1)[0]
+    fake.push_text(42, "/analyze btc")
+    signal = said(fake, 42, 2)[1]
+    assert "<b>BTCUSDT</b> 1h" in signal and "Entry: <code>" in signal and "Not financial advice" in signal
+    assert "&lt;b&gt;tags&lt;/b&gt; &amp; symbols" in signal and "R)" in signal
+    fake.push_text(42, "/analyze XRP")
+    assert "no setup" in said(fake, 42, 3)[2]
+    fake.push_text(42, "/credits")
+    assert said(fake, 42, 4)[3].startswith("Balance: 80 credits")
+    fake.push_text(42, "hello there")
+    assert "/help" in said(fake, 42, 5)[4]
+    fake.push_text(42, "/signal_on")
+    assert said(fake, 42, 6)[5] == "Not allowed."
+    fake.push_text(ADMIN, "/signal_status")
+    assert said(fake, ADMIN, 1)[0] == "Autosignals are not running."
+    assert [c.status for c in fake.calls_of("sendMessage")].count(400) == 0
+    assert len(fake.messages_to(42)) == 6
+    settled(bot)
+    [(_key, events)] = [(k, v) for k, v in outcomes(stack).items() if k[0].startswith("m:42:")]
+    assert events == ["DeliveryAttempted", "SignalDelivered"]
+
+
+def test_broadcast_to_50_while_20_users_analyze(world):
+    fake, stack, bot = world
+    analysts = list(range(1000, 1020))
+    for user in analysts:
+        fake.push_text(user, "/start")
+    for user in analysts:
+        said(fake, user, 1)
+    premium = list(range(2000, 2050))
+    signal_id = broadcast(stack, SIGNAL, premium)
+    for user in analysts:
+        fake.push_text(user, "/analyze ETH")
+    for user in analysts:
+        assert "<b>ETHUSDT</b> 1h" in said(fake, user, 2)[1]
+    for user in premium:
+        assert len(said(fake, user, 1)) == 1
+    settled(bot)
+    seen = outcomes(stack)
+    assert all(seen[(signal_id, user)] == ["DeliveryAttempted", "SignalDelivered"] for user in premium)
+    for user in analysts:
+        charges = [r.data["cost"] for r in stack.store.read_stream(f"user-{user}") if r.type == "ManualSignalIssued"]
+        assert charges == [20]
+        assert len(fake.messages_to(user)) == 2
+    assert sum(len(v) for v in seen.values()) == 2 * (50 + 20)
+
+
+def test_429_storm_5xx_and_slow_server_lose_and_duplicate_nothing(world):
+    fake, stack, bot = world
+    fake.storm = 4
+    first = broadcast(stack, SIGNAL, [3001, 3002, 3003])
+    for user in (3001, 3002, 3003):
+        said(fake, user, 1)
+    assert [c.status for c in fake.calls_of("sendMessage")].count(429) == 4
+    fake.server_errors = 2
+    fake.delay = 0.3
+    second = broadcast(stack, {**SIGNAL, "side": "SHORT"}, [3001, 3004])
+    said(fake, 3004, 1)
+    said(fake, 3001, 2)
+    assert [c.status for c in fake.calls_of("sendMessage")].count(502) == 2
+    settled(bot)
+    seen = outcomes(stack)
+    for key in [(first, 3001), (first, 3002), (first, 3003), (second, 3001), (second, 3004)]:
+        assert seen[key][-1] == "SignalDelivered" and seen[key].count("SignalDelivered") == 1
+    assert all(len(fake.messages_to(u)) == 1 for u in (3002, 3003, 3004))
+
+
+def test_blocked_user_stops_receiving_until_they_write_again(world):
+    fake, stack, bot = world
+    fake.push_text(77, "/start")
+    said(fake, 77, 1)
+    fake.blocked.add(77)
+    first = broadcast(stack, SIGNAL, [77, 78])
+    said(fake, 78, 1)
+    wait_until(lambda: "BotBlocked" in [r.type for r in stack.store.read_stream("user-77")], what="BotBlocked")
+    calls_to_77 = len([c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == "77"])
+    second = broadcast(stack, {**SIGNAL, "side": "SHORT"}, [77])
+    wait_until(lambda: outcomes(stack).get((second, 77)), what="second outcome")
+    assert outcomes(stack)[(first, 77)] == ["DeliveryAttempted", "DeliveryFailed:blocked"]
+    assert outcomes(stack)[(second, 77)] == ["DeliveryFailed:blocked"]
+    assert len([c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == "77"]) == calls_to_77
+    fake.blocked.discard(77)
+    fake.push_text(77, "/credits")
+    assert said(fake, 77, 2)[1].startswith("Balance: 100")
+    assert [r.type for r in stack.store.read_stream("user-77")][-1] == "BotUnblocked"
+    third = broadcast(stack, {**SIGNAL, "open_time": SIGNAL["open_time"] + 900_000}, [77])
+    said(fake, 77, 3)
+    settled(bot)
+    assert outcomes(stack)[(third, 77)][-1] == "SignalDelivered"
+    assert bot.pending_deliveries() == 0
+
+
+def test_crash_after_issue_before_send_delivers_exactly_once(tmp_path, market):
+    fake = FakeBotAPI(per_chat_rate=5.0).start()
+    stack = start_stack(tmp_path, market)
+    try:
+        stack.send(50, "/start")
+        issued = stack.send(50, "/analyze BTC").signal_id  # committed; no Sender is running: "the crash"
+        in_flight = broadcast(stack, SIGNAL, [51])
+        stack.store.append("outbox", 0, [_attempt(in_flight, 51)])  # attempted, no outcome
+        stale = broadcast(stack, {**SIGNAL, "interval": "1m"}, [52])
+        stack.clock.advance(61_000)
+        bot = start_bot(stack, fake)
+        said(fake, 50, 1)
+        said(fake, 51, 1)
+        settled(bot)
+        bot.stop()
+        assert outcomes(stack)[(stale, 52)] == ["DeliveryFailed:expired"] and not fake.messages_to(52)
+        bot = start_bot(stack, fake)  # a second restart owes nothing
+        assert bot.pending_deliveries() == 0
+        bot.stop()
+        assert len(fake.messages_to(50)) == 1 and len(fake.messages_to(51)) == 1
+        assert outcomes(stack)[(issued, 50)] == ["DeliveryAttempted", "SignalDelivered"]
+        assert outcomes(stack)[(in_flight, 51)] == ["DeliveryAttempted", "DeliveryAttempted", "SignalDelivered"]
+    finally:
+        stop_stack(stack)
+        fake.stop()
+
+
+def settled(bot) -> None:
+    wait_until(lambda: bot.pending_deliveries() == 0, what="every delivery settled in the log")
+
+
+def _attempt(signal_id: str, chat: int):
+    from eventstore import NewEvent
+
+    return NewEvent("DeliveryAttempted", {"signal_id": signal_id, "chat_id": chat}, {"schema": 1})
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(
+    st.text(min_size=1, max_size=60).filter(str.strip),
+    st.text(min_size=3900, max_size=4000).filter(str.strip),
+    st.sampled_from(["/analyze <b>BTC", "/futures *BTC* _1h_", "/analyze &amp;", "/grant_credits 1 1",
+                     "/autosignal </i>", "/history extra", "/nope", "/ban 5"]),
+))
+def test_hostile_input_gets_one_valid_reply_and_no_charge(world, text):
+    fake, stack, _ = world
+    user = 5000 + len(fake.sent)
+    fake.push_text(user, "/start")
+    fake.push_text(user, text)
+    replies = said(fake, user, 2)
+    assert html_error(replies[1]) is None
+    assert not [r for r in stack.store.read_stream(f"user-{user}") if r.type == "ManualSignalIssued"]
+    assert [c.status for c in fake.calls_of("sendMessage")].count(400) == 0
