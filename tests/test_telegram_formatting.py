@@ -1,0 +1,67 @@
+"""Message texts: escaping, precision, splitting, command parsing."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.user import DAY_MS, UserState
+from telegram_adapter import formatting as fmt
+from telegram_adapter.commands import parse
+from tests.fakes.bot_api import html_error
+from tests.fakes.telegram_stack import SIGNAL
+
+hostile = st.text(max_size=80)
+
+
+def test_signal_text_shows_every_part_at_the_symbol_precision():
+    text = fmt.signal_text(SIGNAL)
+    for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry: <code>3,567.12</code>", "Stop: <code>3,540.50</code>",
+                 "TP1: <code>3,600.00</code> (1.2R)", "TP2: <code>3,650.00</code> (3.1R)", "Confidence: 78%",
+                 "bullish &lt;BOS&gt; &amp; FVG", "trend: up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
+        assert part in text, part
+    assert html_error(text) is None
+    assert "0.00001234" in fmt.signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8})
+    assert "<code>0.1235</code>" in fmt.signal_text({**SIGNAL, "entry": 0.12345, "precision": 0.0001})
+
+
+@settings(max_examples=60, deadline=None)
+@given(symbol=hostile, reason=hostile, key=hostile, value=hostile, username=hostile)
+def test_market_and_user_strings_are_escaped(symbol, reason, key, value, username):
+    signal = {**SIGNAL, "symbol": symbol, "reasons": [reason], "smc": {key: value}, "side": reason}
+    read = {"symbol": symbol, "interval": reason, "reason": reason, "bias": value, "smc": {key: [value]}}
+    texts = [fmt.signal_text(signal), fmt.no_setup_text(read),
+             fmt.scan_text({"kind": "scan", "interval": "1h", "symbols": [symbol], "signals": [signal],
+                            "no_setup": [read]}),
+             fmt.welcome_text(UserState(1, registered=True, username=username, credits=100), False)]
+    for text in texts:
+        assert html_error(text) is None, text
+
+
+def test_split_text_on_line_boundaries():
+    lines = [f"line {i} " + "x" * (i % 70) for i in range(400)]
+    pieces = fmt.split_text("\n".join(lines))
+    assert len(pieces) > 1 and all(len(p) <= fmt.TEXT_LIMIT for p in pieces)
+    assert "\n".join(pieces) == "\n".join(lines)
+    assert fmt.split_text("short") == ["short"]
+    long_line = fmt.split_text("y" * 9000)
+    assert [len(p) for p in long_line] == [4096, 4096, 808]
+
+
+def test_credits_text_tiers():
+    now = 1_732_000_000_000
+    free = UserState(1, registered=True, credits=40)
+    assert fmt.credits_text(free, now) == "Balance: 40 credits\nTier: free\nAutosignals: not included"
+    premium = UserState(1, registered=True, credits=40, premium_until=now + DAY_MS, autosignal_until=now + DAY_MS)
+    assert "Tier: premium until 2024-11-20" in fmt.credits_text(premium, now)
+    assert "Autosignals: on until 2024-11-20" in fmt.credits_text(premium, now)
+    lifetime = UserState(1, registered=True, lifetime=True, muted=True)
+    assert fmt.credits_text(lifetime, now).endswith("Tier: lifetime\nAutosignals: muted (/autosignal on)")
+
+
+def test_parse_commands():
+    assert parse("/Analyze@fake_signal_bot btc") == ("analyze", ("btc",))
+    assert parse("/futures  eth   4h") == ("futures", ("eth", "4h"))
+    assert parse("hello /start") == ("", ())
+    assert parse("") == ("", ()) and parse(None) == ("", ())
+    assert parse("/x " + " ".join("a" * 20))[1] == ("a",) * 8
