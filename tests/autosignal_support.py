@@ -151,17 +151,6 @@ class Decisions:
         return [self.items.get(timeout=timeout) for _ in range(n)]
 
 
-def trend_rule(candles: Candles) -> FakeSignal | FakeNoSetup:
-    """A deterministic stand-in strategy: side from close vs the 50-bar mean, confidence from the gap."""
-    close = float(candles.close[-1])
-    mean = float(candles.close[-50:].mean())
-    gap = abs(close / mean - 1)
-    if gap < 0.002:
-        return FakeNoSetup("price at its mean")
-    side = "LONG" if close > mean else "SHORT"
-    return FakeSignal(candles.symbol, candles.interval, int(candles.open_time[-1]), side, min(100, 60 + gap * 1000))
-
-
 class SenderLoop:
     """The real aiogram Sender on its own loop thread, pointed at a (fake) Bot API server.
 

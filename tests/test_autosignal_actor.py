@@ -47,15 +47,17 @@ def _stop_actors():
 class Harness:
     """One running AutoSignal over a store file; `restart()` opens everything again from the file."""
 
-    def __init__(self, path: Path, series: dict, script, gate=None, **config) -> None:
+    def __init__(self, path: Path, series: dict, script, gate=None, analyzer=None, **config) -> None:
+        """`script` drives a ScriptedAnalyzer; `analyzer`, a factory, starts a real pool instead."""
         self.path, self.series, self.script, self.gate = path, series, script, gate
+        self.analyzer_factory = analyzer or (lambda: ScriptedAnalyzer.start(lambda c: self.script(c), self.gate))
         self.config = {"admin_ids": (ADMIN,), "interval": "1h", "cooldown_min": 180, **config}
         self.start()
 
     def start(self) -> None:
         self.store = EventStore.open(self.path, upcast=upcast)
         self.feed = RecordedFeed.start(self.series, history=HISTORY)
-        self.analyzer = ScriptedAnalyzer.start(lambda c: self.script(c), self.gate)
+        self.analyzer = self.analyzer_factory()
         self.decisions = Decisions()
         self.actor = AutoSignal.start(self.store, self.feed, self.analyzer, on_decided=self.decisions, **self.config)
         self.actor.proxy().version.get()  # on_start (rehydrate, subscribe to the feed) has run

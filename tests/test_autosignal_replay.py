@@ -1,4 +1,8 @@
-"""Replay on market time: the same recorded candles fed twice give the same `autosignal` stream."""
+"""Replay on market time: the same recorded candles fed twice give the same `autosignal` stream.
+
+Real candles, the real analyzer pool and strategy, a real log file; the feed is the recorded-candle
+stand-in, so market time moves exactly as the test says.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import itertools
 import pykka
 import pytest
 
+from actors.analyzer import AnalyzerPool
 from analysis.candles import load_csv
-from tests.autosignal_support import trend_rule
 from tests.test_autosignal_actor import HISTORY, Harness
 
 pytestmark = pytest.mark.timeout(90)
@@ -16,6 +20,7 @@ pytestmark = pytest.mark.timeout(90)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 FRESH = 120  # candles closed live per symbol, after HISTORY candles of history
 COOLDOWN_MIN = 180
+CONFIG = {"cooldown_min": COOLDOWN_MIN, "min_confidence": 60}  # the real strategy; 60 so five days give signals
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,7 @@ def feed_all(h: Harness, indices: range) -> None:
 
 
 def run(path, market, restart_at: int | None = None) -> list[tuple[str, dict]]:
-    h = Harness(path, market, trend_rule, cooldown_min=COOLDOWN_MIN)
+    h = Harness(path, market, None, analyzer=lambda: AnalyzerPool.start(workers=2), **CONFIG)
     try:
         if restart_at is None:
             feed_all(h, range(HISTORY, HISTORY + FRESH))
