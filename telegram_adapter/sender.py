@@ -196,6 +196,10 @@ class Sender:
         for task in list(self._tasks):
             task.cancel()
 
+    def idle(self) -> bool:
+        """Nothing queued and nothing being sent."""
+        return not self._tasks and not any(self._chats.values())
+
     def pending_count(self) -> int:
         """Deliveries owed and not yet settled (cheap; safe to call from any thread)."""
         return len(self.outbox.pending)

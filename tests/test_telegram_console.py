@@ -1,0 +1,32 @@
+"""The console adapter speaks the same commands through the same Sessions and Outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from telegram_adapter.console import run_console
+from tests.conftest import klines_dir
+from tests.fakes.market import load_market
+from tests.fakes.session_stack import start_stack, stop_stack
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_console_session(tmp_path):
+    stack = start_stack(tmp_path, load_market(klines_dir()), quiet=frozenset({"XRPUSDT"}))
+    out = io.StringIO()
+    script = "/start\n/analyze BTC\n\n/credits\n/analyze XRP\n/bogus\n<b>hi</b>\n"
+    try:
+        asyncio.run(run_console(stack.sessions, stack.store, stack.clock, io.StringIO(script), out, user_id=5))
+    finally:
+        stop_stack(stack)
+    text = out.getvalue()
+    order = [text.index(part) for part in
+             ["Welcome, console!", "BTCUSDT 1h", "Not financial advice", "Balance: 80 credits",
+              "XRPUSDT 1h · no setup", "See /help"]]
+    assert order == sorted(order)
+    assert "<code>" not in text and "&amp;" not in text and text.count("See /help") == 2
+    assert "<b>tags</b> & symbols" in text  # the market's own string, shown as it is
