@@ -50,35 +50,42 @@ class FirstReach:
         self.values = padded.ravel()
         self.minima = padded.reshape(count, blocks, self.BLOCK).min(axis=2)
         self.block_ids = np.arange(blocks)
-        self.windows = np.lib.stride_tricks.sliding_window_view(self.values, self.BLOCK)
+        step = self.values.strides[0]  # windows[k] = values[k : k + BLOCK], without copying
+        self.windows = np.lib.stride_tricks.as_strided(
+            self.values, shape=(len(self.values) - self.BLOCK + 1, self.BLOCK), strides=(step, step),
+            writeable=False)
         self._levels: list[np.ndarray] | None = None
 
     def find(self, row: np.ndarray | int, start: np.ndarray, threshold: np.ndarray,
              strict: bool = False) -> np.ndarray:
         """Index of the first qualifying bar at or after each start; self.n where there is none.
 
-        `row` is one row number or one per query; `threshold` has one value per query.
+        `row` is one row number or an int array with one per query; `start` and `threshold` are
+        arrays with one value per query. Values past the end are +inf and never qualify.
         """
-        start = np.minimum(np.asarray(start, dtype=np.int64), self.n)
+        start = np.minimum(start, self.n)
         if start.size == 0:
             return start
-        threshold = np.asarray(threshold, dtype=np.float64)
-        row = np.asarray(row, dtype=np.int64)
-        base = row * self.stride
-        here = self._scan(base + start, threshold, strict)
-        # then the first block, from the one holding start + BLOCK, whose minimum qualifies
-        first = (start + self.BLOCK) // self.BLOCK
-        if start.size * self.blocks <= 65_536:
-            minima = self.minima[row] if row.ndim else self.minima[row][None, :]
+        here = self._scan(row * self.stride + start, threshold, strict)
+        hit = here.any(axis=1)
+        found = start + here.argmax(axis=1)
+        if hit.all():
+            return found
+        # the rest: the first block, from the one holding start + BLOCK, whose minimum qualifies
+        rest = np.flatnonzero(~hit)
+        row = row[rest] if isinstance(row, np.ndarray) else row
+        threshold = threshold[rest]
+        first = (start[rest] + self.BLOCK) // self.BLOCK
+        if len(rest) * self.blocks <= 65_536:
+            minima = self.minima[row] if isinstance(row, np.ndarray) else self.minima[row][None, :]
             ok = minima < threshold[:, None] if strict else minima <= threshold[:, None]
             ok &= self.block_ids >= first[:, None]
             pos = np.where(ok.any(axis=1), ok.argmax(axis=1), self.blocks - 1)
         else:
             pos = self._skip_blocks(row * self.blocks, first, threshold, strict)
-        later = self._scan(base + pos * self.BLOCK, threshold, strict)
-        found = np.where(here.any(axis=1), start + here.argmax(axis=1),
-                         np.where(later.any(axis=1), pos * self.BLOCK + later.argmax(axis=1), self.n))
-        return np.minimum(found, self.n)
+        later = self._scan(row * self.stride + pos * self.BLOCK, threshold, strict)
+        found[rest] = np.where(later.any(axis=1), pos * self.BLOCK + later.argmax(axis=1), self.n)
+        return found
 
     def _skip_blocks(self, block_base: np.ndarray, pos: np.ndarray, threshold: np.ndarray,
                      strict: bool) -> np.ndarray:

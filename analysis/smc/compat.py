@@ -165,125 +165,114 @@ def bos_choch(candles: Candles, swing_highs_lows: Result, close_break: bool = Tr
 
 
 def ob(candles: Candles, swing_highs_lows: Result, close_mitigation: bool = False) -> Result:
-    """Order blocks: OB (1/-1), Top, Bottom, OBVolume, MitigatedIndex, Percentage (float32 as stored)."""
+    """Order blocks: OB (1/-1), Top, Bottom, OBVolume, MitigatedIndex, Percentage (float32 as stored).
+
+    The reference walks every bar twice (a bullish pass, then a bearish pass over the same arrays);
+    here each block's whole life (placed, mitigated, reset) is found with three batched searches.
+    """
     o, h, lo, c = candles.open, candles.high, candles.low, candles.close
     n = len(c)
-    flags = swing_highs_lows["HighLow"]
-    state = _ObState(n)
     rows = [lo, -h, c, -c]
     if close_mitigation:
         rows += [np.minimum(o, c), -np.maximum(o, c)]
-    reach = FirstReach(np.vstack(rows))
-    for rising in (True, False):
-        blocks = _place_blocks(candles, np.flatnonzero(flags == (1 if rising else -1)), reach, rising)
-        state.apply(blocks, reach, close_mitigation, rising)
-    kind = np.where(state.kind != 0, state.kind, np.nan)
+    reach = FirstReach(np.vstack(rows))  # rows 0 low, 1 -high, 2 close, 3 -close, 4/5 body low/-high
+    blocks = _place_blocks(candles, swing_highs_lows["HighLow"], reach)
+    kind, top, bottom, volume, mitigated, percentage = _live_blocks(blocks, reach, close_mitigation, n)
+    kind = np.where(kind != 0, kind, np.nan)
     alive = ~np.isnan(kind)
     nan32 = np.float32(np.nan)
     return {
         "OB": kind,
-        "Top": np.where(alive, state.top, nan32),
-        "Bottom": np.where(alive, state.bottom, nan32),
-        "OBVolume": np.where(alive, state.volume, nan32),
-        "MitigatedIndex": np.where(alive, state.mitigated, np.nan),
-        "Percentage": np.where(alive, state.percentage, nan32),
+        "Top": np.where(alive, top, nan32),
+        "Bottom": np.where(alive, bottom, nan32),
+        "OBVolume": np.where(alive, volume, nan32),
+        "MitigatedIndex": np.where(alive, mitigated, np.nan),
+        "Percentage": np.where(alive, percentage, nan32),
     }
 
 
 class _Blocks:
-    """Order blocks of one direction: where each sits, when it was confirmed, and its stored values."""
+    """Placed order blocks, bullish ones first: direction, bar, confirming bar and stored float32 values."""
 
-    def __init__(self, index: np.ndarray, born: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-                 volume: np.ndarray, percentage: np.ndarray) -> None:
-        self.index, self.born = index, born
+    def __init__(self, rising: np.ndarray, index: np.ndarray, born: np.ndarray, top: np.ndarray,
+                 bottom: np.ndarray, volume: np.ndarray, percentage: np.ndarray) -> None:
+        self.rising, self.index, self.born = rising, index, born
         self.top, self.bottom, self.volume, self.percentage = top, bottom, volume, percentage
 
 
-def _place_blocks(candles: Candles, swings: np.ndarray, reach: FirstReach, rising: bool) -> _Blocks:
+def _place_blocks(candles: Candles, flags: np.ndarray, reach: FirstReach) -> _Blocks:
     """Each swing is crossed at most once, by the first close beyond it before the next swing of its kind."""
     h, lo, v = candles.high, candles.low, candles.volume
     n = len(h)
-    swings = swings[swings + 1 < n]
-    # Rows of `reach`: 2 close, 3 -close. Bullish: close > swing high; bearish: close < swing low.
-    if rising:
-        born = reach.find(3, swings + 1, -h[swings], strict=True)
-    else:
-        born = reach.find(2, swings + 1, lo[swings], strict=True)
+    highs, lows = np.flatnonzero(flags == 1), np.flatnonzero(flags == -1)
+    highs, lows = highs[highs + 1 < n], lows[lows + 1 < n]
+    swings = np.concatenate([highs, lows])
+    rising = np.arange(len(swings)) < len(highs)
+    # bullish: close > swing high (as -close < -high); bearish: close < swing low
+    born = reach.find(np.where(rising, 3, 2), swings + 1, np.where(rising, -h[swings], lo[swings]),
+                      strict=True)
     # until the next swing of the same kind takes over (that bar itself still counts)
-    limit = np.append(swings[1:], n - 1)
+    limit = np.concatenate([np.append(highs[1:], n - 1)[: len(highs)], np.append(lows[1:], n - 1)[: len(lows)]])
     crossed = born <= limit
-    swings, born = swings[crossed], born[crossed]
+    swings, born, rising = swings[crossed], born[crossed], rising[crossed]
     # The block is the lowest low (highest high for bearish) strictly between swing and cross, last on
     # ties; with no bar in between the reference falls back to the previous candle.
     spaced = born - swings > 1
     index = born - 1
-    index[spaced] = segment_arg_extreme(lo if rising else h, swings[spaced] + 1, born[spaced],
-                                        largest=not rising)
-    top, bottom = h[index].copy(), lo[index].copy()
-    if rising:
-        # Quirk: the fallback bullish block stores the candle's high as bottom and low as top.
-        top[~spaced], bottom[~spaced] = lo[index[~spaced]], h[index[~spaced]]
-    current = v[born]
-    previous = v[born - 1]
+    shift = np.where(rising[spaced], 0, n)  # bearish ranges search -high, stored after the lows
+    index[spaced] = segment_arg_extreme(np.concatenate([lo, -h]), swings[spaced] + 1 + shift,
+                                        born[spaced] + shift, largest=False) - shift
+    top, bottom = h[index], lo[index]
+    # Quirk: the fallback bullish block stores the candle's high as bottom and low as top.
+    swapped = rising & ~spaced
+    top[swapped], bottom[swapped] = lo[index[swapped]], h[index[swapped]]
+    current, previous = v[born], v[born - 1]
     before = np.where(born >= 2, v[np.maximum(born - 2, 0)], 0.0)
     total = (current + previous + before).astype(np.float32)
     recent = (current + previous).astype(np.float32)
     older = before.astype(np.float32)
-    high_side, low_side = (recent, older) if rising else (older, recent)
-    larger = np.maximum(high_side, low_side)
-    smaller = np.minimum(high_side, low_side)
+    larger, smaller = np.maximum(recent, older), np.minimum(recent, older)
     with np.errstate(divide="ignore", invalid="ignore"):
         percentage = np.where(larger != 0, smaller / larger * np.float32(100.0), np.float32(100.0))
-    return _Blocks(index, born, top.astype(np.float32), bottom.astype(np.float32), total,
+    return _Blocks(rising, index, born, top.astype(np.float32), bottom.astype(np.float32), total,
                    percentage.astype(np.float32))
 
 
-class _ObState:
-    """The reference's shared per-bar arrays; the bearish pass runs after, and over, the bullish one."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.kind = np.zeros(n, dtype=np.int32)
-        self.top = np.zeros(n, dtype=np.float32)
-        self.bottom = np.zeros(n, dtype=np.float32)
-        self.volume = np.zeros(n, dtype=np.float32)
-        self.percentage = np.zeros(n, dtype=np.float32)
-        self.mitigated = np.zeros(n, dtype=np.int64)
-        self.breaker = np.zeros(n, dtype=bool)
-
-    def apply(self, blocks: _Blocks, reach: FirstReach, close_mitigation: bool, rising: bool) -> None:
-        n = self.n
-        idx = blocks.index
-        top64 = blocks.top.astype(np.float64)
-        bottom64 = blocks.bottom.astype(np.float64)
-        # Rows of `reach`: 0 low, 1 -high, 4 min(open, close), 5 -max(open, close).
-        if rising:
-            # mitigated once a low (or body) goes below the bottom, reset once a high tops the top
-            already = np.zeros(len(idx), dtype=bool)
-            mitigate_row, mitigate_at = (4 if close_mitigation else 0), bottom64
-            reset_row, reset_at = 1, -top64
-        else:
-            # Quirk: a bearish block placed where a bullish one was mitigated starts as a breaker.
-            already = self.breaker[idx]
-            mitigate_row, mitigate_at = (5 if close_mitigation else 1), -top64
-            reset_row, reset_at = 0, bottom64
-        mitigated_bar = reach.find(mitigate_row, blocks.born + 1, mitigate_at, strict=True)
-        mitigated_bar = np.where(already, blocks.born, mitigated_bar)
-        breaker = already | (mitigated_bar < n)
-        reset_bar = reach.find(reset_row, mitigated_bar + 1, reset_at, strict=True)
-        reset = breaker & (reset_bar < n)
-        self.breaker[idx] |= breaker
-        self.kind[idx] = 1 if rising else -1
-        self.top[idx] = blocks.top
-        self.bottom[idx] = blocks.bottom
-        self.volume[idx] = blocks.volume
-        self.percentage[idx] = blocks.percentage
-        fresh = ~already & (mitigated_bar < n)
+def _live_blocks(blocks: _Blocks, reach: FirstReach, close_mitigation: bool, n: int) -> tuple[np.ndarray, ...]:
+    """Mitigation and reset of every block, written into the reference's shared per-bar arrays."""
+    rising, index, born = blocks.rising, blocks.index, blocks.born
+    top64, bottom64 = blocks.top.astype(np.float64), blocks.bottom.astype(np.float64)
+    # mitigated once a low (body) goes below a bullish bottom / a high (body) above a bearish top
+    rows = (4, 5) if close_mitigation else (0, 1)
+    mitigated_bar = reach.find(np.where(rising, rows[0], rows[1]), born + 1,
+                               np.where(rising, bottom64, -top64), strict=True)
+    # Quirk: the bearish pass reuses the bullish pass's breaker flags, so a bearish block placed
+    # where a bullish block was mitigated starts out as a breaker.
+    bullish_breaker = np.zeros(n, dtype=bool)
+    bullish_breaker[index[rising]] = mitigated_bar[rising] < n
+    already = ~rising & bullish_breaker[index]
+    mitigated_bar = np.where(already, born, mitigated_bar)
+    breaker = already | (mitigated_bar < n)
+    # a breaker is reset (erased) once a high tops a bullish top / a low undercuts a bearish bottom
+    reset_bar = reach.find(np.where(rising, 1, 0), mitigated_bar + 1, np.where(rising, -top64, bottom64),
+                           strict=True)
+    reset = breaker & (reset_bar < n)
+    fresh = ~already & (mitigated_bar < n)
+    kind = np.zeros(n, dtype=np.int32)
+    top, bottom, volume, percentage = (np.zeros(n, dtype=np.float32) for _ in range(4))
+    mitigated = np.zeros(n, dtype=np.int64)
+    for direction in (rising, ~rising):  # bullish pass first, then the bearish pass over it
+        at = index[direction]
+        kind[at] = 1 if direction is rising else -1
+        top[at], bottom[at] = blocks.top[direction], blocks.bottom[direction]
+        volume[at], percentage[at] = blocks.volume[direction], blocks.percentage[direction]
         # Quirk: bullish blocks record the bar before the mitigating one, bearish the bar itself.
-        self.mitigated[idx[fresh]] = mitigated_bar[fresh] - (1 if rising else 0)
-        gone = idx[reset]
-        for array in (self.kind, self.top, self.bottom, self.volume, self.percentage, self.mitigated):
+        done = direction & fresh
+        mitigated[index[done]] = mitigated_bar[done] - (1 if direction is rising else 0)
+        gone = index[direction & reset]
+        for array in (kind, top, bottom, volume, percentage, mitigated):
             array[gone] = 0
+    return kind, top, bottom, volume, mitigated, percentage
 
 
 def liquidity(candles: Candles, swing_highs_lows: Result, range_percent: float = 0.01) -> Result:
@@ -310,23 +299,29 @@ def liquidity(candles: Candles, swing_highs_lows: Result, range_percent: float =
 
 def _group_swings(out: Result, direction: int, swings: np.ndarray, level: np.ndarray, low_edge: np.ndarray,
                   high_edge: np.ndarray, swept: np.ndarray, stop: np.ndarray) -> None:
-    """The reference's greedy grouping: each unused swing absorbs later in-band swings until the sweep."""
+    """The reference's greedy grouping: each unused swing absorbs later in-band swings until the sweep.
+
+    The in-band pairs (k, j) inside each swing's window are found vectorized; only the greedy
+    "already used" bookkeeping over those pairs runs in Python, in the reference's order.
+    """
+    count = len(swings)
+    lengths = np.maximum(stop - np.arange(count) - 1, 0)
+    owner = np.repeat(np.arange(count), lengths)
+    later = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + owner + 1
+    inside = (level[later] >= low_edge[owner]) & (level[later] <= high_edge[owner])
     levels = level.tolist()
-    lows, highs = low_edge.tolist(), high_edge.tolist()
-    used = [False] * len(levels)
-    for k, end in enumerate(stop.tolist()):
-        if used[k]:
+    used = [False] * count
+    groups: dict[int, list[float]] = {}
+    ends: dict[int, int] = {}
+    for k, j in zip(owner[inside].tolist(), later[inside].tolist(), strict=True):
+        if used[k] or used[j]:
             continue
-        group = [levels[k]]
-        last = k
-        for j in range(k + 1, end):
-            if not used[j] and lows[k] <= levels[j] <= highs[k]:
-                group.append(levels[j])
-                used[j] = True
-                last = j
-        if len(group) > 1:
-            bar = swings[k]
-            out["Liquidity"][bar] = direction
-            out["Level"][bar] = sum(group) / len(group)  # Python's left-to-right sum, as the reference
-            out["End"][bar] = swings[last]
-            out["Swept"][bar] = swept[k]
+        groups.setdefault(k, [levels[k]]).append(levels[j])
+        ends[k] = j
+        used[j] = True
+    for k, group in groups.items():
+        bar = swings[k]
+        out["Liquidity"][bar] = direction
+        out["Level"][bar] = sum(group) / len(group)  # Python's left-to-right sum, as the reference
+        out["End"][bar] = swings[ends[k]]
+        out["Swept"][bar] = swept[k]
