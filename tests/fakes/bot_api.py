@@ -98,6 +98,7 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []  # messages Telegram accepted
         self.blocked: set[int] = set()
+        self.missing_chats: set[int] = set()  # 400 "chat not found"
         self.storm = 0  # the next n sends get 429
         self.storm_retry_after = 1
         self.server_errors = 0  # the next n sends get 502
@@ -242,6 +243,8 @@ class FakeBotAPI:
                            self.storm_retry_after)
         if chat_id in self.blocked:
             raise _Refused(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.missing_chats:
+            raise _Refused(400, "Bad Request: chat not found")
         text = params.get("caption" if method == "sendPhoto" else "text") or ""
         _validate(method, text, params)
         self.limits.check(chat_id, time.monotonic())
