@@ -6,17 +6,22 @@ they all ask before the first answer is ready. Workers only compute. Bad candles
 with a reason and nothing else; neither the router nor a worker ever stops on bad input.
 
 Threads and the GIL: analyze() is ~1 ms of many small numpy calls, which hold the GIL most of the
-time, so extra threads add little throughput (bench/analysis_bench.py measures it). The pool still
-helps latency fairness: one slow request does not queue the others behind it.
+time, so a second worker thread adds no throughput (bench/analysis_bench.py measured 0.65x of one
+thread on 2 cores: contention costs more than it gains). `processes=True` keeps the same interface
+and runs each worker's analyses in its own child process (~2x on 2 cores); it costs a second or so
+of start-up per worker, so tests and the demo use threads.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections import OrderedDict
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pykka
@@ -39,21 +44,69 @@ CACHE_ENTRIES = 4096
 
 
 class AnalyzerWorker(pykka.ThreadingActor):
-    """Computes one analysis at a time and reports it to the router."""
+    """Computes analyses and reports each outcome to the router.
+
+    With `in_process=False` the analysis runs on the actor's thread; with True it runs in the
+    worker's own child process (spawned, so no locks are inherited), which the GIL cannot serialize.
+    """
+
+    def __init__(self, in_process: bool = False) -> None:
+        super().__init__()
+        self.in_process = in_process
+        self.executor: ProcessPoolExecutor | None = None
+
+    def on_start(self) -> None:
+        if self.in_process:
+            self.executor = _child_process()
+
+    def on_stop(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, AnalyzeJob):
             log.warning("analyzer worker ignored %s", type(message).__name__)
             return None
+        if self.executor is None:
+            try:
+                outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode))
+            except Exception as error:
+                outcome = _failure(message.key, error)
+            message.router.tell(AnalyzeDone(message.key, outcome))
+            return None
+        # In a child process the work is pipelined: the child is fed while earlier results travel back.
         try:
-            outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode))
-        except ValueError as error:
-            outcome = AnalysisFailed(str(error))
-        except Exception as error:  # a bug must fail one request, not the pool
-            log.exception("analysis of %s crashed", message.key)
-            outcome = AnalysisFailed(f"analysis error: {type(error).__name__}: {error}")
-        message.router.tell(AnalyzeDone(message.key, outcome))
+            future = self.executor.submit(analyze, message.candles, mode=message.mode)
+        except BrokenProcessPool as error:
+            self.executor = _child_process()
+            message.router.tell(AnalyzeDone(message.key, _failure(message.key, error)))
+            return None
+        future.add_done_callback(partial(_report, message.router, message.key))
         return None
+
+
+def _failure(key: tuple, error: BaseException) -> AnalysisFailed:
+    """Bad candles are the caller's problem (ValueError); anything else is a bug, logged, still one request."""
+    if isinstance(error, ValueError):
+        return AnalysisFailed(str(error))
+    log.error("analysis of %s crashed: %r", key, error)
+    return AnalysisFailed(f"analysis error: {type(error).__name__}: {error}")
+
+
+def _report(router: pykka.ActorRef, key: tuple, future: Future) -> None:
+    """Runs on the executor's thread when a child finishes: hand the outcome to the router."""
+    if future.cancelled():
+        return
+    error = future.exception()
+    outcome = _failure(key, error) if error is not None else AnalysisResult(future.result())
+    try:
+        router.tell(AnalyzeDone(key, outcome))
+    except pykka.ActorDeadError:
+        log.debug("analysis of %s finished after the pool stopped", key)
+
+
+def _child_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
 class AnalyzerRouter(pykka.ThreadingActor):
@@ -132,9 +185,11 @@ class AnalyzerPool:
         self._workers = workers
 
     @classmethod
-    def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES) -> AnalyzerPool:
+    def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES,
+              processes: bool = False) -> AnalyzerPool:
+        """`workers` actors (default: the CPU count); `processes=True` gives each its own child process."""
         count = workers or os.cpu_count() or 1
-        refs = [AnalyzerWorker.start() for _ in range(count)]
+        refs = [AnalyzerWorker.start(processes) for _ in range(count)]
         return cls(AnalyzerRouter.start(refs, cache_entries), refs)
 
     @property
@@ -155,6 +210,7 @@ class AnalyzerPool:
         return self._router.ask(AnalyzerStats())
 
     def stop(self) -> None:
-        self._router.stop()
+        """Workers first (their last results still reach the router), then the router."""
         for worker in self._workers:
             worker.stop()
+        self._router.stop()

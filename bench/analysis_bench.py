@@ -4,8 +4,8 @@
    vs smartmoneyconcepts 0.0.27 on 1,000 and 10,000 candles, outputs checked equal first.
    Goals: >= 50x at 1,000 candles, >= 100x at 10,000.
 2. analyze() latency p50/p99 over 25 symbol files at 1,000 candles. Goal: p99 <= 5 ms.
-3. AnalyzerPool throughput with 1 and 2 worker threads (does the GIL allow a speed-up?), next to a
-   2-process pool running the same analyses.
+3. AnalyzerPool throughput with 1 and 2 worker threads (does the GIL allow a speed-up?), next to
+   the same pool with processes=True.
 
 Run: .venv/bin/python bench/analysis_bench.py [--quick]
 """
@@ -17,7 +17,7 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +66,26 @@ def check_equal(mine: dict, theirs: dict) -> None:
             assert np.array_equal(got, expected, equal_nan=True), (name, column)
 
 
-def timed(function, repeats: int) -> float:
-    """Median seconds of `repeats` calls (after one warm-up)."""
-    function()
-    samples = []
-    for _ in range(repeats):
+def side_by_side(reference_run, our_run, rounds: int, ours_per_round: int) -> tuple[float, float, float]:
+    """Interleaved rounds (one reference call, then our calls) so load on a shared machine hits both.
+
+    Returns the median reference seconds, the median of our seconds and the median per-round ratio.
+    """
+    reference_run()
+    our_run()
+    reference_times, our_times, ratios = [], [], []
+    for _ in range(rounds):
         start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        reference_run()
+        reference_times.append(time.perf_counter() - start)
+        samples = []
+        for _ in range(ours_per_round):
+            start = time.perf_counter()
+            our_run()
+            samples.append(time.perf_counter() - start)
+        our_times.append(statistics.median(samples))
+        ratios.append(reference_times[-1] / our_times[-1])
+    return statistics.median(reference_times), statistics.median(our_times), statistics.median(ratios)
 
 
 def bench_compat(quick: bool) -> None:
@@ -82,16 +93,17 @@ def bench_compat(quick: bool) -> None:
     from smartmoneyconcepts import smc
 
     candles = load_csv(KLINES / LONG_FILE)
-    print("\n== SMC compat vs smartmoneyconcepts 0.0.27 (BTCUSDT 1h, five functions per run, median)")
+    print("\n== SMC compat vs smartmoneyconcepts 0.0.27 (BTCUSDT 1h, the five functions per run; medians of\n"
+          "   interleaved rounds: one reference run, then 20 of ours)")
     print(f"{'candles':>8} {'swing':>6} {'reference ms':>13} {'ours ms':>9} {'speed-up':>9}  goal")
     for n, goal in ((1000, 50), (10_000, 100)):
         part = candles[-n:]
         frame = pd.DataFrame({k: getattr(part, k) for k in ("open", "high", "low", "close", "volume")})
         for swing_length in (5, 10, 50):
             check_equal(ours(part, swing_length), reference(smc, frame, swing_length))
-            ref = timed(lambda f=frame, s=swing_length: reference(smc, f, s), 3 if quick or n > 1000 else 10)
-            mine = timed(lambda p=part, s=swing_length: ours(p, s), 30 if quick else 200)
-            ratio = ref / mine
+            rounds = 3 if quick else (15 if n == 1000 else 5)
+            ref, mine, ratio = side_by_side(lambda f=frame, s=swing_length: reference(smc, f, s),
+                                            lambda p=part, s=swing_length: ours(p, s), rounds, 20)
             verdict = "met" if ratio >= goal else "MISSED"
             print(f"{n:>8} {swing_length:>6} {ref * 1e3:>13.2f} {mine * 1e3:>9.3f} {ratio:>8.0f}x  "
                   f">= {goal}x {verdict}")
@@ -121,29 +133,23 @@ def bench_analyze(windows: list[Candles]) -> None:
           f"{'met' if p99 <= 5 else 'MISSED'}")
 
 
-def pool_throughput(windows: list[Candles], workers: int) -> float:
-    pool = AnalyzerPool.start(workers=workers)
+def pool_throughput(windows: list[Candles], workers: int, processes: bool = False) -> float:
+    pool = AnalyzerPool.start(workers=workers, processes=processes)
     try:
-        pool.ask(Analyze(windows[0].symbol, windows[0].interval, windows[0]), timeout=30)  # warm-up
+        for window in windows[-workers:]:  # warm every worker (and its child process) up first
+            pool.ask(Analyze(window.symbol, window.interval, window), timeout=60)
+        timed_windows = windows[:-workers]
         futures = []
         start = time.perf_counter()
-        for window in windows[1:]:
+        for window in timed_windows:
             future: Future = Future()
             pool.tell(Analyze(window.symbol, window.interval, window, reply_to=future))
             futures.append(future)
         for future in futures:
             future.result(timeout=120)
-        return (len(windows) - 1) / (time.perf_counter() - start)
+        return len(timed_windows) / (time.perf_counter() - start)
     finally:
         pool.stop()
-
-
-def process_throughput(windows: list[Candles], processes: int) -> float:
-    with ProcessPoolExecutor(processes) as executor:
-        list(executor.map(analyze, windows[:processes]))  # warm-up: imports in each process
-        start = time.perf_counter()
-        list(executor.map(analyze, windows, chunksize=8))
-        return len(windows) / (time.perf_counter() - start)
 
 
 def bench_pool(windows: list[Candles]) -> None:
@@ -151,10 +157,11 @@ def bench_pool(windows: list[Candles]) -> None:
           f"{os.cpu_count()} CPUs")
     one = pool_throughput(windows, 1)
     two = pool_throughput(windows, 2)
-    procs = process_throughput(windows, 2)
-    print(f"1 worker thread : {one:7.0f} analyses/s")
-    print(f"2 worker threads: {two:7.0f} analyses/s  ({two / one:.2f}x of one thread: the GIL)")
-    print(f"2 processes     : {procs:7.0f} analyses/s  ({procs / one:.2f}x of one thread; pickling included)")
+    procs = pool_throughput(windows, 2, processes=True)
+    print(f"1 worker thread           : {one:7.0f} analyses/s")
+    print(f"2 worker threads          : {two:7.0f} analyses/s  ({two / one:.2f}x of one thread: the GIL)")
+    print(f"2 workers, processes=True : {procs:7.0f} analyses/s  ({procs / one:.2f}x of one thread, "
+          "pickling included)")
 
 
 def main() -> None:

@@ -77,3 +77,17 @@ def test_an_asyncio_caller_awaits_the_reply(pool: AnalyzerPool, candles: Candles
         return await asyncio.wait_for(asyncio.wrap_future(future), 10)
 
     assert asyncio.run(main()).result == analyze(candles[50:1050])
+
+
+def test_the_process_backed_pool_answers_the_same(candles: Candles) -> None:
+    pool = AnalyzerPool.start(workers=1, processes=True)
+    try:
+        window = candles[200:1200]
+        reply = pool.ask(Analyze("BNBUSDT", "1h", window), timeout=60)
+        assert isinstance(reply, AnalysisResult) and reply.result == analyze(window)
+        broken = replace(candles[199:1199], low=candles.low[199:1199] * -1)  # another key: no cache hit
+        reply = pool.ask(Analyze("BNBUSDT", "1h", broken), timeout=60)
+        assert isinstance(reply, AnalysisFailed) and "not positive" in reply.reason
+    finally:
+        pool.stop()
+        pykka.ActorRegistry.stop_all()
