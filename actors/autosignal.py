@@ -60,10 +60,9 @@ class _Scan:
     interval: str
     candle: Kline | None  # None for /signal_tick until the feed says which candle is last
     tick: _Tick | None = None
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=time.monotonic)
     evaluation: rules.Evaluate | None = None
     failure: str | None = None
-    timer: threading.Timer | None = None
 
     @property
     def done(self) -> bool:
@@ -93,8 +92,8 @@ class _Analyzed:
 
 
 @dataclass(frozen=True)
-class _Expired:
-    seq: int
+class _Sweep:
+    """Sent by the sweeper thread every second: fail scans that waited longer than the timeout."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +153,7 @@ class AutoSignal(pykka.ThreadingActor):
         self.market_now: int | None = None
         self.replies: OrderedDict[int, str] = OrderedDict()
         self.subscription = None
+        self.sweeping = threading.Event()  # set at stop: ends the sweeper thread
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -163,6 +163,7 @@ class AutoSignal(pykka.ThreadingActor):
         self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
         if self.feed is not None:
             self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,)))
+        threading.Thread(target=self._sweeper, name="autosignal-sweeper", daemon=True).start()
         log.info(
             "autosignal started: %s, interval %s, %d recipients",
             "on" if self.state.enabled else "off",
@@ -173,11 +174,10 @@ class AutoSignal(pykka.ThreadingActor):
     def on_stop(self) -> None:
         if self.subscription is not None:
             self.store.unsubscribe(self.subscription)
-        for scan in self.scans.values():
-            if scan.timer is not None:
-                scan.timer.cancel()
+        self.sweeping.set()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self.sweeping.set()
         log.error("autosignal actor failed: %s", exception_value)
 
     def _rehydrate(self) -> None:
@@ -192,6 +192,16 @@ class AutoSignal(pykka.ThreadingActor):
             if interval == self.interval:
                 self._watch(symbol)
                 self._advance_market(open_time + interval_ms(interval) - 1)
+
+    def _sweeper(self) -> None:
+        """One thread for every scan's timeout (not a timer per scan): a tick a second until stop."""
+        while not self.sweeping.wait(1.0):
+            self._tell_self(_Sweep())
+
+    def _sweep(self) -> None:
+        too_old = time.monotonic() - self.scan_timeout_s
+        for seq in [seq for seq, scan in self.scans.items() if scan.started < too_old and not scan.done]:
+            self._fail(seq, f"no answer within {self.scan_timeout_s:g} s")
 
     def _on_log(self, records: list[Recorded]) -> None:
         """Journal thread: hand the events on and return at once."""
@@ -210,8 +220,8 @@ class AutoSignal(pykka.ThreadingActor):
                 self._on_fetched(seq, reply)
             case _Analyzed(seq, reply):
                 self._on_analyzed(seq, reply)
-            case _Expired(seq):
-                self._fail(seq, f"no answer within {self.scan_timeout_s:g} s")
+            case _Sweep():
+                self._sweep()
             case _Logged(records):
                 self._follow(records)
             case AutoSignalCommand():
@@ -238,9 +248,6 @@ class AutoSignal(pykka.ThreadingActor):
         self.next_seq += 1
         scan = _Scan(seq, symbol, self.interval, candle, tick)
         self.scans[seq] = scan
-        scan.timer = threading.Timer(self.scan_timeout_s, self._tell_self, (_Expired(seq),))
-        scan.timer.daemon = True
-        scan.timer.start()
         request = GetCandles(symbol, self.interval, self.history + FEED_LEAD, reply_to=Future())
         self._request(self.feed, request, _Fetched, seq)
 
@@ -256,7 +263,7 @@ class AutoSignal(pykka.ThreadingActor):
         try:
             self.actor_ref.tell(message)
         except pykka.ActorDeadError:
-            pass
+            self.sweeping.set()
 
     def _on_fetched(self, seq: int, reply: Future) -> None:
         scan = self.scans.get(seq)
@@ -314,8 +321,6 @@ class AutoSignal(pykka.ThreadingActor):
             if not scan.done:
                 return
             del self.scans[seq]
-            if scan.timer is not None:
-                scan.timer.cancel()
             outcome = scan.failure if scan.evaluation is None else self._decide_safely(scan.evaluation)
             if scan.failure is not None:
                 log.warning("autosignal %s: %s", scan.symbol, scan.failure)

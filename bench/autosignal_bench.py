@@ -45,6 +45,107 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+# --- 1. latency ---------------------------------------------------------------------------
+
+
+def real_market(symbols: int, history: int, candles: int):
+    """`symbols` series of real 1h candles: the 5 files, each cut at several offsets, on one timeline."""
+    from analysis.candles import Candles
+    from marketsim import Market
+
+    rows = history + candles
+    files = {name: load_csv(HAWK / f"{name}_1h.csv", symbol=name, interval="1h") for name in FILES}
+    series: dict[str, Candles] = {}
+    anchor = None
+    for k in range(symbols):
+        name, cut = FILES[k % len(FILES)], k // len(FILES)
+        part = files[name][cut * rows : (cut + 1) * rows]
+        anchor = int(part.open_time[0]) if anchor is None else anchor
+        symbol = name if cut == 0 else f"{name[:-4]}{cut}USDT"
+        shift = anchor - int(part.open_time[0])
+        series[symbol] = Candles(
+            symbol, "1h", part.open_time + shift, part.open, part.high, part.low, part.close, part.volume
+        )
+    return Market(series, history=history)
+
+
+def serve_market(pipe, symbols: int, history: int, candles: int, speed: float) -> None:
+    """Child process: the simulator, as Binance would be, outside the bot's process (and its GIL).
+
+    Sends the URLs, then, once the last candle has closed, the write log: (stream, open time,
+    perf_counter_ns) per frame; CLOCK_MONOTONIC is system-wide, so the parent can subtract.
+    """
+    from marketsim import BackgroundSim, MarketSim
+
+    market = real_market(symbols, history, candles)
+    with BackgroundSim(lambda: MarketSim(market, speed, record_writes=True)) as sim:
+        pipe.send((sim.urls, market.symbols))
+        while sim.clock.now_ms() < market.end_ms + 3_600_000:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        pipe.send(list(sim.write_log))
+        pipe.recv()
+
+
+def latency(symbols: int, candles: int, speed: float) -> dict:
+    """Simulator close write -> AutoSignalIssued committed, for every candle that yields a setup."""
+    import multiprocessing
+
+    from actors.analyzer import AnalyzerPool
+    from actors.market_feed import FeedConfig, MarketFeed
+
+    commits: dict[tuple[str, int], int] = {}
+
+    def on_commit(records) -> None:
+        now = time.perf_counter_ns()
+        for r in records:
+            if r.type == "AutoSignalIssued":
+                signal = r.data["signal"]
+                commits[(f"{signal['symbol'].lower()}@kline_1h", signal["open_time"])] = now
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    sim = ctx.Process(target=serve_market, args=(child, symbols, 500, candles, speed), daemon=True)
+    sim.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EventStore.open(Path(tmp) / "events.db", upcast=upcast)
+        store.subscribe(on_commit)
+        pool = AnalyzerPool.start(workers=2)
+        urls, watchlist = parent.recv()
+        config = FeedConfig(
+            ws_url=urls["ws"],
+            rest_url=urls["rest"],
+            watchlist=watchlist,
+            intervals=("1h",),
+            update_period_s=1.0,
+            backoff_base_s=0.05,
+            backoff_cap_s=1.0,
+            healthy_after_s=0.5,
+        )
+        feed = MarketFeed.start(config)
+        AutoSignal.start(store, feed, pool, interval="1h", min_confidence=0, cooldown_min=0)
+        if not parent.poll(60 + 2 * candles * 3600 / speed):
+            raise RuntimeError("the simulator did not finish")
+        write_log = parent.recv()
+        parent.send("stop")
+        pykka.ActorRegistry.stop_all()
+        pool.stop()
+        store.close()
+    sim.join(10)
+    writes: dict[tuple[str, int], int] = {}
+    for stream, open_time, ns in write_log:  # the close is the last frame written for its open time
+        writes[(stream, open_time)] = max(ns, writes.get((stream, open_time), 0))
+    samples = [(commits[k] - writes[k]) / 1e6 for k in commits if k in writes]
+    return {
+        "symbols": symbols,
+        "closes": len(writes),
+        "issued": len(commits),
+        "p50": percentile(samples, 50) if samples else float("nan"),
+        "p99": percentile(samples, 99) if samples else float("nan"),
+        "max": max(samples, default=float("nan")),
+    }
+
+
 # --- 2. broadcast --------------------------------------------------------------------------
 
 
@@ -128,10 +229,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=25)
     parser.add_argument("--candles", type=int, default=40, help="closed candles per symbol in the latency run")
+    parser.add_argument("--speed", type=float, default=18_000.0, help="simulated seconds per real second")
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--scale", type=int, default=20, help="Telegram limits and Sender rate multiplier")
     args = parser.parse_args()
 
+    for n in sorted({5, args.symbols}):
+        r = latency(n, args.candles, args.speed)
+        print(
+            f"latency, {r['symbols']} symbols: {r['issued']} autosignals from {r['closes']} closed candles; "
+            f"close written -> AutoSignalIssued committed p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+            f"max {r['max']:.1f} ms" + (" (goal p99 <= 50 ms)" if n == 25 else "")
+        )
     b = broadcast(args.recipients, args.scale)
     print(
         f"broadcast: {b['recipients']} recipients (seeded in {b['seeded_s']:.1f} s), "

@@ -248,3 +248,13 @@ class FakeSignalWithout:
 
     def to_dict(self) -> dict:
         return {"symbol": "BTCUSDT", "interval": "1h", "side": "LONG"}
+
+
+def test_a_scan_nobody_answers_times_out_and_later_candles_go_on(harness):
+    gate = threading.Event()
+    h = harness(gate=gate, scan_timeout_s=0.2)
+    h.close("BTCUSDT", HISTORY)  # held in the analyzer past the timeout
+    assert h.decisions.take(timeout=5)[0][2] == "no answer within 0.2 s"
+    gate.set()  # the late answer finds no scan waiting for it
+    assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
+    assert [t for t, _ in h.stream()] == ["AutoSignalIssued", "CooldownStarted"]
