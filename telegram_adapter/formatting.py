@@ -87,7 +87,7 @@ def signal_text(signal: dict[str, Any]) -> str:
     if reasons:
         lines.append("<b>Why</b>")
         lines.extend(f"• {esc(reason)}" for reason in reasons)
-    smc = smc_summary(signal.get("smc"))
+    smc = smc_summary(signal.get("smc"), digits)
     if smc:
         lines.append(f"<b>SMC</b> {smc}")
     lines.append(f"Candle: {when(signal.get('open_time'))}")
@@ -103,7 +103,7 @@ def no_setup_text(read: dict[str, Any]) -> str:
     ]
     if read.get("bias"):
         lines.append(f"Bias: {esc(read['bias'])}")
-    smc = smc_summary(read.get("smc"))
+    smc = smc_summary(read.get("smc"), decimals(read.get("smc") or {}))
     if smc:
         lines.append(f"<b>SMC</b> {smc}")
     lines.append(f"Candle: {when(read.get('open_time'))}")
@@ -122,18 +122,26 @@ def scan_text(scan: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def smc_summary(smc: Any) -> str:
+def smc_summary(smc: Any, digits: int = 2) -> str:
+    """Trend, last structure break, nearest order block and FVG, RSI (other shapes: scalar items)."""
     if not isinstance(smc, dict) or not smc:
         return ""
-    items = []
-    for key, value in list(smc.items())[:8]:
-        shown = value if isinstance(value, str | int | float | bool) else _count(value)
-        items.append(f"{esc(key)}: {esc(shown)}")
-    return " · ".join(items)
-
-
-def _count(value: Any) -> str:
-    return f"{len(value)}" if isinstance(value, list | tuple | dict) else str(value)
+    parts = []
+    if smc.get("trend"):
+        parts.append(f"trend {esc(smc['trend'])}")
+    brk = smc.get("last_break")
+    if isinstance(brk, dict):
+        parts.append(f"{esc(brk.get('type'))} {esc(brk.get('direction'))} at {price(brk.get('level'), digits)}")
+    for key, label in (("order_block", "OB"), ("fvg", "FVG")):
+        zone = smc.get(key)
+        if isinstance(zone, dict):
+            parts.append(f"{label} {esc(zone.get('direction'))} "
+                         f"{price(zone.get('bottom'), digits)}–{price(zone.get('top'), digits)}")
+    if smc.get("rsi") is not None:
+        parts.append(f"RSI {esc(smc['rsi'])}")
+    if not parts:
+        parts = [f"{esc(k)}: {esc(v)}" for k, v in list(smc.items())[:8] if isinstance(v, str | int | float)]
+    return " · ".join(parts)
 
 
 def _r(value: Any) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analysis.candles import load_csv
+from analysis.strategy import analyze
 from domain.user import DAY_MS, UserState
 from telegram_adapter import formatting as fmt
 from telegram_adapter.commands import parse
@@ -18,7 +20,7 @@ def test_signal_text_shows_every_part_at_the_symbol_precision():
     text = fmt.signal_text(SIGNAL)
     for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry: <code>3,567.12</code>", "Stop: <code>3,540.50</code>",
                  "TP1: <code>3,600.00</code> (1.2R)", "TP2: <code>3,650.00</code> (3.1R)", "Confidence: 78%",
-                 "bullish &lt;BOS&gt; &amp; FVG", "trend: up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
+                 "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
         assert part in text, part
     assert html_error(text) is None
     assert "0.00001234" in fmt.signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8})
@@ -36,6 +38,23 @@ def test_market_and_user_strings_are_escaped(symbol, reason, key, value, usernam
              fmt.welcome_text(UserState(1, registered=True, username=username, credits=100), False)]
     for text in texts:
         assert html_error(text) is None, text
+
+
+def test_real_strategy_output_formats_cleanly(shared_klines):
+    candles = load_csv(shared_klines / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv",
+                       symbol="BTCUSDT", interval="1h")
+    found: dict[str, dict] = {}
+    for end in range(500, len(candles), 37):
+        result = analyze(candles[end - 500:end]).to_dict()
+        found.setdefault("signal" if "side" in result else "none", result)
+        if len(found) == 2:
+            break
+    signal, read = fmt.signal_text(found["signal"]), fmt.no_setup_text(found["none"])
+    for text in (signal, read):
+        assert html_error(text) is None and "trend " in text
+    digits = found["signal"]["precision"]
+    assert f"Entry: <code>{found['signal']['entry']:,.{digits}f}</code>" in signal
+    assert fmt.esc(found["none"]["reason"]) in read
 
 
 def test_split_text_on_line_boundaries():
