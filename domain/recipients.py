@@ -63,8 +63,8 @@ def user_id(stream: str) -> int | None:
 
 def _member(member: Member, event: Event) -> Member:
     match event:
-        case PremiumGranted(lifetime=lifetime):
-            return replace(member, lifetime=lifetime)
+        case PremiumGranted(lifetime=lifetime):  # a later timed grant does not undo lifetime (as domain.user)
+            return replace(member, lifetime=member.lifetime or lifetime)
         case PremiumRevoked():
             return replace(member, lifetime=False)
         case AutoSignalGranted(until=until):

@@ -62,6 +62,11 @@ def test_banned_blocked_and_muted_are_excluded_even_admins_and_can_return():
     assert recipients(state, admins=(4,), now=NOW) == [1, 2, 4]
 
 
+def test_a_later_timed_grant_keeps_lifetime():
+    state = project(("user-1", PremiumGranted(until=None, lifetime=True)), ("user-1", PremiumGranted(until=NOW)))
+    assert recipients(state, (), NOW + DAY) == [1]
+
+
 def test_revoked_lifetime_stops_receiving():
     state = project(("user-1", PremiumGranted(until=None, lifetime=True)), ("user-1", PremiumRevoked()))
     assert recipients(state, (), NOW) == []
