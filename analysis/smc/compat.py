@@ -16,8 +16,40 @@ Result = dict[str, np.ndarray]
 
 __all__ = ["bos_choch", "fvg", "liquidity", "ob", "swing_highs_lows"]
 
+# Rows of the price search table shared by ob, bos_choch and liquidity.
+LOW, NEG_HIGH, CLOSE, NEG_CLOSE = 0, 1, 2, 3
 
-def swing_highs_lows(candles: Candles, swing_length: int = 50) -> Result:
+
+class Swings(dict):
+    """swing_highs_lows' result: exactly the reference's columns (HighLow, Level), and nothing else
+    visible. It also remembers its candles so that ob, bos_choch and liquidity, given the same
+    candles, share one price search table instead of building one each.
+    """
+
+    def __init__(self, candles: Candles, columns: Result) -> None:
+        super().__init__(columns)
+        self._candles = candles
+        self._search: FirstReach | None = None
+
+    def search_for(self, candles: Candles) -> FirstReach | None:
+        if candles is not self._candles:
+            return None
+        if self._search is None:
+            self._search = _price_search(candles)
+        return self._search
+
+
+def _price_search(candles: Candles) -> FirstReach:
+    return FirstReach(np.vstack([candles.low, -candles.high, candles.close, -candles.close]))
+
+
+def _search(candles: Candles, swings: Result) -> FirstReach:
+    """The shared table when these swings came from these candles, else a fresh one."""
+    shared = swings.search_for(candles) if isinstance(swings, Swings) else None
+    return shared if shared is not None else _price_search(candles)
+
+
+def swing_highs_lows(candles: Candles, swing_length: int = 50) -> Swings:
     """HighLow (1 swing high, -1 swing low) and Level, as the reference defines them."""
     high, low = candles.high, candles.low
     n = len(high)
@@ -35,7 +67,7 @@ def swing_highs_lows(candles: Candles, swing_length: int = 50) -> Result:
     _drop_repeated_swings(flags, high, low)
     _mark_series_ends(flags)
     level = np.where(~np.isnan(flags), np.where(flags == 1, high, low), np.nan)
-    return {"HighLow": flags, "Level": level}
+    return Swings(candles, {"HighLow": flags, "Level": level})
 
 
 def _drop_repeated_swings(flags: np.ndarray, high: np.ndarray, low: np.ndarray) -> None:
@@ -140,10 +172,10 @@ def bos_choch(candles: Candles, swing_highs_lows: Result, close_break: bool = Tr
         rising = (bos[marks] == 1) | (choch[marks] == 1)
         # The level is compared as the float32 the reference stored, widened back to float64.
         threshold = level[marks].astype(np.float64)
-        above, below = (candles.close, candles.close) if close_break else (candles.high, candles.low)
-        reach = FirstReach(np.vstack([-above, below]))
-        first = reach.find(np.where(rising, 0, 1), marks + 2, np.where(rising, -threshold, threshold),
-                           strict=True)
+        # rising: close (high) > level, as -close (-high) < -level; falling: close (low) < level
+        up_row, down_row = (NEG_CLOSE, CLOSE) if close_break else (NEG_HIGH, LOW)
+        first = _search(candles, swing_highs_lows).find(np.where(rising, up_row, down_row), marks + 2,
+                                                        np.where(rising, -threshold, threshold), strict=True)
         hit = first < n
         broken[marks[hit]] = first[hit]
         # A mark is dropped when a later mark breaks no later than it; the reference keeps the
@@ -170,14 +202,12 @@ def ob(candles: Candles, swing_highs_lows: Result, close_mitigation: bool = Fals
     The reference walks every bar twice (a bullish pass, then a bearish pass over the same arrays);
     here each block's whole life (placed, mitigated, reset) is found with three batched searches.
     """
-    o, h, lo, c = candles.open, candles.high, candles.low, candles.close
+    o, c = candles.open, candles.close
     n = len(c)
-    rows = [lo, -h, c, -c]
-    if close_mitigation:
-        rows += [np.minimum(o, c), -np.maximum(o, c)]
-    reach = FirstReach(np.vstack(rows))  # rows 0 low, 1 -high, 2 close, 3 -close, 4/5 body low/-high
+    reach = _search(candles, swing_highs_lows)
+    body = FirstReach(np.vstack([np.minimum(o, c), -np.maximum(o, c)])) if close_mitigation else None
     blocks = _place_blocks(candles, swing_highs_lows["HighLow"], reach)
-    kind, top, bottom, volume, mitigated, percentage = _live_blocks(blocks, reach, close_mitigation, n)
+    kind, top, bottom, volume, mitigated, percentage = _live_blocks(blocks, reach, body, n)
     kind = np.where(kind != 0, kind, np.nan)
     alive = ~np.isnan(kind)
     nan32 = np.float32(np.nan)
@@ -209,7 +239,7 @@ def _place_blocks(candles: Candles, flags: np.ndarray, reach: FirstReach) -> _Bl
     swings = np.concatenate([highs, lows])
     rising = np.arange(len(swings)) < len(highs)
     # bullish: close > swing high (as -close < -high); bearish: close < swing low
-    born = reach.find(np.where(rising, 3, 2), swings + 1, np.where(rising, -h[swings], lo[swings]),
+    born = reach.find(np.where(rising, NEG_CLOSE, CLOSE), swings + 1, np.where(rising, -h[swings], lo[swings]),
                       strict=True)
     # until the next swing of the same kind takes over (that bar itself still counts)
     limit = np.concatenate([np.append(highs[1:], n - 1)[: len(highs)], np.append(lows[1:], n - 1)[: len(lows)]])
@@ -238,14 +268,16 @@ def _place_blocks(candles: Candles, flags: np.ndarray, reach: FirstReach) -> _Bl
                    percentage.astype(np.float32))
 
 
-def _live_blocks(blocks: _Blocks, reach: FirstReach, close_mitigation: bool, n: int) -> tuple[np.ndarray, ...]:
-    """Mitigation and reset of every block, written into the reference's shared per-bar arrays."""
+def _live_blocks(blocks: _Blocks, reach: FirstReach, body: FirstReach | None, n: int) -> tuple[np.ndarray, ...]:
+    """Mitigation and reset of every block, written into the reference's shared per-bar arrays.
+
+    `body` (rows: min(open, close), -max(open, close)) is given when mitigation is by candle body.
+    """
     rising, index, born = blocks.rising, blocks.index, blocks.born
     top64, bottom64 = blocks.top.astype(np.float64), blocks.bottom.astype(np.float64)
     # mitigated once a low (body) goes below a bullish bottom / a high (body) above a bearish top
-    rows = (4, 5) if close_mitigation else (0, 1)
-    mitigated_bar = reach.find(np.where(rising, rows[0], rows[1]), born + 1,
-                               np.where(rising, bottom64, -top64), strict=True)
+    mitigated_bar = (body or reach).find(np.where(rising, 0, 1), born + 1,  # LOW/NEG_HIGH, or the body's
+                                         np.where(rising, bottom64, -top64), strict=True)
     # Quirk: the bearish pass reuses the bullish pass's breaker flags, so a bearish block placed
     # where a bullish block was mitigated starts out as a breaker.
     bullish_breaker = np.zeros(n, dtype=bool)
@@ -254,8 +286,8 @@ def _live_blocks(blocks: _Blocks, reach: FirstReach, close_mitigation: bool, n: 
     mitigated_bar = np.where(already, born, mitigated_bar)
     breaker = already | (mitigated_bar < n)
     # a breaker is reset (erased) once a high tops a bullish top / a low undercuts a bearish bottom
-    reset_bar = reach.find(np.where(rising, 1, 0), mitigated_bar + 1, np.where(rising, -top64, bottom64),
-                           strict=True)
+    reset_bar = reach.find(np.where(rising, NEG_HIGH, LOW), mitigated_bar + 1,
+                           np.where(rising, -top64, bottom64), strict=True)
     reset = breaker & (reset_bar < n)
     fresh = ~already & (mitigated_bar < n)
     kind = np.zeros(n, dtype=np.int32)
@@ -282,18 +314,18 @@ def liquidity(candles: Candles, swing_highs_lows: Result, range_percent: float =
     flags, levels = swing_highs_lows["HighLow"], swing_highs_lows["Level"]
     band = (h.max() - lo.min()) * range_percent
     out = {name: np.full(n, np.nan, dtype=np.float32) for name in ("Liquidity", "Level", "End", "Swept")}
-    reach = FirstReach(np.vstack([-h, lo]))
-    for direction in (1, -1):
-        swings = np.flatnonzero(flags == direction)
-        if len(swings) == 0:
-            continue
-        level = levels[swings]
-        low_edge, high_edge = level - band, level + band
-        # swept: first later high reaching the top of the band (low reaching its bottom for lows)
-        swept = reach.find(0, swings + 1, -high_edge) if direction == 1 else reach.find(1, swings + 1, low_edge)
-        swept = np.where(swept < n, swept, 0)
-        stop = np.where(swept > 0, np.searchsorted(swings, swept), len(swings))
-        _group_swings(out, direction, swings, level, low_edge, high_edge, swept, stop)
+    swings = np.flatnonzero(~np.isnan(flags))
+    rising = flags[swings] == 1
+    level = levels[swings]
+    low_edge, high_edge = level - band, level + band
+    # swept: first later high reaching the top of the band (low reaching its bottom for lows)
+    swept = _search(candles, swing_highs_lows).find(np.where(rising, NEG_HIGH, LOW), swings + 1,
+                                                    np.where(rising, -high_edge, low_edge))
+    swept = np.where(swept < n, swept, 0)
+    for direction, mine in ((1, rising), (-1, ~rising)):
+        bars = swings[mine]
+        stop = np.where(swept[mine] > 0, np.searchsorted(bars, swept[mine]), len(bars))
+        _group_swings(out, direction, bars, level[mine], low_edge[mine], high_edge[mine], swept[mine], stop)
     return out
 
 

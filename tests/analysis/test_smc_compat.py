@@ -74,6 +74,10 @@ def test_non_default_options_equal_the_reference(relative: str) -> None:
                     smc.bos_choch(df, ref_swings, close_break=False), "bos_choch wick break")
         assert_same(compat.liquidity(part, swings, range_percent=0.002),
                     smc.liquidity(df, ref_swings, range_percent=0.002), "liquidity 0.2%")
+        plain = {"HighLow": ref_swings["HighLow"].to_numpy(), "Level": ref_swings["Level"].to_numpy()}
+        assert_same(compat.ob(part, plain), smc.ob(df, ref_swings), "ob from plain arrays")
+        assert_same(compat.bos_choch(part, plain), smc.bos_choch(df, ref_swings), "bos from plain arrays")
+        assert_same(compat.liquidity(part, plain), smc.liquidity(df, ref_swings), "liq from plain arrays")
 
 
 def test_short_and_flat_series_match_the_reference_edge_cases() -> None:
