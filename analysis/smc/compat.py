@@ -351,9 +351,12 @@ def _group_swings(out: Result, direction: int, swings: np.ndarray, level: np.nda
         groups.setdefault(k, [levels[k]]).append(levels[j])
         ends[k] = j
         used[j] = True
-    for k, group in groups.items():
-        bar = swings[k]
-        out["Liquidity"][bar] = direction
-        out["Level"][bar] = sum(group) / len(group)  # Python's left-to-right sum, as the reference
-        out["End"][bar] = swings[ends[k]]
-        out["Swept"][bar] = swept[k]
+    if not groups:
+        return
+    first = np.fromiter(groups, dtype=np.int64, count=len(groups))
+    bars = swings[first]
+    out["Liquidity"][bars] = direction
+    # Python's left-to-right sum over each group, as the reference computes the average
+    out["Level"][bars] = [sum(group) / len(group) for group in groups.values()]
+    out["End"][bars] = swings[[ends[k] for k in groups]]
+    out["Swept"][bars] = swept[first]
