@@ -6,7 +6,9 @@ Anything that is not a well-formed payload raises `MalformedPayload` (the feed c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -17,8 +19,7 @@ class MalformedPayload(ValueError):
     """A frame or row that does not have the shape Binance documents."""
 
 
-@dataclass(frozen=True, slots=True)
-class KlineUpdate:
+class KlineUpdate(NamedTuple):
     """One kline event: the candle so far, and whether Binance marked it closed (`k.x`)."""
 
     symbol: str
@@ -79,31 +80,26 @@ def parse_frame(raw: str | bytes) -> Frame:
 
 
 def parse_kline_event(data: dict) -> KlineUpdate:
-    """Parse the `{"e": "kline", "E": ..., "k": {...}}` payload of a kline stream."""
+    """Parse the `{"e": "kline", "E": ..., "k": {...}}` payload of a kline stream (the hot path)."""
     k = data.get("k")
-    if not isinstance(k, dict):
+    if type(k) is not dict:
         raise MalformedPayload("kline event without a 'k' object")
     try:
-        closed = k["x"]
-        if not isinstance(closed, bool):
-            raise MalformedPayload(f"k.x must be a boolean, got {closed!r}")
-        kline = Kline(
-            open_time=_int(k["t"], "t"),
-            close_time=_int(k["T"], "T"),
-            open=_price(k["o"], "o"),
-            high=_price(k["h"], "h"),
-            low=_price(k["l"], "l"),
-            close=_price(k["c"], "c"),
-            volume=_price(k["v"], "v"),
-        )
-        symbol = k["s"]
-        interval = k["i"]
+        t, close_time, closed, symbol, interval = k["t"], k["T"], k["x"], k["s"], k["i"]
+        kline = Kline(t, close_time, float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]), float(k["v"]))
     except KeyError as exc:
         raise MalformedPayload(f"kline payload misses field {exc.args[0]!r}") from None
-    if not isinstance(symbol, str) or not isinstance(interval, str):
+    except (TypeError, ValueError) as exc:
+        raise MalformedPayload(f"kline prices must be decimal strings: {exc}") from None
+    event_time = data.get("E", t)
+    if type(t) is not int or type(close_time) is not int or type(event_time) is not int:
+        raise MalformedPayload("kline times (E, t, T) must be integers")
+    if closed is not True and closed is not False:
+        raise MalformedPayload(f"k.x must be a boolean, got {closed!r:.20}")
+    if type(symbol) is not str or type(interval) is not str:
         raise MalformedPayload("kline symbol and interval must be strings")
     _check_candle(kline)
-    return KlineUpdate(symbol, interval, _int(data.get("E", kline.open_time), "E"), closed, kline)
+    return KlineUpdate(symbol, interval, event_time, closed, kline)
 
 
 def parse_rest_row(row: object) -> Kline:
@@ -136,22 +132,18 @@ def _int(value: object, name: str) -> int:
 
 def _price(value: object, name: str) -> float:
     """Binance sends decimals as strings; accept numbers too, reject anything else."""
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            raise MalformedPayload(f"{name} is not a decimal: {value!r:.40}") from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise MalformedPayload(f"{name} must be a decimal string, got {value!r:.40}")
-    if number != number or number in (float("inf"), float("-inf")):
-        raise MalformedPayload(f"{name} is not finite: {value!r:.40}")
-    return number
+    try:
+        return float(value)
+    except ValueError:
+        raise MalformedPayload(f"{name} is not a decimal: {value!r:.40}") from None
 
 
 def _check_candle(kline: Kline) -> None:
     """Structural checks only: Binance's own documented example has a low above its open."""
+    if not math.isfinite(kline.open + kline.high + kline.low + kline.close + kline.volume):
+        raise MalformedPayload("kline prices and volume must be finite numbers")
     if kline.close_time < kline.open_time:
         raise MalformedPayload("kline close time precedes its open time")
     if kline.volume < 0:

@@ -106,7 +106,7 @@ class MarketSim:
         self.faults = Faults()
         self.faults.rng.seed(seed)
         self.stats = SimStats()
-        self.write_log: list[tuple[str, int, int]] = []  # (stream, open time, perf_counter_ns) of closes
+        self.write_log: list[tuple[str, int, int]] = []  # (stream, open time, perf_counter_ns) of closed klines
         self._record_writes = record_writes
         self._port = port
         self._ping_s = max(ping_period_s / speed, ping_floor_s)
@@ -353,10 +353,10 @@ class MarketSim:
                 await self._send(conn, *held)
                 held = None
 
-    async def _send(self, conn: _Connection, data: bytes, key: tuple[str, int] | None = None) -> None:
+    async def _send(self, conn: _Connection, data: bytes, key: tuple[str, int, bool] | None = None) -> None:
         if conn.ws.closed:
             return
-        if key is not None and self._record_writes:
+        if key is not None and key[2] and self._record_writes:
             self.write_log.append((key[0], key[1], time.perf_counter_ns()))
         try:
             await conn.ws.send_frame(data, WSMsgType.TEXT)
@@ -409,7 +409,7 @@ class MarketSim:
                     stream.symbol, stream.interval, stream.step, now, t, series.row(i)[1:], True
                 )
                 self.stats.closed_frames += 1
-                self._publish(name, stream, data, t)
+                self._publish(name, stream, data, t, closed=True)
             if real - stream.last_update >= self._update_s:
                 stream.last_update = real
                 i = series.index_at(now)
@@ -418,15 +418,15 @@ class MarketSim:
                     ohlcv = partial_candle(series, i, now)
                     self._publish(name, stream, protocol.kline_event(
                         stream.symbol, stream.interval, stream.step, now, t, ohlcv, False
-                    ), t)
+                    ), t, closed=False)
 
-    def _publish(self, name: str, stream: _Stream, data: bytes, open_time: int) -> None:
+    def _publish(self, name: str, stream: _Stream, data: bytes, open_time: int, *, closed: bool) -> None:
         wrapped = None
         for conn in stream.subscribers:
             if conn.combined:
                 wrapped = wrapped or protocol.combined(name, data)
             self.stats.kline_frames += 1
-            conn.queue.put_nowait((wrapped if conn.combined else data, (name, open_time)))
+            conn.queue.put_nowait((wrapped if conn.combined else data, (name, open_time, closed)))
 
     def _apply_connection_faults(self) -> None:
         f = self.faults
