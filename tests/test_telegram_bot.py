@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal as signals
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eventstore import NewEvent
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI, html_error
 from tests.fakes.market import load_market
@@ -163,8 +170,6 @@ def settled(bot) -> None:
 
 
 def _attempt(signal_id: str, chat: int):
-    from eventstore import NewEvent
-
     return NewEvent("DeliveryAttempted", {"signal_id": signal_id, "chat_id": chat}, {"schema": 1})
 
 
@@ -184,3 +189,41 @@ def test_hostile_input_gets_one_valid_reply_and_no_charge(world, text):
     assert html_error(replies[1]) is None
     assert not [r for r in stack.store.read_stream(f"user-{user}") if r.type == "ManualSignalIssued"]
     assert [c.status for c in fake.calls_of("sendMessage")].count(400) == 0
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from tests.fakes.market import load_market
+from tests.fakes.session_stack import start_stack
+stack = start_stack(Path(sys.argv[1]), load_market(Path(sys.argv[2])))
+stack.send(60, "/start")
+print(stack.send(60, "/analyze BTC").signal_id, flush=True)
+time.sleep(60)
+"""
+
+
+def test_kill_9_after_the_signal_commits_then_restart_sends_it_once(tmp_path, market):
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(klines_dir())], cwd=root,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        issued = child.stdout.readline().strip()
+    finally:
+        os.kill(child.pid, signals.SIGKILL)
+        child.wait(timeout=10)
+    assert issued == "m:60:2"
+    fake = FakeBotAPI(per_chat_rate=5.0).start()
+    stack = start_stack(tmp_path, market)
+    try:
+        bot = start_bot(stack, fake)
+        said(fake, 60, 1)
+        settled(bot)
+        bot.stop()
+        start_bot(stack, fake).stop()
+        assert len(fake.messages_to(60)) == 1 and "<b>BTCUSDT</b>" in fake.messages_to(60)[0]
+        assert outcomes(stack)[(issued, 60)] == ["DeliveryAttempted", "SignalDelivered"]
+        assert stack.info(60).state["credits"] == 80
+    finally:
+        stop_stack(stack)
+        fake.stop()
