@@ -10,6 +10,7 @@ many are live; each saves a snapshot as it stops.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import formatting as fmt
 
 log = logging.getLogger(__name__)
+
+_ID = re.compile(r"[0-9]{1,15}")
 
 RATE_LIMIT = 5  # served signal requests per minute
 RATE_WINDOW_MS = 60_000
@@ -321,7 +324,7 @@ def _admin_command(action: AdminAction) -> Any:
     args, key, by = action.args, action.update_id, action.by
     usage = rules.Rejection("Usage: " + ADMIN_USAGE[action.name])
     match action.name, args:
-        case "grant_credits", (amount,) if amount.isdigit():
+        case "grant_credits", (amount,) if _ID.fullmatch(amount):
             return rules.GrantCredits(key, by, int(amount))
         case "set_premium", (period,):
             return rules.SetPremium(key, by, period.lower())
@@ -386,6 +389,13 @@ class Sessions(pykka.ThreadingActor):
             self._passivate(user_id, block=True)
 
     def on_receive(self, message: Any) -> Any:
+        try:
+            return self._receive(message)
+        except Exception:  # the router must survive anything one message does
+            log.exception("Sessions failed on %s", type(message).__name__)
+            return answer(message, Reply("Something went wrong; nothing was charged. Please try again."))
+
+    def _receive(self, message: Any) -> Any:
         match message:
             case Command() if message.name in ADMIN_COMMANDS:
                 self._admin(message)
@@ -411,7 +421,7 @@ class Sessions(pykka.ThreadingActor):
             log.warning("user %s tried admin command /%s: not allowed", cmd.user_id, cmd.name)
             answer(cmd, Reply("Not allowed."))
             return
-        if not cmd.args or not cmd.args[0].isdigit() or len(cmd.args[0]) > 15:
+        if not cmd.args or not _ID.fullmatch(cmd.args[0]):
             answer(cmd, Reply("Usage: " + ADMIN_USAGE[cmd.name]))
             return
         target = int(cmd.args[0])
@@ -420,8 +430,13 @@ class Sessions(pykka.ThreadingActor):
 
     def _route(self, user_id: int, message: Any) -> None:
         entry = self._session(user_id)
+        try:
+            entry.ref.tell(message)
+        except pykka.ActorDeadError:  # it failed to start (e.g. the log was unreadable): start afresh
+            self.live.pop(user_id, None)
+            entry = self._session(user_id)
+            entry.ref.tell(message)
         entry.busy += 1
-        entry.ref.tell(message)
         self._evict_over_limit()
 
     def _session(self, user_id: int) -> _Live:

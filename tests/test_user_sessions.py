@@ -111,6 +111,9 @@ def test_admin_commands_through_sessions(stack):
     assert "Balance: 150 credits" in stack.send(ADMIN, "/grant_credits 42 50").text
     assert "Usage: /grant_credits" in stack.send(ADMIN, "/grant_credits 42 lots").text
     assert "Usage: /ban" in stack.send(ADMIN, "/ban someone").text
+    assert "Usage: /grant_credits" in stack.send(ADMIN, "/grant_credits ² 5").text
+    assert "Usage: /grant_credits" in stack.send(ADMIN, "/grant_credits 42 ²").text
+    assert "Usage: /audit" in stack.send(ADMIN, "/audit").text
     assert "not registered" in stack.send(ADMIN, "/grant_credits 77 50").text
     assert "premium until" in stack.send(ADMIN, "/set_premium 42 30d").text
     assert stack.send(42, "/analyze BTC").signal_id
