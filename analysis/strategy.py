@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -234,12 +233,48 @@ def _opt(value: float, decimals: int) -> float | None:
 # --- the rules ------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class Gauges:
+    """The indicator values at the last bar (NaN where the series is too short)."""
+
+    ema21: float
+    ema50: float
+    ema200: float
+    rsi: float
+    atr: float
+    volume_ratio: float
+    week_high: float
+    week_low: float
+
+
+def _gauges(candles: Candles) -> Gauges:
+    ema21, ema50, ema200 = (float(indicators.ema(candles.close, p)[-1]) for p in (21, 50, 200))
+    week_high, week_low = indicators.week_high_low(candles)
+    return Gauges(ema21, ema50, ema200, float(indicators.rsi(candles.close, 14)[-1]),
+                  float(indicators.atr(candles, 14)[-1]), float(indicators.volume_ratio(candles.volume, 20)[-1]),
+                  week_high, week_low)
+
+
+@dataclass(frozen=True)
 class _Vote:
     direction: int
     code: str
     reason: str
     zone: Zone | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every rule looks at: the read, the last bar, its close, the gauges and the price format."""
+
+    read: Read
+    last: int
+    price: float
+    gauges: Gauges
+    decimals: int
+
+    def f(self, value: float) -> str:
+        return _fmt(value, self.decimals)
 
 
 def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
@@ -250,90 +285,112 @@ def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
     if len(candles) < MIN_CANDLES:
         raise ValueError(f"{candles.symbol} {candles.interval}: {len(candles)} candles, "
                          f"the analysis needs at least {MIN_CANDLES}")
-    decimals = price_precision(candles)
     read = _read_causal(candles) if mode == "causal" else _read_compat(candles)
-    last = len(candles) - 1
-    price = float(candles.close[-1])
-    ema21, ema50, ema200 = (float(indicators.ema(candles.close, p)[-1]) for p in (21, 50, 200))
-    rsi = float(indicators.rsi(candles.close, 14)[-1])
-    atr = float(indicators.atr(candles, 14)[-1])
-    volume_ratio = float(indicators.volume_ratio(candles.volume, 20)[-1])
-    week_high, week_low = indicators.week_high_low(candles)
-    f = partial(_fmt, decimals=decimals)
+    ctx = _Context(read, len(candles) - 1, float(candles.close[-1]), _gauges(candles), price_precision(candles))
+    smc = _summary(ctx, candles, mode)
+    g = ctx.gauges
+    bias = DIRECTION_NAME[read.trend or (int(np.sign(g.ema21 - g.ema50)) if not math.isnan(g.ema50) else 0)]
 
+    def no_setup(reason: str) -> NoSetup:
+        return NoSetup(candles.symbol, candles.interval, int(candles.open_time[-1]), reason, bias, smc)
+
+    votes = _votes(ctx)
+    if not votes:
+        return no_setup(f"no unfilled order block within {OB_DISTANCE * 100:.1f}% of {ctx.f(ctx.price)}, no "
+                        f"unfilled fair value gap around it and no structure break with the trend in the last "
+                        f"{RECENT_BREAK_BARS} bars")
+    longs = sum(1 for v in votes if v.direction == 1)
+    if longs * 2 == len(votes):
+        return no_setup("conflicting evidence: " + "; ".join(v.reason for v in votes))
+    side = 1 if longs * 2 > len(votes) else -1
+    levels = _levels(ctx, votes, side)
+    if isinstance(levels, str):
+        return no_setup(levels)
+    entry, stop, tp1, tp2 = levels
+    risk = (entry - stop) * side
+    score, reasons = _confidence(ctx, votes, side)
+    return Signal(
+        symbol=candles.symbol,
+        interval=candles.interval,
+        open_time=int(candles.open_time[-1]),
+        close_time=int(candles.open_time[-1]) + interval_ms(candles.interval) - 1,
+        side=SIDE[side],
+        entry=entry,
+        stop=stop,
+        tp1=tp1,
+        tp2=tp2,
+        rr1=round((tp1 - entry) * side / risk, 2),
+        rr2=round((tp2 - entry) * side / risk, 2),
+        confidence=int(max(0, min(100, score))),
+        reasons=tuple(reasons),
+        smc=smc,
+        precision=ctx.decimals,
+    )
+
+
+def _votes(ctx: _Context) -> list[_Vote]:
+    """The side triggers present at the last bar, each with the reason that makes it true."""
+    price, f, zones = ctx.price, ctx.f, ctx.read.zones
     votes: list[_Vote] = []
-    blocks = [z for z in read.zones if z.kind == "OB" and z.distance(price) <= OB_DISTANCE]
     for direction in (1, -1):
-        near = [z for z in blocks if z.direction == direction]
+        near = [z for z in zones if z.kind == "OB" and z.direction == direction and z.distance(price) <= OB_DISTANCE]
         if near:
             zone = min(near, key=lambda z: (z.distance(price), -z.bar))
             where = "around" if zone.distance(price) == 0 else ("below" if direction == 1 else "above")
             votes.append(_Vote(direction, "order_block",
                                f"{DIRECTION_NAME[direction].capitalize()} order block {f(zone.bottom)}-"
                                f"{f(zone.top)} is {zone.distance(price) * 100:.2f}% {where} price "
-                               f"(candle {last - zone.bar} bars ago)", zone))
+                               f"(candle {ctx.last - zone.bar} bars ago)", zone))
     for direction in (1, -1):
-        inside = [z for z in read.zones if z.kind == "FVG" and z.direction == direction
-                  and z.bottom <= price <= z.top]
+        inside = [z for z in zones if z.kind == "FVG" and z.direction == direction and z.bottom <= price <= z.top]
         if inside:
             zone = max(inside, key=lambda z: z.bar)
             votes.append(_Vote(direction, "fvg",
                                f"Close {f(price)} is inside an unfilled {DIRECTION_NAME[direction]} fair "
                                f"value gap {f(zone.bottom)}-{f(zone.top)}", zone))
-    brk = read.last_break
-    if brk is not None and last - brk.bar < RECENT_BREAK_BARS and not math.isnan(ema50) \
+    brk, ema50 = ctx.read.last_break, ctx.gauges.ema50
+    if brk is not None and ctx.last - brk.bar < RECENT_BREAK_BARS and not math.isnan(ema50) \
             and (price - ema50) * brk.direction > 0:
         votes.append(_Vote(brk.direction, brk.kind,
                            f"{DIRECTION_NAME[brk.direction].capitalize()} {brk.kind} through "
-                           f"{f(brk.level)} {last - brk.bar} bars ago, with the close on the EMA50 "
+                           f"{f(brk.level)} {ctx.last - brk.bar} bars ago, with the close on the EMA50 "
                            f"{f(ema50)} side of the trend"))
+    return votes
 
-    smc = _summary(read, price, decimals, last, candles, mode, ema21, ema50, ema200, rsi, atr, volume_ratio,
-                   week_high, week_low)
-    close_time = int(candles.open_time[-1]) + interval_ms(candles.interval) - 1
-    bias = DIRECTION_NAME[read.trend or (int(np.sign(ema21 - ema50)) if not math.isnan(ema50) else 0)]
 
-    def no_setup(reason: str) -> NoSetup:
-        return NoSetup(candles.symbol, candles.interval, int(candles.open_time[-1]), reason, bias, smc)
-
-    if not votes:
-        return no_setup(f"no unfilled order block within {OB_DISTANCE * 100:.1f}% of {f(price)}, no unfilled "
-                        f"fair value gap around it and no structure break with the trend in the last "
-                        f"{RECENT_BREAK_BARS} bars")
-    longs = sum(1 for v in votes if v.direction == 1)
-    shorts = len(votes) - longs
-    if longs == shorts:
-        return no_setup("conflicting evidence: " + "; ".join(v.reason for v in votes))
-    side = 1 if longs > shorts else -1
+def _levels(ctx: _Context, votes: list[_Vote], side: int) -> tuple[float, float, float, float] | str:
+    """(entry, stop, tp1, tp2) on the price grid, or why there is no tradeable setup."""
+    atr, f = ctx.gauges.atr, ctx.f
     if math.isnan(atr) or atr <= 0:
-        return no_setup("no ATR yet (too few bars for a 14-bar average true range)")
-
-    # levels
-    entry = round(price, decimals)
+        return "no ATR yet (too few bars for a 14-bar average true range)"
+    entry = round(ctx.price, ctx.decimals)
     block = next((v.zone for v in votes if v.direction == side and v.code == "order_block"), None)
     stop = entry - side * STOP_ATR * atr
     if block is not None:
         beyond = (block.bottom if side == 1 else block.top) - side * STOP_BUFFER_ATR * atr
         stop = min(stop, beyond) if side == 1 else max(stop, beyond)
-    stop = _round_away(stop, decimals, side)
+    stop = _round_away(stop, ctx.decimals, side)
     risk = (entry - stop) * side
     if risk <= 0:
-        return no_setup("the stop distance rounds to zero at this price precision")
+        return "the stop distance rounds to zero at this price precision"
     # the nearest opposing zone (supply above a LONG, demand below a SHORT) caps the targets;
     # gaps thinner than half an ATR are noise, not zones worth aiming at
-    edges = [(z, z.bottom if side == 1 else z.top) for z in read.zones
+    edges = [(z, z.bottom if side == 1 else z.top) for z in ctx.read.zones
              if z.direction == -side and (z.kind == "OB" or z.top - z.bottom >= MIN_GAP_ATR * atr)]
     ahead = [(z, edge) for z, edge in edges if (edge - entry) * side > 0]
     room = min(((edge - entry) * side for _, edge in ahead), default=math.inf)
     if room < MIN_REWARD_R * risk:
         zone, edge = min(ahead, key=lambda pair: (pair[1] - entry) * side)
-        return no_setup(f"{SIDE[side]} setup rejected: the opposing "
-                        f"{'order block' if zone.kind == 'OB' else 'fair value gap'} at {f(edge)} "
-                        f"leaves {room / risk:.2f}R of reward for {f(risk)} of risk")
-    tp1, tp2 = (round(entry + side * min(r * risk, room), decimals) for r in TARGET_R)
-    rr1, rr2 = (round((tp - entry) * side / risk, 2) for tp in (tp1, tp2))
+        return (f"{SIDE[side]} setup rejected: the opposing "
+                f"{'order block' if zone.kind == 'OB' else 'fair value gap'} at {f(edge)} "
+                f"leaves {room / risk:.2f}R of reward for {f(risk)} of risk")
+    tp1, tp2 = (round(entry + side * min(r * risk, room), ctx.decimals) for r in TARGET_R)
+    return entry, stop, tp1, tp2
 
-    # confidence
+
+def _confidence(ctx: _Context, votes: list[_Vote], side: int) -> tuple[int, list[str]]:
+    """BASE plus the documented contributions (module docstring), with one reason per contribution."""
+    g, price, f = ctx.gauges, ctx.price, ctx.f
     score = BASE
     reasons = []
     for vote in votes:
@@ -343,40 +400,23 @@ def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
         else:
             score += POINTS["opposing_vote"]
             reasons.append(f"Against: {vote.reason}")
-    if not math.isnan(ema21) and (price - ema21) * side > 0:
+    if not math.isnan(g.ema21) and (price - g.ema21) * side > 0:
         score += POINTS["ema21"]
-        reasons.append(f"Close {f(price)} is {'above' if side == 1 else 'below'} EMA21 {f(ema21)}")
-    if not math.isnan(ema200) and (ema21 - ema50) * side > 0 and (ema50 - ema200) * side > 0:
+        reasons.append(f"Close {f(price)} is {'above' if side == 1 else 'below'} EMA21 {f(g.ema21)}")
+    if not math.isnan(g.ema200) and (g.ema21 - g.ema50) * side > 0 and (g.ema50 - g.ema200) * side > 0:
         score += POINTS["ema_stack"]
         sign = ">" if side == 1 else "<"
-        reasons.append(f"EMAs stacked {DIRECTION_NAME[side]}: EMA21 {f(ema21)} {sign} EMA50 {f(ema50)} "
-                       f"{sign} EMA200 {f(ema200)}")
-    if not math.isnan(volume_ratio) and volume_ratio > VOLUME_RATIO:
+        reasons.append(f"EMAs stacked {DIRECTION_NAME[side]}: EMA21 {f(g.ema21)} {sign} EMA50 {f(g.ema50)} "
+                       f"{sign} EMA200 {f(g.ema200)}")
+    if not math.isnan(g.volume_ratio) and g.volume_ratio > VOLUME_RATIO:
         score += POINTS["volume"]
-        reasons.append(f"Volume is {volume_ratio:.2f}x its 20-bar average")
-    if not math.isnan(rsi):
-        stretched = rsi >= 70 if side == 1 else rsi <= 30
+        reasons.append(f"Volume is {g.volume_ratio:.2f}x its 20-bar average")
+    if not math.isnan(g.rsi):
+        stretched = g.rsi >= 70 if side == 1 else g.rsi <= 30
         score += POINTS["rsi_stretched" if stretched else "rsi_room"]
-        reasons.append(f"RSI(14) {rsi:.1f} is {'stretched' if stretched else 'not stretched'} for a "
+        reasons.append(f"RSI(14) {g.rsi:.1f} is {'stretched' if stretched else 'not stretched'} for a "
                        f"{SIDE[side]} ({'>= 70' if side == 1 else '<= 30'} counts as stretched)")
-    confidence = int(max(0, min(100, score)))
-    return Signal(
-        symbol=candles.symbol,
-        interval=candles.interval,
-        open_time=int(candles.open_time[-1]),
-        close_time=close_time,
-        side=SIDE[side],
-        entry=entry,
-        stop=stop,
-        tp1=tp1,
-        tp2=tp2,
-        rr1=rr1,
-        rr2=rr2,
-        confidence=confidence,
-        reasons=tuple(reasons),
-        smc=smc,
-        precision=decimals,
-    )
+    return score, reasons
 
 
 def _round_away(value: float, decimals: int, side: int) -> float:
@@ -386,10 +426,9 @@ def _round_away(value: float, decimals: int, side: int) -> float:
     return (math.floor(scaled + 1e-9) if side == 1 else math.ceil(scaled - 1e-9)) / scale
 
 
-def _summary(read: Read, price: float, decimals: int, last: int, candles: Candles, mode: str, ema21: float,
-             ema50: float, ema200: float, rsi: float, atr: float, volume_ratio: float, week_high: float,
-             week_low: float) -> dict[str, Any]:
+def _summary(ctx: _Context, candles: Candles, mode: str) -> dict[str, Any]:
     """The market read as plain JSON: nearest zones, structure, indicators."""
+    read, price, decimals, g = ctx.read, ctx.price, ctx.decimals, ctx.gauges
 
     def zone_dict(kind: str) -> dict[str, Any] | None:
         zones = [z for z in read.zones if z.kind == kind]
@@ -415,17 +454,17 @@ def _summary(read: Read, price: float, decimals: int, last: int, candles: Candle
             "direction": DIRECTION_NAME[brk.direction],
             "level": round(brk.level, decimals),
             "open_time": int(candles.open_time[brk.bar]),
-            "bars_ago": last - brk.bar,
+            "bars_ago": ctx.last - brk.bar,
         },
         "order_block": zone_dict("OB"),
         "fvg": zone_dict("FVG"),
-        "ema21": _opt(ema21, decimals),
-        "ema50": _opt(ema50, decimals),
-        "ema200": _opt(ema200, decimals),
-        "rsi": _opt(rsi, 1),
-        "atr": _opt(atr, decimals),
-        "volume_ratio": _opt(volume_ratio, 2),
-        "week_high": round(week_high, decimals),
-        "week_low": round(week_low, decimals),
+        "ema21": _opt(g.ema21, decimals),
+        "ema50": _opt(g.ema50, decimals),
+        "ema200": _opt(g.ema200, decimals),
+        "rsi": _opt(g.rsi, 1),
+        "atr": _opt(g.atr, decimals),
+        "volume_ratio": _opt(g.volume_ratio, 2),
+        "week_high": round(g.week_high, decimals),
+        "week_low": round(g.week_low, decimals),
         "swing_length": SWING_LENGTH,
     }
