@@ -9,8 +9,10 @@ import numpy as np
 import pykka
 import pytest
 
+from actors.binance_client import full_jitter
 from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
 from actors.candle_buffer import CandleBuffer
+from actors.clock import ManualClock
 from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import (
     EnsureStream,
@@ -148,6 +150,43 @@ def test_usdm_futures_paths_and_several_connections():
         assert stats.streams == 6 and stats.connections == 3
         assert sim.stats.futures_connections == sim.stats.connections
         assert sim.stats.futures_rest_requests == sim.stats.rest_requests > 0
+
+
+@pytest.mark.timeout(60)
+def test_stale_event_time_against_the_server_clock_forces_a_reconnect():
+    """The feed measures E against the server's clock (offset from /time), not its own wall clock."""
+    clock = ManualClock(start_ms=1_000)  # decades away from the replayed history: offsets absorb that
+    with BackgroundSim(lambda: MarketSim(btc_eth(), 600.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, ("BTCUSDT",), ("5m",), update_period_s=2.0), clock)
+        answer_of(feed, GetCandles("BTCUSDT", "5m", 10))
+        time.sleep(1.0)
+        assert feed.ask(FeedStats()).watchdog_trips == 0  # history replay is not "stale"
+        clock.advance(3_600_000)  # the server clock now reads an hour past the last event time
+        wait_for(lambda: feed.ask(FeedStats()).reconnects >= 1)
+        trips = feed.ask(FeedStats()).watchdog_trips
+        assert trips >= 1
+        time.sleep(1.5)  # the reconnect re-measured the offset: no more trips
+        assert feed.ask(FeedStats()).watchdog_trips == trips
+
+
+@pytest.mark.timeout(60)
+def test_history_beyond_one_request_is_paged():
+    d = klines_dir() / DATA_2025
+    market = market_from_files([d / "BTCUSDT_5m.csv"], ["BTCUSDT"], limit=1400, history=1300)
+    data = load_csv(d / "BTCUSDT_5m.csv")
+    with BackgroundSim(lambda: MarketSim(market, 10.0)) as sim:  # no candle closes during the load
+        feed = MarketFeed.start(feed_config(sim, ("BTCUSDT",), ("5m",), buffer_size=1200, update_period_s=2.0))
+        candles = answer_of(feed, GetCandles("BTCUSDT", "5m", 5000))
+        assert len(candles) == 1200  # 1000 per spot request: two pages
+        assert np.array_equal(candles.open_time, data.open_time[100:1300])
+        assert np.array_equal(candles.volume, data.volume[100:1300])
+
+
+def test_backoff_is_full_jitter_and_capped():
+    draws = [full_jitter(attempt, 0.5, 60.0) for attempt in range(12) for _ in range(50)]
+    assert all(0.0 <= d <= 60.0 for d in draws)
+    assert max(full_jitter(1, 0.5, 60.0) for _ in range(200)) <= 1.0
+    assert max(full_jitter(20, 0.5, 60.0) for _ in range(200)) > 30.0  # reaches toward the cap
 
 
 def test_feed_config_refuses_nonsense():

@@ -37,6 +37,7 @@ def test_fault_free_run_streams_and_backfills_nothing():
     assert run.counters.duplicates_dropped == 0
     assert run.counters.gaps == 0
     assert run.counters.malformed == 0
+    assert run.sim_stats.pongs > 0 and run.sim_stats.pong_timeouts == 0  # every ping answered
     assert any(m.fresh for m in run.received) and any(not m.fresh for m in run.received)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,7 @@ import websockets
 
 from analysis.candles import load_csv
 from marketsim import MarketSim, market_from_files, synthetic_market
-from marketsim.faults import parse_fault
+from marketsim.faults import Faults, FaultSchedule, parse_fault
 from tests.conftest import klines_dir
 from tests.feed_harness import DATA_2025
 
@@ -206,6 +207,20 @@ def test_fault_specs_parse_and_refuse_nonsense():
     for bad in ("explode", "drop", "stall:every=x", "drop:often=1"):
         with pytest.raises(ValueError):
             parse_fault(bad)
+
+
+def test_cli_fault_schedule_fires_periodically():
+    faults = Faults()
+    specs = [parse_fault(s) for s in ("drop:every=0.05", "stall:every=0.05,for=2", "rest429:every=0.05,retry_after=4",
+                                      "malformed:p=0.3", "rest451")]
+    schedule = FaultSchedule(specs, faults)
+    assert faults.malformed == 0.3 and faults.fatal_status == 451
+    schedule.tick()
+    assert faults.drop_requested == 0
+    time.sleep(0.06)
+    schedule.tick()
+    assert faults.drop_requested == 1 and list(faults.stall_requests) == [2.0]
+    assert faults.rest_errors[0].status == 429 and faults.rest_errors[0].retry_after == 4
 
 
 def test_files_of_different_periods_share_one_timeline():
