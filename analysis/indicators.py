@@ -13,26 +13,32 @@ from analysis.candles import Candles, interval_ms
 
 _CHUNK = 64
 WEEK_MS = 7 * 86_400_000
+# Read-only constants for the blocked recurrence: lag j-k inside a chunk, and where it is >= 0.
+_LAG = np.maximum(np.subtract.outer(np.arange(_CHUNK), np.arange(_CHUNK)), 0)
+_LOWER = np.tri(_CHUNK)
+_LAG.flags.writeable = False
+_LOWER.flags.writeable = False
 
 
 def _recurrence(drive: np.ndarray, decay: float, seed: float) -> np.ndarray:
-    """y[0] = seed; y[t] = decay * y[t-1] + drive[t-1]: returns y[1:] (len(drive) values)."""
+    """y[0] = seed; y[t] = decay * y[t-1] + drive[t-1]: returns y[1:] (len(drive) values).
+
+    Inside each 64-bar chunk the recurrence is a matrix product; only the chunk ends are chained
+    in Python (a few float operations per 64 bars).
+    """
     n = len(drive)
     if n == 0:
         return np.empty(0)
     chunks = -(-n // _CHUNK)
     padded = np.zeros(chunks * _CHUNK)
     padded[:n] = drive
-    lag = np.arange(_CHUNK)[:, None] - np.arange(_CHUNK)[None, :]
-    weights = np.where(lag >= 0, decay ** np.maximum(lag, 0), 0.0)  # weights[j, k] = decay^(j-k)
-    carry_weights = decay ** np.arange(1, _CHUNK + 1)
-    inner = padded.reshape(chunks, _CHUNK) @ weights.T
-    out = np.empty_like(inner)
-    previous = seed
-    for c in range(chunks):
-        out[c] = inner[c] + carry_weights * previous
-        previous = out[c, -1]
-    return out.ravel()[:n]
+    powers = decay ** np.arange(_CHUNK + 1)
+    inner = padded.reshape(chunks, _CHUNK) @ (powers[_LAG] * _LOWER).T  # weights[j, k] = decay^(j-k)
+    carry = powers[_CHUNK]
+    starts = [seed]
+    for end in inner[:-1, -1].tolist():
+        starts.append(end + carry * starts[-1])
+    return (inner + np.outer(starts, powers[1:])).ravel()[:n]
 
 
 def ema(values: np.ndarray, period: int) -> np.ndarray:
