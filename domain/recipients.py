@@ -101,9 +101,10 @@ RELEVANT_TYPES = frozenset(cls.__name__ for cls in RELEVANT)  # lets a follower 
 def evolve_many(state: Recipients, events: Iterable[tuple[int, str, Event]]) -> Recipients:
     """Apply `(position, stream, event)` triples; events at or before `state.position` are skipped.
 
-    One copy of the member table per batch (not per event), so rebuilding 100,000 users is linear.
+    At most one copy of the member table per batch (not per event), and none for a batch with
+    nothing relevant (most of the log: credits, signals, deliveries), so following stays cheap.
     """
-    members = dict(state.members)
+    members: dict[int, Member] | None = None
     position = state.position
     for pos, stream, event in events:
         if pos <= position:
@@ -112,8 +113,10 @@ def evolve_many(state: Recipients, events: Iterable[tuple[int, str, Event]]) -> 
         chat_id = user_id(stream)
         if chat_id is None or not isinstance(event, RELEVANT):
             continue
+        if members is None:
+            members = dict(state.members)
         members[chat_id] = _member(members.get(chat_id, Member()), event)
-    return Recipients(members=members, position=position)
+    return Recipients(members=state.members if members is None else members, position=position)
 
 
 def evolve(state: Recipients, position: int, stream: str, event: Event) -> Recipients:
