@@ -172,17 +172,19 @@ def liquidity(candles: Candles, swings: Result, range_percent: float = 0.01) -> 
 
 
 def unfilled(candles: Candles, zones: Result, kind: str) -> np.ndarray:
-    """Rows of the zones (kind "FVG" or "OB") that price has not traded through since they were reported.
+    """Rows of the zones (kind "FVG" or "OB") that price has not traded through since the zone's candle.
 
     A bullish zone is filled once a later low reaches its bottom, a bearish one once a later high
-    reaches its top. Only bars present in `candles` are consulted, so this is the state at the last bar.
+    reaches its top (the candle that confirmed the zone counts too: a breaking candle can wick
+    through its own block). Only bars present in `candles` are consulted: the state at the last bar.
     """
     rows = np.flatnonzero(~np.isnan(zones[kind]))
     if len(rows) == 0:
         return rows
     up = zones[kind][rows] == 1
+    after = zones["Index"][rows].astype(np.int64) + 1
     reach = FirstReach(np.vstack([candles.low, -candles.high]))
-    filled = reach.find(np.where(up, 0, 1), rows + 1, np.where(up, zones["Bottom"][rows], -zones["Top"][rows]))
+    filled = reach.find(np.where(up, 0, 1), after, np.where(up, zones["Bottom"][rows], -zones["Top"][rows]))
     return rows[filled >= len(candles.close)]
 
 

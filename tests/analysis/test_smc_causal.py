@@ -83,9 +83,18 @@ def test_unfilled_zones_are_those_price_never_traded_through(series: list[Candle
     gaps = causal.fvg(candles)
     open_rows = set(causal.unfilled(candles, gaps, "FVG").tolist())
     for row in np.flatnonzero(~np.isnan(gaps["FVG"])).tolist():
-        later_low, later_high = candles.low[row + 1 :], candles.high[row + 1 :]
+        later_low, later_high = candles.low[row:], candles.high[row:]  # from the third candle on
         if gaps["FVG"][row] == 1:
-            filled = bool(len(later_low)) and later_low.min() <= gaps["Bottom"][row]
+            filled = later_low.min() <= gaps["Bottom"][row]
         else:
-            filled = bool(len(later_high)) and later_high.max() >= gaps["Top"][row]
+            filled = later_high.max() >= gaps["Top"][row]
+        assert (row in open_rows) == (not filled)
+    blocks = causal.ob(candles, causal.swing_highs_lows(candles, 5))
+    open_rows = set(causal.unfilled(candles, blocks, "OB").tolist())
+    for row in np.flatnonzero(~np.isnan(blocks["OB"])).tolist():
+        k = int(blocks["Index"][row])
+        if blocks["OB"][row] == 1:
+            filled = candles.low[k + 1 :].min() <= blocks["Bottom"][row]
+        else:
+            filled = candles.high[k + 1 :].max() >= blocks["Top"][row]
         assert (row in open_rows) == (not filled)
