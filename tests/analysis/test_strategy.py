@@ -74,11 +74,11 @@ def check_reason(reason: str, candles: Candles, side: int, decimals: int) -> str
         if direction == 1:
             mids = np.flatnonzero((np.round(h[:-2], decimals) == bottom) & (np.round(lo[2:], decimals) == top)
                                   & (c[1:-1] > o[1:-1])) + 1
-            assert any(lo[i + 2 :].min() > h[i - 1] for i in mids)
+            assert any(lo[i + 1 :].min() > h[i - 1] for i in mids)
         else:
             mids = np.flatnonzero((np.round(lo[:-2], decimals) == top) & (np.round(h[2:], decimals) == bottom)
                                   & (c[1:-1] < o[1:-1])) + 1
-            assert any(h[i + 2 :].max() < lo[i - 1] for i in mids)
+            assert any(h[i + 1 :].max() < lo[i - 1] for i in mids)
         return "fvg"
     if m := re.fullmatch(rf"(Bullish|Bearish) (BOS|CHOCH) through ({NUMBER}) (\d+) bars ago, with the close "
                          rf"on the EMA50 ({NUMBER}) side of the trend", text):
