@@ -39,7 +39,7 @@ FILES = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 TELEGRAM_RATE = 25.0  # the Sender's default messages/s
 TELEGRAM_GLOBAL = 30  # what Telegram allows overall per second
 SENDER_CONCURRENCY = 8
-WARM_UP_CLOSES = 2  # first closes left out of the latency figures (worker processes start lazily)
+WARM_UP_CLOSES = 2  # first closes left out of the latency figures (connections, caches, first jobs)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,6 +89,20 @@ def serve_market(pipe, symbols: int, history: int, candles: int, speed: float) -
         pipe.recv()
 
 
+def warm_up(pool) -> None:
+    """Give every worker a first job before measuring (a worker process starts on its first job)."""
+    from concurrent.futures import Future
+
+    from actors.messages import Analyze
+
+    candles = load_csv(HAWK / "BTCUSDT_1h.csv", symbol="WARMUSDT", interval="1h")
+    requests = [Analyze("WARMUSDT", "1h", candles[i : i + 500], reply_to=Future()) for i in range(4 * pool.size)]
+    for request in requests:
+        pool.tell(request)
+    for request in requests:
+        request.reply_to.result(60)
+
+
 def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
     """Simulator close write -> AutoSignalIssued committed, for every candle that yields a setup."""
     import multiprocessing
@@ -113,6 +127,7 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
         store = EventStore.open(Path(tmp) / "events.db", upcast=upcast)
         store.subscribe(on_commit)
         pool = AnalyzerPool.start(workers=2, processes=processes)
+        warm_up(pool)
         urls, watchlist = parent.recv()
         config = FeedConfig(
             ws_url=urls["ws"],
@@ -137,8 +152,8 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
     writes: dict[tuple[str, int], int] = {}
     for stream, open_time, ns in write_log:  # the close is the last frame written for its open time
         writes[(stream, open_time)] = max(ns, writes.get((stream, open_time), 0))
-    warm_up = sorted({open_time for _, open_time in commits})[:WARM_UP_CLOSES]
-    samples = [(commits[k] - writes[k]) / 1e6 for k in commits if k in writes and k[1] not in warm_up]
+    skipped = sorted({open_time for _, open_time in commits})[:WARM_UP_CLOSES]
+    samples = [(commits[k] - writes[k]) / 1e6 for k in commits if k in writes and k[1] not in skipped]
     return {
         "symbols": symbols,
         "closes": len(writes),
