@@ -248,8 +248,13 @@ class UserBlocked:
 
 
 @dataclass(frozen=True)
-class SessionDone:
-    """UserSession -> Sessions: a forwarded message has been handled (so it may be passivated)."""
+class Passivate:
+    """Sessions -> UserSession: stop after what is already queued (snapshot first)."""
+
+
+@dataclass(frozen=True)
+class Passivated:
+    """UserSession -> Sessions: stopped and snapshotted; messages held for this user can go on."""
 
     user_id: int
 

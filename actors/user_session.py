@@ -14,7 +14,6 @@ import re
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import pykka
@@ -30,10 +29,11 @@ from actors.messages import (
     FeedError,
     GetCandles,
     InspectSession,
+    Passivate,
+    Passivated,
     PassivateIdle,
     Reply,
     SessionCounters,
-    SessionDone,
     SessionInfo,
     SessionStats,
     TopSymbols,
@@ -120,11 +120,16 @@ class UserSession(pykka.ThreadingActor):
         self.replayed = len(records)
 
     def on_stop(self) -> None:
+        """Snapshot, then tell Sessions, which holds this user's new messages until now."""
         if self.version > self.snapshot_version:
             try:
                 self.services.store.save_snapshot(self.stream, self.version, self.state.to_dict())
             except Exception:  # a lost snapshot only lengthens the next start
                 log.exception("snapshot of %s failed", self.stream)
+        try:
+            self.sessions.tell(Passivated(self.user_id))
+        except pykka.ActorDeadError:
+            pass  # shutting down
 
     def on_receive(self, message: Any) -> Any:
         try:
@@ -134,9 +139,6 @@ class UserSession(pykka.ThreadingActor):
             if isinstance(exc, ConcurrencyError):
                 self._rehydrate()
             return answer(message, Reply("Something went wrong; nothing was charged. Please try again."))
-        finally:
-            if isinstance(message, Command | AdminAction | UserBlocked):
-                self.sessions.tell(SessionDone(self.user_id))
 
     def _handle(self, message: Any) -> Any:
         match message:
@@ -146,6 +148,9 @@ class UserSession(pykka.ThreadingActor):
                 return self._admin(message)
             case UserBlocked():
                 self._decide(rules.MarkBlocked(), None)
+                return None
+            case Passivate():
+                self.stop()
                 return None
             case InspectSession():
                 return SessionInfo(self.user_id, self.version, self.snapshot_version, self.replayed,
@@ -347,11 +352,16 @@ def _admin_command(action: AdminAction) -> Any:
 class _Live:
     ref: Any
     last_used: int
-    busy: int = 0
 
 
 class Sessions(pykka.ThreadingActor):
-    """Routes commands to per-user sessions, starting them on demand and passivating them."""
+    """Routes commands to per-user sessions, starting them on demand and passivating them.
+
+    Passivation is a handshake: Sessions tells the session `Passivate` (queued behind whatever
+    it still has to do), holds any new message for that user, and forwards them to a fresh
+    session once the old one reports `Passivated`. So one writer per stream holds without
+    Sessions tracking each command's completion.
+    """
 
     def __init__(
         self,
@@ -368,6 +378,7 @@ class Sessions(pykka.ThreadingActor):
         self.max_live = max_live
         self.sweep_every_s = sweep_every_s
         self.live: OrderedDict[int, _Live] = OrderedDict()
+        self.stopping: dict[int, list[Any]] = {}  # user -> messages held until Passivated
         self.started = 0
         self.passivated = 0
         self._stop_sweeper = threading.Event()
@@ -386,7 +397,7 @@ class Sessions(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self._stop_sweeper.set()
         for user_id in list(self.live):
-            self._passivate(user_id, block=True)
+            self._passivate(user_id)
 
     def on_receive(self, message: Any) -> Any:
         try:
@@ -404,12 +415,9 @@ class Sessions(pykka.ThreadingActor):
             case UserBlocked():
                 self._route(message.chat_id, message)
             case InspectSession():
-                self._session(message.user_id).ref.tell(message)
-            case SessionDone():
-                entry = self.live.get(message.user_id)
-                if entry:
-                    entry.busy -= 1
-                    self._evict_over_limit()
+                self._route(message.user_id, message)
+            case Passivated():
+                self._resume(message.user_id)
             case PassivateIdle():
                 self._passivate_idle()
             case SessionStats():
@@ -429,15 +437,21 @@ class Sessions(pykka.ThreadingActor):
         self._route(target, action)
 
     def _route(self, user_id: int, message: Any) -> None:
+        if user_id in self.stopping:
+            self.stopping[user_id].append(message)
+            return
         entry = self._session(user_id)
         try:
             entry.ref.tell(message)
         except pykka.ActorDeadError:  # it failed to start (e.g. the log was unreadable): start afresh
             self.live.pop(user_id, None)
-            entry = self._session(user_id)
-            entry.ref.tell(message)
-        entry.busy += 1
-        self._evict_over_limit()
+            self._session(user_id).ref.tell(message)
+        if len(self.live) > self.max_live:
+            self._passivate(next(iter(self.live)))
+
+    def _resume(self, user_id: int) -> None:
+        for message in self.stopping.pop(user_id, []):
+            self._route(user_id, message)
 
     def _session(self, user_id: int) -> _Live:
         now = self.services.clock.now_ms()
@@ -451,23 +465,19 @@ class Sessions(pykka.ThreadingActor):
             self.live.move_to_end(user_id)
         return entry
 
-    def _evict_over_limit(self) -> None:
-        excess = len(self.live) - self.max_live
-        if excess <= 0:
-            return
-        idle = (user_id for user_id, entry in self.live.items() if not entry.busy)
-        for user_id in list(islice(idle, excess)):
-            self._passivate(user_id)
-
     def _passivate_idle(self) -> None:
         cutoff = self.services.clock.now_ms() - self.idle_ms
-        for user_id in [u for u, e in self.live.items() if e.last_used <= cutoff and not e.busy]:
+        while self.live:
+            user_id, entry = next(iter(self.live.items()))  # least recently used first
+            if entry.last_used > cutoff:
+                return
             self._passivate(user_id)
 
-    def _passivate(self, user_id: int, block: bool = False) -> None:
+    def _passivate(self, user_id: int) -> None:
         entry = self.live.pop(user_id)
+        self.stopping[user_id] = []
         self.passivated += 1
         try:
-            entry.ref.stop(block=block)
+            entry.ref.tell(Passivate())
         except pykka.ActorDeadError:
-            pass
+            self.stopping.pop(user_id)

@@ -180,6 +180,23 @@ def test_least_recently_used_sessions_are_passivated_over_the_limit(tmp_path, ma
         stop_stack(stack)
 
 
+def test_messages_for_a_session_being_passivated_are_held_not_lost(tmp_path, market):
+    stack = start_stack(tmp_path, market, max_live=1)
+    try:
+        stack.send(300, "/start")
+        stack.send(301, "/start")
+        pending = [stack.send_async(300 + i % 2, f"/autosignal {('on', 'off')[i // 2 % 2]}") for i in range(40)]
+        replies = [p.result(timeout=20).text for p in pending]
+        assert all(r.startswith("Autosignal") for r in replies), replies
+        for user in (300, 301):
+            versions = [r.version for r in stack.store.read_stream(f"user-{user}")]
+            assert versions == list(range(1, len(versions) + 1))
+            assert len(versions) == 2 + 19  # the first "on" changes nothing
+        assert _stats(stack).passivated >= 2
+    finally:
+        stop_stack(stack)
+
+
 def test_same_user_ten_commands_at_once_is_charged_for_what_they_got(stack):
     stack.send(14, "/start")
     replies = [stack.send_async(14, "/analyze BTC") for _ in range(10)]
