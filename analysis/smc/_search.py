@@ -48,12 +48,11 @@ class FirstReach:
         padded = np.full((count, self.stride), np.inf)
         padded[:, :n] = rows
         self.values = padded.ravel()
-        self.minima = padded.reshape(count, blocks, self.BLOCK).min(axis=2)
         self.block_ids = np.arange(blocks)
-        step = self.values.strides[0]  # windows[k] = values[k : k + BLOCK], without copying
-        self.windows = np.lib.stride_tricks.as_strided(
-            self.values, shape=(len(self.values) - self.BLOCK + 1, self.BLOCK), strides=(step, step),
-            writeable=False)
+        self.minima = np.minimum.reduceat(padded, self.block_ids * self.BLOCK, axis=1)
+        step = self.values.strides[0]  # windows[k] = values[k : k + BLOCK], a view, no copy
+        self.windows = np.ndarray((len(self.values) - self.BLOCK + 1, self.BLOCK), dtype=np.float64,
+                                  buffer=self.values, strides=(step, step))
         self._levels: list[np.ndarray] | None = None
 
     def find(self, row: np.ndarray | int, start: np.ndarray, threshold: np.ndarray,

@@ -234,8 +234,7 @@ def _place_blocks(candles: Candles, flags: np.ndarray, reach: FirstReach) -> _Bl
     """Each swing is crossed at most once, by the first close beyond it before the next swing of its kind."""
     h, lo, v = candles.high, candles.low, candles.volume
     n = len(h)
-    highs, lows = np.flatnonzero(flags == 1), np.flatnonzero(flags == -1)
-    highs, lows = highs[highs + 1 < n], lows[lows + 1 < n]
+    highs, lows = np.flatnonzero(flags == 1), np.flatnonzero(flags == -1)  # a swing on the last bar: never crossed
     swings = np.concatenate([highs, lows])
     rising = np.arange(len(swings)) < len(highs)
     # bullish: close > swing high (as -close < -high); bearish: close < swing low
