@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict, deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +74,7 @@ SIGNAL_USAGE = {
     "futures": "Usage: /futures SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
     "signals": "Usage: /signals (no arguments)",
 }
+UNAVAILABLE = "Market data is not available right now. Nothing was charged."
 FEED_TROUBLE = {
     "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
     "not_ready": "Market data for {symbol} is still loading; try again in a minute. Nothing was charged.",
@@ -232,7 +235,7 @@ class UserSession(pykka.ThreadingActor):
         refused = rules.affordable(self.state, cmd.name, now)
         if refused:
             return Reply(fmt.esc(refused.reason))
-        result = self._scan() if cmd.name == "signals" else self._analysis(*parsed)
+        result = self._scan() if cmd.name == "signals" else self._analyses([parsed[0]], parsed[1])[0]
         if isinstance(result, str):
             return Reply(result)
         self.served.append(now)
@@ -247,40 +250,53 @@ class UserSession(pykka.ThreadingActor):
             return Reply(fmt.esc(issued.reason))
         return Reply(None, rules.signal_id(self.user_id, cmd.update_id))
 
-    def _analysis(self, symbol: str, interval: str) -> dict[str, Any] | str:
-        """The signal or no-setup dict for the last closed candle, or the reason there is none."""
-        feed, timeout = self.services.feed, self.services.ask_timeout
-        if feed is None or self.services.analyzer is None:
-            return "Market data is not available right now. Nothing was charged."
-        try:
-            ready = feed.ask(EnsureStream(symbol, interval), timeout=timeout)
-            candles = ready if isinstance(ready, FeedError) else feed.ask(
-                GetCandles(symbol, interval, CANDLES_WANTED), timeout=timeout)
-            if isinstance(candles, FeedError):
-                return _feed_trouble(candles, symbol)
-            if not isinstance(candles, Candles) or len(candles) < MIN_CANDLES:
-                return f"Not enough {fmt.esc(interval)} history for {fmt.esc(symbol)} yet. Nothing was charged."
-            outcome = self.services.analyzer.ask(Analyze(symbol, interval, candles), timeout=timeout)
-        except Exception as exc:
-            log.warning("analysis of %s %s failed: %r", symbol, interval, exc)
-            return "Market data is not available right now. Nothing was charged."
-        if isinstance(outcome, AnalysisResult):
-            return outcome.result.to_dict()
-        reason = outcome.reason if isinstance(outcome, AnalysisFailed) else "no answer"
-        return f"The analysis of {fmt.esc(symbol)} failed ({fmt.esc(reason)}). Nothing was charged."
+    def _analyses(self, symbol_list: list[str], interval: str) -> list[dict[str, Any] | str]:
+        """Per symbol: the signal or no-setup dict for the last closed candle, or why there is none.
+
+        The symbols are fetched and analysed concurrently (a /signals scan is 10 of them).
+        """
+        feed, analyzer = self.services.feed, self.services.analyzer
+        if feed is None or analyzer is None:
+            return [UNAVAILABLE] * len(symbol_list)
+        out: dict[str, dict[str, Any] | str] = {}
+        ready = self._gather(feed, [EnsureStream(s, interval, reply_to=Future()) for s in symbol_list])
+        symbols = [s for s, r in zip(symbol_list, ready, strict=True) if not _failed(out, s, r)]
+        fetched = self._gather(feed, [GetCandles(s, interval, CANDLES_WANTED, reply_to=Future()) for s in symbols])
+        pairs = [(s, c) for s, c in zip(symbols, fetched, strict=True) if not _failed(out, s, c)]
+        for symbol, series in pairs:
+            if not isinstance(series, Candles) or len(series) < MIN_CANDLES:
+                out[symbol] = f"Not enough {fmt.esc(interval)} history for {fmt.esc(symbol)} yet. Nothing was charged."
+        todo = [(s, c) for s, c in pairs if s not in out]
+        outcomes = self._gather(analyzer, [Analyze(s, interval, c, reply_to=Future()) for s, c in todo])
+        for (symbol, _), outcome in zip(todo, outcomes, strict=True):
+            if isinstance(outcome, AnalysisResult):
+                out[symbol] = outcome.result.to_dict()
+            else:
+                reason = outcome.reason if isinstance(outcome, AnalysisFailed) else "no answer"
+                out[symbol] = f"The analysis of {fmt.esc(symbol)} failed ({fmt.esc(reason)}). Nothing was charged."
+        return [out[s] for s in symbol_list]
+
+    def _gather(self, ref: Any, messages: list[Any]) -> list[Any]:
+        """Tell every message, then collect the answers (an exception stands for a missing one)."""
+        for message in messages:
+            ref.tell(message)
+        deadline = time.monotonic() + self.services.ask_timeout
+        answers: list[Any] = []
+        for message in messages:
+            try:
+                answers.append(message.reply_to.result(max(0.0, deadline - time.monotonic())))
+            except Exception as exc:
+                log.warning("%s got no answer: %r", type(message).__name__, exc)
+                answers.append(exc)
+        return answers
 
     def _scan(self) -> dict[str, Any] | str:
-        try:
-            symbols = tuple(self.services.feed.ask(TopSymbols(TOP_PAIRS), timeout=self.services.ask_timeout))
-        except Exception as exc:
-            log.warning("top symbols failed: %r", exc)
-            symbols = ()
-        if not symbols:
-            return "Market data is not available right now. Nothing was charged."
-        found = [self._analysis(symbol, "1h") for symbol in symbols]
-        reads = [r for r in found if isinstance(r, dict)]
+        [symbols] = self._gather(self.services.feed, [TopSymbols(TOP_PAIRS, reply_to=Future())])
+        if not isinstance(symbols, tuple | list) or not symbols:
+            return UNAVAILABLE
+        reads = [r for r in self._analyses(list(symbols), "1h") if isinstance(r, dict)]
         if not reads:
-            return "Market data is not available right now. Nothing was charged."
+            return UNAVAILABLE
         return {
             "kind": "scan", "interval": "1h", "symbols": list(symbols),
             "open_time": max(r.get("open_time", 0) for r in reads),
@@ -320,9 +336,15 @@ def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
     return (symbol, interval)
 
 
-def _feed_trouble(error: FeedError, symbol: str) -> str:
-    template = FEED_TROUBLE.get(error.kind, "Market data is not available right now. Nothing was charged.")
-    return template.format(symbol=fmt.esc(symbol))
+def _failed(out: dict[str, Any], symbol: str, answer: Any) -> bool:
+    """Record why the feed cannot serve `symbol` (a FeedError or no answer); False when it can."""
+    if isinstance(answer, FeedError):
+        out[symbol] = FEED_TROUBLE.get(answer.kind, UNAVAILABLE).format(symbol=fmt.esc(symbol))
+    elif isinstance(answer, Exception):
+        out[symbol] = UNAVAILABLE
+    else:
+        return False
+    return True
 
 
 def _admin_command(action: AdminAction) -> Any:

@@ -9,9 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.analyzer import AnalyzerPool
 from actors.messages import PassivateIdle, SessionStats, UserBlocked
+from actors.user_session import CANDLES_WANTED
+from analysis.strategy import analyze
 from domain import user as rules
 from domain.events import decode
+from telegram_adapter import formatting as fmt
 from tests.conftest import klines_dir
 from tests.fakes.market import load_market
 from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
@@ -53,6 +57,25 @@ def test_start_analyze_and_credits(stack):
     assert stack.send(42, "/futures ETH 1h").signal_id is not None
     assert "BTCUSDT 1h" in stack.send(42, "/history").text
     assert charges(stack, 42) == [20, 20]
+
+
+def test_with_the_real_analyzer_pool_the_charge_follows_the_strategy(tmp_path, market):
+    pool = AnalyzerPool.start(workers=1)
+    stack = start_stack(tmp_path, market, analyzer=pool)
+    try:
+        stack.send(16, "/start")
+        for symbol in market:
+            expected = analyze(market[symbol][-CANDLES_WANTED:]).to_dict()
+            reply = stack.send(16, f"/analyze {symbol}")
+            if "side" in expected:
+                assert reply.signal_id and stack.store.read_stream("user-16")[-1].data["signal"] == expected
+            else:
+                assert fmt.esc(expected["reason"]) in reply.text and "no setup" in reply.text
+        signals = sum("side" in analyze(c[-CANDLES_WANTED:]).to_dict() for c in market.values())
+        assert charges(stack, 16) == [20] * signals
+    finally:
+        pool.stop()
+        stop_stack(stack)
 
 
 def test_no_setup_unknown_symbol_and_unready_feed_are_free(stack):
