@@ -8,7 +8,7 @@ event's meta, so replaying the stream restores the idempotency mark too.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from domain.events import (
@@ -70,7 +70,11 @@ class UserState:
         """The state in a snapshot, or None when the snapshot is of another schema."""
         if data.get("schema") != SNAPSHOT_SCHEMA:
             return None
-        return cls(**{k: v for k, v in data.items() if k != "schema"})
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError:  # a damaged snapshot: replay the stream instead
+            return None
 
     def is_premium(self, now: int) -> bool:
         return self.lifetime or (self.premium_until is not None and self.premium_until > now)

@@ -156,6 +156,8 @@ def test_snapshot_round_trip():
     state = apply(registered(), rules.SetPremium(2, 7, "30d"))
     assert UserState.from_dict(state.to_dict()) == state
     assert UserState.from_dict({**state.to_dict(), "schema": 0}) is None
+    assert UserState.from_dict({**state.to_dict(), "retired_field": 1}) == state
+    assert UserState.from_dict({"schema": rules.SNAPSHOT_SCHEMA}) is None
 
 
 # --- properties over random command sequences from many users -----------------------------
