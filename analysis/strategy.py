@@ -22,6 +22,7 @@ Every reason printed is one of these contributions, with the numbers that made i
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -100,7 +101,7 @@ class Signal:
             "rr2": self.rr2,
             "confidence": self.confidence,
             "reasons": list(self.reasons),
-            "smc": self.smc,
+            "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
             "precision": self.precision,
         }
 
@@ -127,7 +128,7 @@ class NoSetup:
             "open_time": self.open_time,
             "reason": self.reason,
             "bias": self.bias,
-            "smc": self.smc,
+            "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
         }
 
     @classmethod
