@@ -136,3 +136,12 @@ def test_validate_and_slicing_keep_the_contract() -> None:
     broken = Candles("XUSDT", "1m", t, ones, ones * 2, ones / 2, np.array([1, 1, math.nan, 1, 1.0]), ones)
     with pytest.raises(ValueError, match=r"XUSDT 1m bar 2 \(1970-01-01 00:02 UTC\): close is nan"):
         validate(broken)
+
+
+def test_gaps_are_the_documented_binance_outages() -> None:
+    candles = load_csv(klines_dir() / "misrori__binance_startegy/data/BTCUSDT_1h.csv")
+    holes = gaps(candles)
+    first = 1618880400000  # 2021-04-20 01:00 UTC, the last bar before the outage
+    assert [(g.before, g.after, g.missing) for g in holes[:1]] == [(first, first + 3 * 3_600_000, 2)]
+    assert [g.missing for g in holes] == [2, 3, 4, 2, 1]
+    assert holes[-1].before == 1679659200000  # 2023-03-24 12:00 UTC, before the spot trading halt
