@@ -31,11 +31,11 @@ from actors.binance_client import (
     full_jitter,
 )
 from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
-from actors.candle_buffer import CandleBuffer
+from actors.candle_book import CandleBook, Offer
 from actors.clock import Clock
 from actors.kline_payloads import ControlReply, KlineUpdate, MalformedPayload, ServerShutdown, parse_frame, stream_name
 from actors.messages import CandleClosed, FeedCounters, FeedError, Kline, StreamReady
-from analysis.candles import INTERVAL_MS, Candles, interval_ms
+from analysis.candles import INTERVAL_MS, Candles
 
 log = logging.getLogger("actors.market_feed")
 
@@ -44,18 +44,12 @@ _SUBSCRIBE_BATCH = 100
 _MAX_PAGES = 100
 
 
-class _Book:
-    """One (symbol, interval): the buffer of emitted candles and what is known about the gaps."""
+class _Book(CandleBook):
+    """A candle book plus the feed's bookkeeping for it: its connection and its REST backfill."""
 
     def __init__(self, symbol: str, interval: str, capacity: int, tick: float | None) -> None:
-        self.symbol, self.interval = symbol, interval
-        self.step = interval_ms(interval)
+        super().__init__(symbol, interval, capacity, tick)
         self.name = stream_name(symbol, interval)
-        self.buffer = CandleBuffer(symbol, interval, capacity, tick)
-        self.last_open: int | None = None
-        self.checked_until = 0  # server ms: every candle closed before this was in a REST answer
-        self.pending: dict[int, Kline] = {}
-        self.live: Kline | None = None
         self.backfill: asyncio.Task | None = None
         self.again = False
         self.ready = asyncio.Event()
@@ -529,35 +523,22 @@ class FeedEngine:
             self._malformed_logged = (last, quiet + 1)
 
     def _on_closed(self, book: _Book, k: Kline) -> None:
-        t = k.open_time
-        if (book.last_open is not None and t <= book.last_open) or t in book.pending:
-            self.counts["duplicates"] += 1
-            return
-        if book.backfill is not None or book.last_open is None:
-            book.pending[t] = k
-            return
-        if t == book.last_open + book.step or t <= book.checked_until:
+        verdict = book.offer(k, hold=book.backfill is not None)
+        if verdict is Offer.ACCEPTED:
             self._emit(book, k, self._fresh(book, k))
-            return
-        self.counts["gaps"] += 1
-        book.pending[t] = k
-        self._request_backfill(book)
+        elif verdict is Offer.DUPLICATE:
+            self.counts["duplicates"] += 1
+        elif verdict is Offer.GAP:
+            self.counts["gaps"] += 1
+            self._request_backfill(book)
 
     def _on_live(self, book: _Book, k: Kline) -> None:
-        if book.live is None or k.open_time >= book.live.open_time:
-            book.live = k
-        if (
-            book.backfill is None
-            and book.last_open is not None
-            and k.open_time - book.step > book.last_open
-            and k.open_time > book.checked_until
-        ):
+        if book.offer_live(k) and book.backfill is None:
             self.counts["gaps"] += 1
             self._request_backfill(book)
 
     def _emit(self, book: _Book, k: Kline, fresh: bool) -> None:
-        book.buffer.append(k)
-        book.last_open = k.open_time
+        """Tell subscribers about a candle the book has just accepted."""
         self.counts["emitted"] += 1
         message = CandleClosed(book.symbol, book.interval, k, fresh)
         for entry in list(self.subscribers):
@@ -577,8 +558,7 @@ class FeedEngine:
 
     def _in_outage(self, book: _Book) -> bool:
         connected = book.conn is not None and book.conn.alive
-        overdue = book.last_open is not None and self._server_now() - (book.last_open + 2 * book.step) > 0
-        return overdue and not connected
+        return book.overdue(self._server_now()) and not connected
 
     # --- backfill ------------------------------------------------------------------------
 
@@ -615,13 +595,10 @@ class FeedEngine:
             rows = await self._latest(book)
         else:
             rows = await self._since(book, book.last_open + book.step, server_now)
-        closed = []
-        for k in rows:
-            if k.open_time + book.step <= server_now:
-                closed.append(k)
-            elif book.live is None or k.open_time >= book.live.open_time:
-                book.live = k
-        self._merge(book, closed, server_now, initial)
+        for k, from_rest in book.merge(rows, server_now):
+            if from_rest and not initial:
+                self.counts["backfilled"] += 1
+            self._emit(book, k, not initial and self._fresh(book, k))
         if initial:
             book.ready.set()
 
@@ -648,25 +625,6 @@ class FeedEngine:
                 break
             start = page[-1].open_time + book.step
         return rows
-
-    def _merge(self, book: _Book, closed: list[Kline], server_now: int, initial: bool) -> None:
-        """Emit REST-confirmed candles and waiting WebSocket ones in order; keep what is still unsure."""
-        from_ws = book.pending
-        book.pending = {}
-        candidates = {k.open_time: k for k in closed}
-        for t, k in from_ws.items():
-            candidates.setdefault(t, k)
-        book.checked_until = max(book.checked_until, server_now)
-        for t in sorted(candidates):
-            k = candidates[t]
-            if book.last_open is not None and t <= book.last_open:
-                continue
-            if book.last_open is None or t == book.last_open + book.step or t <= book.checked_until:
-                if not initial and t not in from_ws:
-                    self.counts["backfilled"] += 1
-                self._emit(book, k, not initial and self._fresh(book, k))
-            else:
-                book.pending[t] = k
 
     async def _sync_time(self) -> int:
         """The server's clock (one /time request shared by concurrent callers); updates the offset."""
