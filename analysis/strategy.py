@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -107,7 +107,9 @@ class Signal:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Signal:
-        return cls(**{**data, "reasons": tuple(data["reasons"])})
+        """Rebuild from a payload (keys others added to it are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known} | {"reasons": tuple(data["reasons"])})
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,9 @@ class NoSetup:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NoSetup:
-        return cls(**data)
+        """Rebuild from a payload (keys others added to it are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 # --- the market read ----------------------------------------------------------------------------

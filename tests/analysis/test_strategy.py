@@ -182,6 +182,7 @@ def test_signal_and_no_setup_dicts_have_the_contract_shape(series: dict[str, Can
                 "price", "precision"} <= set(payload["smc"])
     assert Signal.from_dict(signal).to_dict() == signal
     assert NoSetup.from_dict(nothing).to_dict() == nothing
+    assert Signal.from_dict({**signal, "signal_id": "a:x"}).to_dict() == signal
     assert signal["close_time"] == signal["open_time"] + 3_600_000 - 1
 
 
