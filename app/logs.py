@@ -23,11 +23,25 @@ class RedactingFormatter(logging.Formatter):
         return _TOKEN.sub("***", text)
 
 
+class PlainConflict(logging.Filter):
+    """aiogram logs a Telegram 409 as a generic fetch failure; say plainly what it means."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple) and record.args[0] == "TelegramConflictError":
+            record.msg = (
+                "Telegram 409 Conflict: another process is polling this bot with the same token; "
+                "stop the other instance (or its webhook) - this one keeps retrying"
+            )
+            record.args = ()
+        return True
+
+
 def setup_logging(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("aiogram.dispatcher").addFilter(PlainConflict())
     for noisy in ("aiogram.event", "websockets", "aiohttp.access", "numba"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

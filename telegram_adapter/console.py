@@ -17,16 +17,59 @@ DELIVERY_WAIT_S = 30.0
 
 
 class ConsoleTransport:
-    """Prints each message as plain text; never refuses."""
+    """Prints each message as plain text, headed by its recipient when `names` is given; never refuses."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, names: dict[int, str] | None = None) -> None:
         self.out = out
+        self.names = names
         self._ids = itertools.count(1)
 
     async def send(self, chat_id: int, text: str) -> int:
-        self.out.write(plain(text) + "\n\n")
+        head = f"  → {self.names.get(chat_id, chat_id)}\n" if self.names is not None else ""
+        self.out.write(head + plain(text) + "\n\n")
         self.out.flush()
         return next(self._ids)
+
+
+class Console:
+    """Commands from any user, each answered (reply or signal) before the next is taken.
+
+    Update ids come from the clock (ms x 1000 + a counter), so they keep increasing across runs
+    and a session's idempotency mark never swallows a new command.
+    """
+
+    def __init__(self, sessions: Any, store: EventStore, clock: Clock, out: TextIO,
+                 admin_ids: frozenset[int], autosignal: Any = None, names: dict[int, str] | None = None) -> None:
+        self.sessions, self.store, self.clock = sessions, store, clock
+        self.admin_ids, self.autosignal, self.names = admin_ids, autosignal, names
+        self.sender = Sender(ConsoleTransport(out, names), store, clock, sessions, rate=1000.0, per_chat_interval=0.0)
+        self._counter = itertools.count()
+
+    async def start(self) -> None:
+        await self.sender.start()
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+
+    async def say(self, user_id: int, text: str) -> None:
+        update_id = self.clock.now_ms() * 1000 + next(self._counter) % 1000
+        username = (self.names or {}).get(user_id, "console")
+        answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
+                                                 self.autosignal, username, "en"))
+        if shown := reply_text(answer):
+            self.sender.reply(user_id, shown)
+        await self.settled()
+
+    async def settled(self, wait_s: float = DELIVERY_WAIT_S) -> None:
+        """Wait (bounded) until the Sender has seen the log so far and has nothing left to print."""
+        loop = asyncio.get_running_loop()
+        sender = self.sender
+        target = await asyncio.to_thread(self.store.last_position)
+        deadline = loop.time() + wait_s
+        while loop.time() < deadline:
+            if sender.outbox.position >= target and sender.idle() and not sender.pending_count():
+                return
+            await asyncio.sleep(0.01)
 
 
 async def run_console(
@@ -39,35 +82,12 @@ async def run_console(
     admin_ids: frozenset[int] = frozenset({1}),
     autosignal: Any = None,
 ) -> None:
-    """Read commands until EOF; each gets its reply (or its signal) before the next is read.
-
-    Update ids come from the clock (ms x 1000 + a counter), so they keep increasing across runs
-    and a session's idempotency mark never swallows a new command.
-    """
-    sender = Sender(ConsoleTransport(out), store, clock, sessions, rate=1000.0, per_chat_interval=0.0)
-    await sender.start()
-    counter = itertools.count()
+    """Read commands from `inp` until EOF, as `user_id`."""
+    console = Console(sessions, store, clock, out, admin_ids, autosignal)
+    await console.start()
     try:
         while line := await asyncio.to_thread(inp.readline):
-            text = line.strip()
-            if not text:
-                continue
-            update_id = clock.now_ms() * 1000 + next(counter) % 1000
-            answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, sessions, admin_ids,
-                                                     autosignal, "console", "en"))
-            if shown := reply_text(answer):
-                sender.reply(user_id, shown)
-            await _settled(sender, store)
+            if text := line.strip():
+                await console.say(user_id, text)
     finally:
-        await sender.stop()
-
-
-async def _settled(sender: Sender, store: EventStore) -> None:
-    """Wait (bounded) until the Sender has seen the log so far and has nothing left to print."""
-    loop = asyncio.get_running_loop()
-    target = await asyncio.to_thread(store.last_position)
-    deadline = loop.time() + DELIVERY_WAIT_S
-    while loop.time() < deadline:
-        if sender.outbox.position >= target and sender.idle() and not sender.pending_count():
-            return
-        await asyncio.sleep(0.01)
+        await console.stop()

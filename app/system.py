@@ -1,0 +1,204 @@
+"""Wiring: start every part in order, stop them in reverse, and the `run` command's life cycle.
+
+Start: lock the log, open it and check its chain, then the feed, the analyzer pool, the
+sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in order: take no
+more updates, stop the feed, let the Sender finish what is in flight, stop every actor,
+close the log, release the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.analyzer import AnalyzerPool
+from actors.autosignal import AutoSignal
+from actors.clock import Clock, SystemClock
+from actors.market_feed import FeedConfig, MarketFeed
+from actors.user_session import Services, Sessions
+from app.alerts import Alerts
+from app.config import ConfigError, Settings, load_settings
+from app.lock import AlreadyRunning, InstanceLock
+from app.logs import setup_logging
+from domain.events import upcast
+from eventstore import CorruptLogError, EventStore
+from telegram_adapter.bot import TelegramBot, TelegramConfig
+
+log = logging.getLogger("system")
+
+
+class StartError(RuntimeError):
+    """The system cannot start; the message says why and what to do."""
+
+
+def feed_config(settings: Settings) -> FeedConfig:
+    explicit = settings.watchlist if isinstance(settings.watchlist, tuple) else ()
+    top_n = settings.watchlist if isinstance(settings.watchlist, int) else 25
+    return FeedConfig(
+        market=settings.market,
+        ws_url=settings.ws_url,
+        rest_url=settings.rest_url,
+        watchlist=explicit,
+        top_n=top_n,
+        intervals=(settings.autosignal_interval,),
+        buffer_size=settings.candle_buffer,
+    )
+
+
+@dataclass
+class System:
+    """Every running part of one bot process."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    lock: InstanceLock | None = None
+    store: EventStore | None = None
+    feed: Any = None
+    analyzer: AnalyzerPool | None = None
+    sessions: Any = None
+    autosignal: Any = None
+    bot: TelegramBot | None = None
+    alerts: Alerts | None = None
+    _stopped: bool = False
+
+    def start(self, telegram: bool = True) -> System:
+        s = self.settings
+        self.lock = InstanceLock(s.db_path).acquire()
+        try:
+            self.store = EventStore.open(s.db_path, synchronous=s.synchronous, upcast=upcast)
+        except CorruptLogError as exc:
+            raise StartError(f"{exc}; restore the last good backup (main.py backup) or run main.py verify") from None
+        report = self.store.verify()
+        if not report.ok:
+            raise StartError(
+                f"the event log {s.db_path} failed verification at position {report.first_bad_position}: "
+                f"{report.reason}; restore a backup before running"
+            )
+        log.info("event log %s: %d events verified", s.db_path, report.events_checked)
+        self.feed = MarketFeed.start(feed_config(s), self.clock)
+        self.analyzer = AnalyzerPool.start(s.analyzer_workers)
+        services = Services(self.store, self.clock, self.feed, self.analyzer)
+        self.sessions = Sessions.start(
+            services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap
+        )
+        self.autosignal = AutoSignal.start(
+            self.store,
+            self.feed,
+            self.analyzer,
+            clock=self.clock,
+            admin_ids=s.admin_ids,
+            watchlist=s.watchlist if isinstance(s.watchlist, tuple) else (),
+            enabled=s.autosignal_enabled,
+            interval=s.autosignal_interval,
+            cooldown_min=s.autosignal_cooldown_min,
+            min_confidence=s.autosignal_min_confidence,
+        )
+        if telegram and s.token:
+            config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate)
+            self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal).start()
+            self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
+        log.info("started: market %s, autosignal interval %s", s.market, s.autosignal_interval)
+        return self
+
+    def stop(self) -> None:
+        """Ordered, idempotent shutdown."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.alerts is not None:
+            self.alerts.stop()
+        if self.bot is not None:
+            self.bot.stop()  # stops polling first, then gives the Sender its grace for in-flight sends
+        if self.feed is not None:
+            self.feed.stop(timeout=15)
+        if self.analyzer is not None:
+            self.analyzer.stop()
+        pykka.ActorRegistry.stop_all(timeout=15)
+        if self.store is not None:
+            self.store.close()
+        if self.lock is not None:
+            self.lock.release()
+        log.info("stopped")
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: shut down in order. A second one: exit at once."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            os._exit(128 + signum)
+        log.info("signal %s: shutting down (send it again to exit at once)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run(settings: Settings) -> int:
+    """The live bot: Telegram with a token, the console without one; until a signal (or console EOF)."""
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    system = System(settings)
+    try:
+        system.start(telegram=bool(settings.token))
+    except (AlreadyRunning, StartError) as exc:
+        log.error("%s", exc)
+        system.stop()
+        return 1
+    try:
+        if settings.token:
+            while not stop.wait(0.5):
+                pass
+        else:
+            _run_console(system, stop)
+    finally:
+        system.stop()
+    return 0
+
+
+def _run_console(system: System, stop: threading.Event) -> None:
+    from telegram_adapter.console import run_console
+
+    operator = system.settings.admin_ids[0] if system.settings.admin_ids else 1
+    admins = frozenset(system.settings.admin_ids or (operator,))
+    print(f"console: you are user {operator} (admin). Type /help; Ctrl-D or Ctrl-C to quit.", file=sys.stderr)
+
+    async def console() -> None:
+        task = asyncio.ensure_future(
+            run_console(system.sessions, system.store, system.clock, sys.stdin, sys.stdout, operator, admins,
+                        system.autosignal)
+        )
+        while not task.done() and not stop.is_set():
+            await asyncio.sleep(0.2)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # Not asyncio.run: its executor shutdown would wait for the thread blocked on stdin.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(console())
+    finally:
+        loop.close()
+
+
+def main(args: Any) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, (settings.token,))
+    if args.command == "demo":
+        from app.demo import run_demo
+
+        return run_demo(args, settings)
+    return run(settings)
