@@ -217,7 +217,7 @@ def load_csv(path: str | Path, symbol: str | None = None, interval: str | None =
     offset), whose open time is close + 1 ms - interval.
     """
     path = Path(path)
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: tolerate a BOM
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     if not rows:
         raise ValueError(f"{path}: empty file")

@@ -113,6 +113,10 @@ def test_bad_text_and_missing_columns_give_clear_errors(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(ValueError, match="empty file"):
         load_csv(path)
+    path.write_bytes(b"\xef\xbb\xbftimestamp,open,high,low,close,volume\r\n2024-01-01 00:00:00,1,2,0.5,1.5,3\r\n"
+                     b"2024-01-01 01:00:00,1.5,2,1,1.2,4\r\n")
+    bom = load_csv(path)
+    assert (bom.symbol, bom.interval, len(bom)) == ("ABCUSDT", "1h", 2)
 
 
 def test_close_time_layout_with_offsets_and_inferred_interval_from_spacing(tmp_path: Path) -> None:
