@@ -117,7 +117,11 @@ class BinanceRest:
                 failures = await self._retry_or_raise(failures, f"{endpoint}: {exc!r}")
                 continue
             if status == 200:
-                return orjson.loads(body)
+                try:
+                    return orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    failures = await self._retry_or_raise(failures, f"{endpoint}: answer is not JSON")
+                    continue
             if status in (429, 418):
                 self.rate_limited += 1
                 delay = _seconds(retry_after, default=60.0)

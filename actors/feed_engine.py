@@ -368,6 +368,8 @@ class FeedEngine:
             try:
                 if await self._after_connect(conn, ws, extra):
                     await pump
+            except Exception:  # whatever broke this session, the next one starts clean
+                log.exception("market feed connection %d failed", conn.id)
             finally:
                 pump.cancel()
                 conn.alive = False
@@ -578,8 +580,8 @@ class FeedEngine:
                 except LocationRestricted as exc:
                     self._go_fatal(str(exc))
                     return
-                except (Unavailable, BinanceError) as exc:
-                    log.warning("backfill of %s %s failed: %s", book.symbol, book.interval, exc)
+                except Exception as exc:  # Binance unreachable or refusing, or a bug: retry later
+                    log.warning("backfill of %s %s failed: %r", book.symbol, book.interval, exc)
                     await asyncio.sleep(full_jitter(attempt, self.cfg.backoff_base_s, self.cfg.backoff_cap_s))
                     attempt += 1
                     book.again = True
