@@ -1,10 +1,9 @@
-"""The market feed's asyncio side: connections, watchdogs, backfill and the candle books.
+"""The market feed's asyncio side: connections, watchdogs, REST backfill, and who gets told.
 
 Everything here runs on the feed's own event loop thread; the `MarketFeed` actor only hands
-requests in. Closed candles are emitted per (symbol, interval) strictly in open-time order and
-at most once: a candle is emitted when it directly follows the last one, or when REST has
-confirmed that nothing is missing before it (`checked_until`); otherwise it waits in `pending`
-while a REST backfill fills the hole. A repeat is dropped and counted.
+requests in. Which closed candle may be emitted when is `CandleBook`'s rule (in order, once);
+this module keeps the books supplied: streams over WebSocket (reconnected with jittered backoff,
+rotated make-before-break), and REST backfills after every (re)connect and every gap.
 """
 
 from __future__ import annotations
@@ -156,11 +155,11 @@ class FeedEngine:
             try:
                 self._top_cache = None
                 self._watch(await self.top_symbols(self.cfg.top_n))
-            except (Unavailable, BinanceError) as exc:
-                log.warning("watchlist refresh failed: %s", exc)
             except LocationRestricted as exc:
                 self._go_fatal(str(exc))
                 return
+            except Exception as exc:  # keep the current watchlist; try again next period
+                log.warning("watchlist refresh failed: %r", exc)
 
     def _go_fatal(self, reason: str) -> None:
         if self.fatal:
@@ -432,9 +431,15 @@ class FeedEngine:
         return True
 
     async def _subscribe_live(self, conn: _Conn, books: list[_Book]) -> None:
-        if conn.ws is not None and await self._send_subscribe(conn, conn.ws, [b.name for b in books]):
+        """Add streams to an open connection; if that fails, reconnect (the URL then carries them)."""
+        ws = conn.ws
+        if ws is None:
+            return
+        if await self._send_subscribe(conn, ws, [b.name for b in books]):
             for book in books:
                 self._request_backfill(book)
+        else:
+            self._abort(ws)
 
     async def _pump(self, conn: _Conn, ws: Any) -> None:
         watchdog = asyncio.create_task(self._watchdog(conn, ws))
@@ -631,7 +636,7 @@ class FeedEngine:
     async def _sync_time(self) -> int:
         """The server's clock (one /time request shared by concurrent callers); updates the offset."""
         if self._time_sync is None or self._time_sync.done():
-            self._time_sync = asyncio.ensure_future(self._fetch_time())
+            self._time_sync = self._spawn(self._fetch_time())
         return await asyncio.shield(self._time_sync)
 
     async def _fetch_time(self) -> int:

@@ -7,7 +7,7 @@ at the same instant, as on Binance, so the figure includes the burst at every ca
 Throughput: Binance-shaped combined-stream frames through `parse_frame` and through the feed's
 whole frame path (parse, dedupe, buffer, emit), next to a naive stdlib-json parse for scale.
 
-Run: .venv/bin/python bench/feed_bench.py [--seconds 6]
+Run: .venv/bin/python bench/feed_bench.py [--seconds 10]
 Goals: p99 <= 5 ms at 25 symbols; >= 50,000 frames/s parsed.
 """
 
@@ -154,7 +154,7 @@ def engine_rate(items: list[bytes], n_symbols: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=6.0, help="measurement window per symbol count")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per symbol count")
     args = parser.parse_args()
     print("feed_bench: simulator write -> subscriber CandleClosed (simulator in its own process, loopback)")
     results = {}
