@@ -182,6 +182,51 @@ def test_history_beyond_one_request_is_paged():
         assert np.array_equal(candles.volume, data.volume[100:1300])
 
 
+def _ensure_many(feed, symbols):
+    replies = [Future() for _ in symbols]
+    for symbol, reply in zip(symbols, replies, strict=True):
+        feed.tell(EnsureStream(symbol, "1m", reply_to=reply))
+    return [reply.result(30) for reply in replies]
+
+
+@pytest.mark.timeout(60)
+def test_subscribe_messages_are_paced_under_the_connection_limit():
+    symbols = [f"C{i:02d}USDT" for i in range(9)]
+    market = synthetic_market(symbols, "1m", seed=2, count=2000, history=100)
+    with BackgroundSim(lambda: MarketSim(market, 60.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, (symbols[0],), ("1m",), update_period_s=2.0))
+        answer_of(feed, GetCandles(symbols[0], "1m", 5))
+        answers = _ensure_many(feed, symbols[1:])  # eight SUBSCRIBEs on one spot connection
+        assert all(isinstance(a, StreamReady) for a in answers)
+        assert sim.stats.control_messages == 8 and sim.stats.rate_limit_kicks == 0
+        assert feed.ask(FeedStats()).connections == 1
+
+
+@pytest.mark.timeout(60)
+def test_unpaced_subscribes_would_be_kicked():
+    """The simulator enforces Binance's 5 messages/s: without pacing the feed gets disconnected."""
+    symbols = [f"C{i:02d}USDT" for i in range(9)]
+    market = synthetic_market(symbols, "1m", seed=2, count=2000, history=100)
+    with BackgroundSim(lambda: MarketSim(market, 60.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, (symbols[0],), ("1m",), update_period_s=2.0, control_rate=100.0))
+        answer_of(feed, GetCandles(symbols[0], "1m", 5))
+        answers = _ensure_many(feed, symbols[1:])
+        assert sim.stats.rate_limit_kicks >= 1
+        assert all(isinstance(a, StreamReady) for a in answers)  # the reconnect's URL carries them all
+
+
+@pytest.mark.timeout(60)
+def test_streams_beyond_the_url_go_by_subscribe():
+    symbols = [f"U{i:03d}USDT" for i in range(120)]  # ~2,400 characters of stream names
+    market = synthetic_market(symbols, "1m", seed=4, count=400, history=100)
+    with BackgroundSim(lambda: MarketSim(market, 120.0)) as sim:
+        sink = Sink.start()
+        feed = MarketFeed.start(feed_config(sim, tuple(symbols), ("1m",), update_period_s=2.0, buffer_size=100))
+        feed.tell(SubscribeCandles(sink))
+        wait_for(lambda: {m.symbol for m in sink.ask("received") if m.fresh} == set(symbols), timeout=30)
+        assert sim.stats.control_messages >= 1 and sim.stats.connections == 1
+
+
 def test_backoff_is_full_jitter_and_capped():
     draws = [full_jitter(attempt, 0.5, 60.0) for attempt in range(12) for _ in range(50)]
     assert all(0.0 <= d <= 60.0 for d in draws)
