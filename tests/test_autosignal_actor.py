@@ -22,6 +22,7 @@ from tests.autosignal_support import (
     ScriptedAnalyzer,
     signal_at,
 )
+from tests.conftest import klines_dir
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,9 +32,7 @@ HISTORY = 300  # candles the feed holds before the test starts closing new ones
 
 
 @pytest.fixture(scope="module")
-def series(request) -> dict:
-    from tests.conftest import klines_dir
-
+def series() -> dict:
     folder = klines_dir() / "azmath606961__hawk-crypto-bot" / "data"
     return {s: load_csv(folder / f"{s}_1h.csv", symbol=s, interval="1h")[:400] for s in ("BTCUSDT", "ETHUSDT")}
 

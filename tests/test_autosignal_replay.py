@@ -13,6 +13,7 @@ import pytest
 
 from actors.analyzer import AnalyzerPool
 from analysis.candles import load_csv
+from tests.conftest import klines_dir
 from tests.test_autosignal_actor import HISTORY, Harness
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,16 +25,9 @@ CONFIG = {"cooldown_min": COOLDOWN_MIN, "min_confidence": 60}  # the real strate
 
 
 @pytest.fixture(scope="module")
-def market(shared_klines_module) -> dict:
-    folder = shared_klines_module / "azmath606961__hawk-crypto-bot" / "data"
+def market() -> dict:
+    folder = klines_dir() / "azmath606961__hawk-crypto-bot" / "data"
     return {s: load_csv(folder / f"{s}_1h.csv", symbol=s, interval="1h")[: HISTORY + FRESH] for s in SYMBOLS}
-
-
-@pytest.fixture(scope="module")
-def shared_klines_module():
-    from tests.conftest import klines_dir
-
-    return klines_dir()
 
 
 @pytest.fixture(autouse=True)
