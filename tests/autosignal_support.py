@@ -118,11 +118,13 @@ class ScriptedAnalyzer(pykka.ThreadingActor):
         self.script = script
         self.gate = gate
         self.seen: list[tuple[str, int, int]] = []  # (symbol, last open time, candles)
+        self.entered = threading.Event()  # set once a request is being answered (held by `gate`)
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, Analyze):
             return None
         self.seen.append((message.symbol, int(message.candles.open_time[-1]), len(message.candles)))
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
         result = self.script(message.candles)

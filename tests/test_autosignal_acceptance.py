@@ -71,6 +71,8 @@ def test_broadcast_and_manual_requests_at_once_stay_independent(world):
     for user in PREMIUM + FREE:
         said(fake, user, 1)
     said(fake, ADMIN, len(PREMIUM))
+    # the admin's reply may precede the grant in the user's own stream (Sessions tells that session)
+    wait_until(lambda: all("PremiumGranted" in stack.types(u) for u in PREMIUM), what="the grants")
 
     fake.push_text(ADMIN, "/signal_tick")  # the broadcast and the requests race each other
     for user in PREMIUM + FREE:

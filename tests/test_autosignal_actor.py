@@ -171,7 +171,9 @@ def test_below_threshold_and_no_setup_issue_nothing(harness):
 def test_an_off_during_a_scan_wins(harness):
     gate = threading.Event()
     h = harness(gate=gate)
-    h.close("BTCUSDT", HISTORY)  # the scan is now held inside the analyzer
+    entered = h.analyzer.proxy().entered.get()
+    h.close("BTCUSDT", HISTORY)
+    assert entered.wait(10)  # the scan is now held inside the analyzer
     assert h.command("/signal_off") == "Autosignals are off."
     gate.set()
     assert h.decisions.take()[0][2] == "autosignals are off"
