@@ -114,16 +114,27 @@ def partial_candle(series: Series, i: int, now_ms: int) -> tuple[float, float, f
 
 
 class SimClock:
-    """Simulated time: starts at `start_ms` and advances `speed` simulated seconds per real second."""
+    """Simulated time: starts at `start_ms` and advances `speed` simulated seconds per real second.
 
-    def __init__(self, start_ms: int, speed: float) -> None:
+    A paused clock stands at `start_ms` until `resume()` (tests let a client load history first).
+    """
+
+    def __init__(self, start_ms: int, speed: float, *, paused: bool = False) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start_ms = start_ms
         self.speed = speed
         self._t0 = time.monotonic()
+        self._paused = paused
+
+    def resume(self) -> None:
+        if self._paused:
+            self._t0 = time.monotonic()
+            self._paused = False
 
     def now_ms(self) -> int:
+        if self._paused:
+            return self.start_ms
         return self.start_ms + int((time.monotonic() - self._t0) * self.speed * 1000)
 
     def real_seconds(self, sim_seconds: float) -> float:

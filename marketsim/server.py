@@ -100,9 +100,10 @@ class MarketSim:
         fault_specs: tuple[FaultSpec, ...] = (),
         seed: int = 0,
         record_writes: bool = False,
+        paused: bool = False,
     ) -> None:
         self.market = market
-        self.clock = SimClock(market.start_ms, speed)
+        self.clock = SimClock(market.start_ms, speed, paused=paused)
         self.faults = Faults()
         self.faults.rng.seed(seed)
         self.stats = SimStats()
@@ -153,6 +154,10 @@ class MarketSim:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def resume(self) -> None:
+        """Start the clock of a simulator made with `paused=True` (safe from any thread)."""
+        self.clock.resume()
 
     # --- fault switches (plain writes: safe from any thread) -----------------------------
 

@@ -77,19 +77,26 @@ def run_feed(
     timeout_s: float = 30.0,
     **config: object,
 ) -> FeedRun:
-    """Replay the whole market; call `faults(sim, elapsed)` every 50 ms; stop when all candles arrived."""
+    """Replay the whole market; call `faults(sim, elapsed)` every 50 ms; stop when all candles arrived.
+
+    The simulator's clock starts once the feed has loaded the history and connected, so faults
+    land at the same market moment however long the start took (`before_start` runs before that).
+    """
     symbols = market.symbols
     want = sum(len(market.series(s, i).open_time) for s in symbols for i in intervals)
     last_close = max(
         int(market.series(s, i).open_time[-1]) + market.series(s, i).step_ms for s in symbols for i in intervals
     )
-    with BackgroundSim(lambda: MarketSim(market, speed, seed=7)) as sim:
+    history = sum(market.series(s, i).closed_count(market.start_ms) for s in symbols for i in intervals)
+    with BackgroundSim(lambda: MarketSim(market, speed, seed=7, paused=True)) as sim:
         if before_start:
             before_start(sim)
         sink = Sink.start()
         feed = MarketFeed.start(feed_config(sim, symbols, intervals, **config))
         try:
             feed.tell(SubscribeCandles(sink))
+            _wait_until_loaded(feed, history, timeout_s)
+            sim.resume()  # the market moves once the feed has its history and connection
             t0 = time.monotonic()
             while time.monotonic() - t0 < timeout_s:
                 if faults:
@@ -104,6 +111,15 @@ def run_feed(
             feed.stop()
             sink.stop()
         return FeedRun(received, counters, sim.stats, market)
+
+
+def _wait_until_loaded(feed, history: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stats = feed.ask(FeedStats())
+        if stats.closed_emitted >= history and stats.connections >= 1:
+            return
+        time.sleep(0.02)
 
 
 def assert_exact(run: FeedRun, intervals: tuple[str, ...]) -> None:

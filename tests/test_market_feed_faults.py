@@ -102,9 +102,9 @@ def test_rest_429_and_418_wait_out_retry_after():
         sim.drop_connections()
 
     # the 429s hit the start-up requests (about 2 s of waiting), the 418 a backfill once streaming
-    run = run_feed(two_symbols(rows=400), INTERVALS, speed=SPEED,
+    run = run_feed(two_symbols(), INTERVALS, speed=SPEED,
                    before_start=lambda s: s.rest_error(429, count=2, retry_after=1),
-                   faults=fire_once({3.5: errors_then_drop}))
+                   faults=fire_once({1.5: errors_then_drop}))
     assert_exact(run, INTERVALS)
     assert run.counters.rate_limited >= 3
     assert run.counters.backfilled > 0
