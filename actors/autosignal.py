@@ -159,6 +159,10 @@ class AutoSignal(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._rehydrate()
+        if self.version == 0:
+            failure = self._persist(rules.founding(self.default_enabled), key="setting/AUTOSIGNAL_ENABLED")
+            if failure:
+                log.error("autosignal could not record AUTOSIGNAL_ENABLED: %s", failure)
         self._follow(self.store.read_all(0))
         self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
         if self.feed is not None:

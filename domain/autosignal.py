@@ -65,8 +65,14 @@ class AutoSignalState:
 
 
 def initial(enabled: bool = True) -> AutoSignalState:
-    """A fresh log's state: AUTOSIGNAL_ENABLED decides until an admin command says otherwise."""
+    """The state before any event (a log written before the setting was recorded folds from here)."""
     return AutoSignalState(enabled=enabled)
+
+
+def founding(enabled: bool) -> list[Event]:
+    """The first events of a fresh stream: AUTOSIGNAL_ENABLED recorded, so that from then on only
+    admin commands change the flag (a later restart with another setting does not)."""
+    return [AutoSignalEnabled(by=None) if enabled else AutoSignalDisabled(by=None)]
 
 
 # --- commands ------------------------------------------------------------------------------

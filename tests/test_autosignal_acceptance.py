@@ -105,7 +105,7 @@ def test_broadcast_and_manual_requests_at_once_stay_independent(world):
     # no cooldown crosses: the manual analyses left the autosignal stream alone, and the cooldown
     # set by the broadcast does not stop a later manual request (but does stop a second tick)
     types = [r.type for r in stack.store.read_stream("autosignal")]
-    assert types == ["AutoSignalIssued", "CooldownStarted"] * 2
+    assert types == ["AutoSignalEnabled", *["AutoSignalIssued", "CooldownStarted"] * 2]
     fake.push_text(FREE[0], "/analyze ETH")
     assert "<b>ETHUSDT</b> 1h" in said(fake, FREE[0], 3)[2]
     fake.push_text(ADMIN, "/signal_tick")

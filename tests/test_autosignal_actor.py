@@ -85,7 +85,8 @@ class Harness:
         return reply.result(timeout=10)
 
     def stream(self) -> list[tuple[str, dict]]:
-        return [(r.type, r.data) for r in self.store.read_stream("autosignal")]
+        """The `autosignal` stream after its founding event (the recorded AUTOSIGNAL_ENABLED)."""
+        return [(r.type, r.data) for r in self.store.read_stream("autosignal")][1:]
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_issue_is_one_append_of_signal_and_cooldown_to_the_projected_recipients(
 
     open_time = int(series["BTCUSDT"].open_time[HISTORY])
     assert outcome.startswith(f"issued a:BTCUSDT:1h:{open_time}:LONG")
-    records = h.store.read_stream("autosignal")
+    records = h.store.read_stream("autosignal")[1:]
     assert [r.type for r in records] == ["AutoSignalIssued", "CooldownStarted"]
     assert h.store.stats().appends == appends_before + 1  # both in one atomic append
     issued, cooldown = records[0].data, records[1].data
@@ -185,9 +186,18 @@ def test_an_off_during_a_scan_wins(harness):
     assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
 
 
-def test_disabled_by_setting_on_a_fresh_log(harness):
+def test_the_setting_founds_a_fresh_log_and_later_only_admin_commands_change_it(harness):
     h = harness(enabled=False)
+    assert [(r.type, r.meta["key"]) for r in h.store.read_stream("autosignal")] == [
+        ("AutoSignalDisabled", "setting/AUTOSIGNAL_ENABLED")
+    ]
     assert h.decide("BTCUSDT", HISTORY) == "autosignals are off"
+    h.config["enabled"] = True  # a restart with the opposite setting changes nothing
+    h.restart()
+    assert h.decide("BTCUSDT", HISTORY + 1) == "autosignals are off"
+    assert h.command("/signal_on") == "Autosignals are on."
+    assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
+    assert [t for t, _ in h.stream()] == ["AutoSignalEnabled", "AutoSignalIssued", "CooldownStarted"]
 
 
 def test_feed_and_analysis_failures_change_nothing_and_the_actor_goes_on(harness):
@@ -230,7 +240,7 @@ def test_a_second_writer_is_refused_and_the_actor_reloads_from_the_log(harness):
     h = harness()
     h.decide("BTCUSDT", HISTORY)
     # an intruder writes the stream behind the actor's back: its next append must not overwrite
-    h.store.append("autosignal", 2, [NewEvent("AutoSignalDisabled", {"by": 1}, {"schema": 1})])
+    h.store.append("autosignal", 3, [NewEvent("AutoSignalDisabled", {"by": 1}, {"schema": 1})])
     assert "not persisted" in h.decide("ETHUSDT", HISTORY)
     assert [t for t, _ in h.stream()] == ["AutoSignalIssued", "CooldownStarted", "AutoSignalDisabled"]
     assert h.decide("ETHUSDT", HISTORY + 1) == "autosignals are off"  # the reloaded state is the log's

@@ -18,6 +18,7 @@ from domain.autosignal import (
     decide,
     evolve,
     fold,
+    founding,
     initial,
 )
 from domain.events import (
@@ -94,6 +95,12 @@ def test_fresh_log_state_follows_the_setting():
     assert decide(initial(enabled=False), Disable(by=3), 0) == []
     assert decide(initial(), Disable(by=3), 0) == [AutoSignalDisabled(by=3)]
     assert decide(initial(), Enable(by=3), 0) == []
+
+
+def test_founding_events_record_the_setting():
+    assert founding(True) == [AutoSignalEnabled(by=None)]
+    assert founding(False) == [AutoSignalDisabled(by=None)]
+    assert not fold(founding(False), initial(enabled=True)).enabled  # the log wins over the setting
 
 
 def test_cooldown_blocks_the_same_side_until_close_plus_cooldown():
