@@ -104,9 +104,13 @@ class _Logged:
 class AutoSignal(pykka.ThreadingActor):
     """Owner and only writer of stream `autosignal`.
 
-    `feed` is the MarketFeed ref (receives `SubscribeCandles` and `GetCandles`), `analyzer` anything
-    with `tell` (the AnalyzerPool). `on_decided(symbol, open_time, outcome)` is an optional hook
-    for benchmarks: called on this actor's thread after each decision is final (persisted or not).
+    `feed` is the MarketFeed ref (this actor sends it `SubscribeCandles` at start, then `GetCandles`),
+    `analyzer` anything with `tell` (the AnalyzerPool). `watchlist` () means every symbol the feed
+    sends on `interval`. `enabled` (AUTOSIGNAL_ENABLED) is recorded as the first event of a fresh
+    stream; after that only /signal_on and /signal_off change it. `history` candles are analyzed,
+    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests
+    and benchmarks, called on this actor's thread once a decision is final (persisted or not).
+    Admin commands (`AutoSignalCommand`) are answered with text through `reply_to`.
     """
 
     def __init__(
