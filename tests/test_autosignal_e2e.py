@@ -17,7 +17,7 @@ import pytest
 from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.market_feed import MarketFeed
-from actors.messages import SubscribeCandles
+from actors.messages import FeedStats, SubscribeCandles
 from analysis.candles import load_csv
 from analysis.strategy import Signal, analyze
 from domain.events import upcast
@@ -81,7 +81,7 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
     with FakeBotAPI(**limits) as fake, SenderLoop(store, fake.base_url, **sender_options):
         pool = AnalyzerPool.start(workers=2)
         decisions = Decisions()
-        with BackgroundSim(lambda: MarketSim(market, SPEED, seed=3)) as sim:
+        with BackgroundSim(lambda: MarketSim(market, SPEED, seed=3, paused=True)) as sim:
             feed = MarketFeed.start(feed_config(sim, SYMBOLS, ("1h",)))
             sink = Sink.start()
             feed.tell(SubscribeCandles(sink, intervals=("1h",)))
@@ -96,6 +96,13 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
                 min_confidence=MIN_CONFIDENCE,
                 on_decided=decisions,
             )
+            autosignal.proxy().version.get()  # started: its SubscribeCandles is on the way to the feed
+            feed.ask(FeedStats())  # ... and, being ahead of this request, now registered
+            deadline = time.monotonic() + 30
+            while len(sink.ask("received")) < len(SYMBOLS) * HISTORY:  # the history is loaded
+                assert time.monotonic() < deadline, "the feed did not load the history"
+                time.sleep(0.05)
+            sim.resume()  # now the market moves: every later candle is live
             last_close = market.end_ms
             deadline = time.monotonic() + 45
             while sim.clock.now_ms() <= last_close or len(sink.ask("received")) < len(SYMBOLS) * (HISTORY + LIVE):
@@ -105,7 +112,7 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
             fresh = [m for m in received if m.fresh]
             decided = decisions.take(len(fresh), timeout=30)
             feed.stop()
-        assert len(fresh) >= len(SYMBOLS) * LIVE // 2, "most live candles must arrive fresh"
+        assert len(fresh) == len(SYMBOLS) * LIVE  # every live candle, and only those
         for symbol in SYMBOLS:  # the initial history never counts as fresh, so it never triggers
             assert not any(m.fresh for m in [m for m in received if m.symbol == symbol][:HISTORY])
 
