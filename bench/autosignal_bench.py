@@ -80,8 +80,10 @@ def serve_market(pipe, symbols: int, history: int, candles: int, speed: float) -
     from marketsim import BackgroundSim, MarketSim
 
     market = real_market(symbols, history, candles)
-    with BackgroundSim(lambda: MarketSim(market, speed, record_writes=True)) as sim:
+    with BackgroundSim(lambda: MarketSim(market, speed, record_writes=True, paused=True)) as sim:
         pipe.send((sim.urls, market.symbols))
+        pipe.recv()  # the bot has loaded the history: let the market move
+        sim.resume()
         while sim.clock.now_ms() < market.end_ms + 3_600_000:
             time.sleep(0.05)
         time.sleep(0.5)
@@ -109,6 +111,7 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
 
     from actors.analyzer import AnalyzerPool
     from actors.market_feed import FeedConfig, MarketFeed
+    from actors.messages import FeedStats
 
     commits: dict[tuple[str, int], int] = {}
 
@@ -140,7 +143,12 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
             healthy_after_s=0.5,
         )
         feed = MarketFeed.start(config)
-        AutoSignal.start(store, feed, pool, interval="1h", min_confidence=0, cooldown_min=0)
+        actor = AutoSignal.start(store, feed, pool, interval="1h", min_confidence=0, cooldown_min=0)
+        actor.proxy().version.get()
+        deadline = time.monotonic() + 60
+        while feed.ask(FeedStats()).closed_emitted < len(watchlist) * 500 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        parent.send("go")
         if not parent.poll(60 + 2 * candles * 3600 / speed):
             raise RuntimeError("the simulator did not finish")
         write_log = parent.recv()
@@ -219,7 +227,7 @@ def broadcast(recipients: int, scale: int) -> dict:
                 time.sleep(0.25)
             pykka.ActorRegistry.stop_all()
         transport = sending.transport
-        issued = store.read_stream("autosignal")
+        issued = [r for r in store.read_stream("autosignal") if r.type == "AutoSignalIssued"]
         outcomes = [r for r in store.read_stream("outbox") if r.type != "DeliveryAttempted"]
         store.close()
     delivered = sum(1 for r in outcomes if r.type == "SignalDelivered")
