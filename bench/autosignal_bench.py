@@ -259,6 +259,8 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--scale", type=int, default=20, help="Telegram limits and Sender rate multiplier")
     args = parser.parse_args()
+    if not HAWK.is_dir():
+        sys.exit(f"real Binance klines not found at {HAWK} (../shared is absent)")
 
     for n, processes in [(5, False), (args.symbols, False), (args.symbols, True)]:
         r = latency(n, args.candles, args.speed, processes)
