@@ -1,0 +1,163 @@
+"""kill -9 the real bot at random moments while users talk to it, and restart it, 20 times.
+
+`main.py run` runs as a subprocess against the market simulator (real 1h candles, one per
+second) and the fake Bot API server. After every kill the log verifies; after every restart
+a user's /credits equals the balance the log adds up to; at the end every issued signal has
+exactly one outcome, each delivery is a message Telegram accepted, and the only extra
+messages are attempts in flight at a kill, counted from the log.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from app import ops
+from domain import ledger
+from eventstore import EventStore
+from tests.conftest import klines_dir
+from tests.fakes.bot_api import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcd"
+ADMIN = 1
+USERS = (101, 102, 103, 104)
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
+ROUNDS = 20
+COMMANDS = ("/analyze BTC", "/futures ETH 1h", "/analyze SOL", "/credits", "/futures XRP 4h", "/history",
+            "/analyze BNB", "/signals")
+
+pytestmark = [pytest.mark.timeout(420), pytest.mark.slow]
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def simulator():
+    files = [klines_dir() / "azmath606961__hawk-crypto-bot" / "data" / f"{s}_1h.csv" for s in SYMBOLS]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marketsim", "--data", *map(str, files), "--symbols", ",".join(SYMBOLS),
+         "--speed", "3600", "--limit", "4000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    urls = orjson.loads(proc.stdout.readline())
+    yield urls
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Bot:
+    """`main.py run` as a child process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env, self.log_path, self.proc = env, log_path, None
+
+    def start(self, telegram: FakeBotAPI) -> None:
+        polls = len(telegram.calls_of("getMe"))  # aiogram's first call when polling starts
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "main.py", "run"], cwd=ROOT, env=self.env,
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        wait_until(lambda: len(telegram.calls_of("getMe")) > polls or self.proc.poll() is not None,
+                   60, "the bot to poll Telegram")
+        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+def balance_in_log(db: Path, user: int) -> int:
+    with EventStore.open(db) as store:
+        return sum(e.amount for e in ledger.entries(store.read_stream(f"user-{user}")))
+
+
+def credits_reply(telegram: FakeBotAPI, user: int) -> int:
+    before = len(telegram.messages_to(user))
+    telegram.push_text(user, "/credits")
+
+    def answered() -> bool:
+        return any("Balance:" in m for m in telegram.messages_to(user)[before:])
+
+    wait_until(answered, 60, f"/credits reply to {user}")
+    text = next(m for m in telegram.messages_to(user)[before:] if "Balance:" in m)
+    return int(re.search(r"Balance: (\d+) credits", text).group(1))
+
+
+def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator):
+    rng = random.Random(2026)
+    db = tmp_path / "events.db"
+    with FakeBotAPI(token=TOKEN) as telegram:
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram.base_url,
+               "ADMIN_IDS": str(ADMIN), "DB_PATH": str(db), "BINANCE_WS_URL": simulator["ws"],
+               "BINANCE_REST_URL": simulator["rest"], "WATCHLIST": ",".join(SYMBOLS), "AUTOSIGNAL_INTERVAL": "1h",
+               "AUTOSIGNAL_MIN_CONFIDENCE": "85",
+               "AUTOSIGNAL_COOLDOWN_MIN": "240", "TELEGRAM_RATE": "25", "ANALYZER_WORKERS": "1",
+               "LOG_LEVEL": "WARNING"}
+        bot = Bot(env, tmp_path / "bot.log")
+        bot.start(telegram)
+        for user in USERS:
+            telegram.push_text(user, "/start", username=f"u{user}")
+        telegram.push_text(ADMIN, f"/set_premium {USERS[0]} lifetime")
+        telegram.push_text(ADMIN, f"/grant_autosignal {USERS[1]} 30d")
+        wait_until(lambda: all(telegram.messages_to(u) for u in USERS), 60, "welcome messages")
+        for round_ in range(ROUNDS):
+            for _ in range(rng.randint(2, 6)):
+                telegram.push_text(rng.choice(USERS), rng.choice(COMMANDS))
+            if rng.random() < 0.3:
+                telegram.push_text(ADMIN, f"/grant_credits {rng.choice(USERS)} {rng.randint(1, 50)}")
+            time.sleep(rng.uniform(0.05, 1.5))
+            bot.kill()
+            with ops.open_log(db) as store:
+                ok, lines = ops.verify(store)
+            assert ok, f"round {round_}: " + "; ".join(lines)
+            bot.start(telegram)
+            quiet = rng.choice(USERS)
+            assert credits_reply(telegram, quiet) == balance_in_log(db, quiet), f"round {round_}, user {quiet}"
+
+        def settled() -> bool:
+            with ops.open_log(db) as store:
+                return not ops.replay(store, progress=None).outbox.pending
+        wait_until(settled, 120, "every owed delivery to settle")
+        assert bot.terminate() == 0, (tmp_path / "bot.log").read_text()[-3000:]
+        sent = list(telegram.sent)
+
+    verify = subprocess.run([sys.executable, "main.py", "verify", "--db", str(db)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with ops.open_log(db) as store:
+        records = list(store.read_all())
+    manual = [r.data for r in records if r.type == "ManualSignalIssued"]
+    assert len({m["signal_id"] for m in manual}) == len(manual), "a signal was issued (charged) twice"
+    assert len({(r.stream, m["update_id"]) for r, m in zip(
+        [r for r in records if r.type == "ManualSignalIssued"], manual, strict=True)}) == len(manual)
+    delivered = {(r.data["chat_id"], r.data["message_id"]) for r in records if r.type == "SignalDelivered"}
+    accepted = {(m["chat_id"], m["message_id"]) for m in sent}
+    assert delivered <= accepted, "a delivery was recorded for a message Telegram never accepted"
+    attempts = sum(r.type == "DeliveryAttempted" for r in records)
+    outcomes = sum(r.type in ("SignalDelivered", "DeliveryFailed") for r in records)
+    extra = [m for m in sent if "Not financial advice" in m["text"]
+             and (m["chat_id"], m["message_id"]) not in delivered]
+    assert len(extra) <= attempts - outcomes, "a signal was sent twice outside a crash's in-flight attempts"
+    assert manual, "the scenario issued no manual signal"
+    print(f"\ncrash suite: {ROUNDS} kills, {len(records)} events, {len(manual)} manual signals, "
+          f"{len(delivered)} deliveries, {attempts - outcomes} attempts in flight at kills, {len(extra)} resent")
