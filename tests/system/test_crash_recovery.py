@@ -110,7 +110,7 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator):
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram.base_url,
                "ADMIN_IDS": str(ADMIN), "DB_PATH": str(db), "BINANCE_WS_URL": simulator["ws"],
                "BINANCE_REST_URL": simulator["rest"], "WATCHLIST": ",".join(SYMBOLS), "AUTOSIGNAL_INTERVAL": "1h",
-               "AUTOSIGNAL_MIN_CONFIDENCE": "85",
+               "AUTOSIGNAL_MIN_CONFIDENCE": "75",
                "AUTOSIGNAL_COOLDOWN_MIN": "240", "TELEGRAM_RATE": "25", "ANALYZER_WORKERS": "1",
                "LOG_LEVEL": "WARNING"}
         bot = Bot(env, tmp_path / "bot.log")
@@ -138,8 +138,12 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator):
             with ops.open_log(db) as store:
                 return not ops.replay(store, progress=None).outbox.pending
         wait_until(settled, 120, "every owed delivery to settle")
+        second = subprocess.run([sys.executable, "main.py", "run"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert second.returncode == 1 and "already running" in second.stderr
         assert bot.terminate() == 0, (tmp_path / "bot.log").read_text()[-3000:]
         sent = list(telegram.sent)
+    assert TOKEN not in (tmp_path / "bot.log").read_text() + second.stderr
 
     verify = subprocess.run([sys.executable, "main.py", "verify", "--db", str(db)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)

@@ -129,3 +129,11 @@ def test_one_instance_per_log(tmp_path):
         with pytest.raises(AlreadyRunning):
             InstanceLock(db).acquire()
     InstanceLock(db).acquire().release()
+
+
+def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AUTOSIGNAL_MIN_CONFIDENCE": "lots", "DB_PATH": str(tmp_path / "e.db")}
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "AUTOSIGNAL_MIN_CONFIDENCE" in result.stderr
+    assert not (tmp_path / "e.db").exists()
