@@ -309,7 +309,7 @@ class UserSession(pykka.ThreadingActor):
     def _admin(self, action: AdminAction) -> Reply:
         if action.name == "audit":
             records = self.services.store.read_stream(self.stream)
-            return Reply(fmt.audit_text(self.user_id, [(r.recorded_at, r.type, r.data) for r in records]))
+            return Reply(fmt.audit_text(self.user_id, records))
         command = _admin_command(action)
         if isinstance(command, rules.Rejection):
             return Reply(fmt.esc(command.reason))

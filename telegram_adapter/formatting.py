@@ -9,9 +9,11 @@ import html
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from domain.ledger import describe_signal
+from domain.ledger import entries as ledger_entries
 from domain.user import UserState
 
 TEXT_LIMIT = 4096
@@ -154,33 +156,26 @@ def _r(value: Any) -> str:
 def history_text(entries: Iterable[tuple[int, dict[str, Any]]]) -> str:
     """Lines for /history: (recorded_at, ManualSignalIssued payload), newest last."""
     rows = [
-        f"{when(at)} · {esc(_subject(data['signal']))} · -{data['cost']} credits"
+        f"{when(at)} · {esc(describe_signal(data['signal']))} · -{data['cost']} credits"
         for at, data in entries
     ]
     return "<b>Your last signals</b>\n" + "\n".join(rows) if rows else "No signals yet. Try /analyze BTC."
 
 
-def audit_text(user_id: int, entries: Iterable[tuple[int, str, dict[str, Any]]]) -> str:
-    """The ledger of one user: each grant and charge with time, reason and signal."""
-    rows, balance = [], 0
-    for at, kind, data in entries:
-        if kind == "CreditsGranted":
-            balance += data["amount"]
-            by = f" by {data['by']}" if data.get("by") is not None else ""
-            rows.append(f"{when(at)} +{data['amount']} {esc(data['reason'])}{by} = {balance}")
-        elif kind == "ManualSignalIssued":
-            balance -= data["cost"]
-            rows.append(f"{when(at)} -{data['cost']} {esc(data['signal_id'])} "
-                        f"{esc(_subject(data['signal']))} = {balance}")
+def audit_text(user_id: int, records: Sequence[Any]) -> str:
+    """The ledger of one user (`domain.ledger`, as `main.py audit` shows it), with the other events between."""
+    entries = {entry.position: entry for entry in ledger_entries(records)}
+    rows = []
+    for record in records:
+        entry = entries.get(record.position)
+        if entry is None:
+            rows.append(f"{when(record.recorded_at)} {esc(record.type)}")
+        elif entry.signal_id is None:
+            rows.append(f"{when(entry.at)} +{entry.amount} {esc(entry.reason)} = {entry.balance}")
         else:
-            rows.append(f"{when(at)} {esc(kind)}")
+            rows.append(f"{when(entry.at)} -{-entry.amount} {esc(entry.signal_id)} {esc(entry.reason)} "
+                        f"= {entry.balance}")
     return f"<b>Ledger of {user_id}</b>\n" + ("\n".join(rows) if rows else "(empty)")
-
-
-def _subject(signal: dict[str, Any]) -> str:
-    if signal.get("kind") == "scan":
-        return f"scan {len(signal.get('signals', []))} setups"
-    return f"{signal.get('symbol')} {signal.get('interval')} {signal.get('side')}"
 
 
 _TAG = re.compile(r"<[^>]+>")
