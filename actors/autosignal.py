@@ -7,6 +7,7 @@ result, and the result is then decided against the state that says "off" (an off
 
 Scans finish in any order but are decided and persisted in the order their candles
 arrived, so the same candles fed twice give the same `autosignal` stream, event for event.
+Decisions that become ready together (a close of 25 symbols) share one append.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from actors.messages import (
 from analysis.candles import Candles, interval_ms
 from domain import autosignal as rules
 from domain import recipients as audience
-from domain.events import REGISTRY, Event, decode
+from domain.events import REGISTRY, AutoSignalIssued, Event, decode
 from domain.outbox import AUTO, Outbox
 from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
 
@@ -89,6 +90,11 @@ class _Fetched:
 class _Analyzed:
     seq: int
     reply: Future
+
+
+@dataclass(frozen=True)
+class _Flush:
+    """Decide the finished scans (queued behind the completions that arrived before it)."""
 
 
 @dataclass(frozen=True)
@@ -158,13 +164,15 @@ class AutoSignal(pykka.ThreadingActor):
         self.replies: OrderedDict[int, str] = OrderedDict()
         self.subscription = None
         self.sweeping = threading.Event()  # set at stop: ends the sweeper thread
+        self.flush_queued = False
 
     # --- life cycle ---------------------------------------------------------------------
 
     def on_start(self) -> None:
         self._rehydrate()
         if self.version == 0:
-            failure = self._persist(rules.founding(self.default_enabled), key="setting/AUTOSIGNAL_ENABLED")
+            founding = rules.founding(self.default_enabled)
+            failure = self._persist(founding, keys=["setting/AUTOSIGNAL_ENABLED"] * len(founding))
             if failure:
                 log.error("autosignal could not record AUTOSIGNAL_ENABLED: %s", failure)
         self._follow(self.store.read_all(0))
@@ -228,6 +236,8 @@ class AutoSignal(pykka.ThreadingActor):
                 self._on_fetched(seq, reply)
             case _Analyzed(seq, reply):
                 self._on_analyzed(seq, reply)
+            case _Flush():
+                self._flush()
             case _Sweep():
                 self._sweep()
             case _Logged(records):
@@ -312,57 +322,83 @@ class AutoSignal(pykka.ThreadingActor):
             signal,
             no_setup=f"no setup: {getattr(result, 'reason', 'nothing qualifies')}",
         )
-        self._flush()
+        self._flush_soon()
 
     def _fail(self, seq: int, reason: str) -> None:
         scan = self.scans.get(seq)
         if scan is None or scan.done:
             return
         scan.failure = reason
-        self._flush()
+        self._flush_soon()
 
     # --- deciding, in arrival order -------------------------------------------------------
 
+    def _flush_soon(self) -> None:
+        """Decide once the messages already queued are in: what finished meanwhile shares one append."""
+        if not self.flush_queued:
+            self.flush_queued = True
+            self._tell_self(_Flush())
+
     def _flush(self) -> None:
-        while self.scans:
-            seq, scan = next(iter(self.scans.items()))
-            if not scan.done:
-                return
-            del self.scans[seq]
-            outcome = scan.failure if scan.evaluation is None else self._decide_safely(scan.evaluation)
-            if scan.failure is not None:
+        """Decide every finished scan at the head of the queue, in arrival order, and persist the
+        issued ones in one append (each issue's AutoSignalIssued + CooldownStarted stay together);
+        only then report the outcomes. Under load this turns many commits into one."""
+        self.flush_queued = False
+        ready: list[_Scan] = []
+        while self.scans and next(iter(self.scans.values())).done:
+            ready.append(self.scans.popitem(last=False)[1])
+        if not ready:
+            return
+        state = self.state
+        staged: list[tuple[Event, str]] = []  # (event, idempotency key)
+        outcomes: list[str] = []
+        for scan in ready:
+            if scan.evaluation is None:
                 log.warning("autosignal %s: %s", scan.symbol, scan.failure)
+                outcomes.append(scan.failure or "failed")
+                continue
+            state, outcome, events = self._decide_safely(state, scan.evaluation)
+            key = f"{scan.symbol}/{scan.interval}/{scan.evaluation.open_time}"
+            staged.extend((e, key) for e in events)
+            outcomes.append(outcome)
+        if staged:
+            failure = self._persist([e for e, _ in staged], keys=[k for _, k in staged])
+            if failure:
+                outcomes = [failure if o.startswith("issued") else o for o in outcomes]
+            else:
+                for e, _ in staged:
+                    if isinstance(e, AutoSignalIssued):
+                        log.info("autosignal issued %s to %d recipients", e.signal_id, len(e.recipients))
+        for scan, outcome in zip(ready, outcomes, strict=True):
             if scan.tick is not None:
                 self._tick_line(scan.tick, f"{scan.symbol}: {outcome}")
             if self.on_decided is not None:
                 self.on_decided(scan.symbol, scan.candle.open_time if scan.candle else None, outcome)
 
-    def _decide_safely(self, cmd: rules.Evaluate) -> str:
-        """A malformed analysis result fails its own candle, never the actor."""
+    def _decide_safely(
+        self, state: rules.AutoSignalState, cmd: rules.Evaluate
+    ) -> tuple[rules.AutoSignalState, str, list[Event]]:
+        """(state after, outcome, events) for one candle; a malformed analysis fails only that candle."""
         try:
-            return self._decide(cmd)
+            if cmd.signal is not None:
+                cmd = replace(cmd, recipients=tuple(self._recipients(cmd.close_time)))
+            out = rules.decide(state, cmd, cmd.close_time, self.policy)
         except Exception as exc:
             log.exception("autosignal could not decide %s %s", cmd.symbol, cmd.open_time)
-            return f"error: {exc!r}"
-
-    def _decide(self, cmd: rules.Evaluate) -> str:
-        if cmd.signal is not None:
-            cmd = replace(cmd, recipients=tuple(self._recipients(cmd.close_time)))
-        out = rules.decide(self.state, cmd, cmd.close_time, self.policy)
+            return state, f"error: {exc!r}", []
         if isinstance(out, rules.Rejection):
-            return out.reason
+            return state, out.reason, []
         if not out:
-            return "already decided for this candle"
-        failure = self._persist(out, key=f"{cmd.symbol}/{cmd.interval}/{cmd.open_time}")
-        if failure:
-            return failure
+            return state, "already decided for this candle", []
         issued = out[0]
-        log.info("autosignal issued %s to %d recipients", issued.signal_id, len(issued.recipients))
-        return f"issued {issued.signal_id} to {len(issued.recipients)} recipients"
+        return rules.fold(out, state), f"issued {issued.signal_id} to {len(issued.recipients)} recipients", out
 
-    def _persist(self, events: list[Event], key: str) -> str | None:
+    def _persist(self, events: list[Event], keys: list[str]) -> str | None:
         """Append then evolve; None on success, else why nothing happened."""
-        new = [NewEvent(e.type, e.payload(), {"schema": e.schema, "key": key, "actor": "autosignal"}) for e in events]
+        new = [
+            NewEvent(e.type, e.payload(), {"schema": e.schema, "key": k, "actor": "autosignal"})
+            for e, k in zip(events, keys, strict=True)
+        ]
         try:
             self.store.append(rules.STREAM, self.version, new)
         except ConcurrencyError as exc:
@@ -444,7 +480,7 @@ class AutoSignal(pykka.ThreadingActor):
         if isinstance(out, rules.Rejection):
             return out.reason
         if out:
-            failure = self._persist(out, key=f"update/{cmd.update_id}")
+            failure = self._persist(out, keys=[f"update/{cmd.update_id}"] * len(out))
             if failure:
                 return failure
             log.info("autosignal: admin %s ran %s", cmd.user_id, cmd.name)
