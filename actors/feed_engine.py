@@ -401,9 +401,12 @@ class FeedEngine:
         pred = conn.predecessor
         if not conn.handed_over and pred is not None:
             conn.handed_over = True
-            gap = not pred.alive
             for book in books:
                 book.conn = conn
+            # Both deliver for a while (repeats are dropped), so whatever the old connection
+            # still carries from before we subscribed arrives before it is closed.
+            await asyncio.sleep(self.cfg.rotation_overlap_s)
+            gap = not pred.alive  # it died first: what it carried may be lost, so backfill
             pred.retired = True
             if pred.ws is not None:
                 with contextlib.suppress(Exception):

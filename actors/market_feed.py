@@ -52,6 +52,7 @@ class FeedConfig:
     update_period_s: float = 2.0  # Binance pushes kline updates every 2 s (spot); silence = 2x this
     stale_after_s: float = 10.0  # event time this far behind the server clock forces a reconnect
     rotate_after_s: float = 23 * 3600.0  # make-before-break before Binance's 24 h cut
+    rotation_overlap_s: float = 1.0  # old and new connection both deliver this long before the old closes
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
     healthy_after_s: float = 60.0  # a connection that lived this long resets the backoff

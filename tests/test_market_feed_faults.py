@@ -130,8 +130,8 @@ def test_scaled_24h_cut_reconnects():
 
 @pytest.mark.timeout(60)
 def test_proactive_rotation_beats_the_cut_without_backfill():
-    run = run_feed(two_symbols(), INTERVALS, speed=SPEED, rotate_after_s=0.8, update_period_s=QUIET,
-                   before_start=lambda s: s.set_connection_lifetime(SPEED * 1.5))
+    run = run_feed(two_symbols(), INTERVALS, speed=SPEED, rotate_after_s=0.8, rotation_overlap_s=0.3,
+                   update_period_s=QUIET, before_start=lambda s: s.set_connection_lifetime(SPEED * 1.5))
     assert_exact(run, INTERVALS)
     assert run.counters.rotations >= 2
     assert run.sim_stats.cuts == 0
