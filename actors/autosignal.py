@@ -501,7 +501,7 @@ class AutoSignal(pykka.ThreadingActor):
         what = f"{symbol} {side}" if side else f"{symbol} (both sides)"
         return self._admin_change(rules.ClearCooldown(symbol, side, by=cmd.user_id), cmd, f"Cooldown cleared: {what}.")
 
-    def _start_tick(self, cmd: AutoSignalCommand) -> None:
+    def _start_tick(self, cmd: AutoSignalCommand) -> str | None:
         if not self.watchlist:
             return self._reply(cmd, "The watchlist is empty: no candles seen yet.")
         tick = _Tick(cmd, waiting=len(self.watchlist))
