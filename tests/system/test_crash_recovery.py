@@ -85,6 +85,19 @@ class Bot:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
 
+    def close(self) -> None:
+        """Never leave a bot running after the test, whatever happened."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+@pytest.fixture
+def bots():
+    made: list[Bot] = []
+    yield lambda env, log_path: made.append(Bot(env, log_path)) or made[-1]
+    for bot in made:
+        bot.close()
+
 
 def balance_in_log(db: Path, user: int) -> int:
     with EventStore.open(db) as store:
@@ -103,7 +116,7 @@ def credits_reply(telegram: FakeBotAPI, user: int) -> int:
     return int(re.search(r"Balance: (\d+) credits", text).group(1))
 
 
-def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator):
+def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, bots):
     rng = random.Random(2026)
     db = tmp_path / "events.db"
     with FakeBotAPI(token=TOKEN) as telegram:
@@ -113,7 +126,7 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator):
                "AUTOSIGNAL_MIN_CONFIDENCE": "75",
                "AUTOSIGNAL_COOLDOWN_MIN": "240", "TELEGRAM_RATE": "25", "ANALYZER_WORKERS": "1",
                "LOG_LEVEL": "WARNING"}
-        bot = Bot(env, tmp_path / "bot.log")
+        bot = bots(env, tmp_path / "bot.log")
         bot.start(telegram)
         for user in USERS:
             telegram.push_text(user, "/start", username=f"u{user}")
