@@ -65,7 +65,7 @@ class TokenBucket:
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, min(rate, rate / 5))
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
         self.tokens = self.burst
         self.at: float | None = None
 
