@@ -193,8 +193,9 @@ class AutoSignal(pykka.ThreadingActor):
         self.sweeping.set()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        self.sweeping.set()
+        """pykka skips on_stop after a failure: release what it would; the owner's Supervisor restarts us."""
         log.error("autosignal actor failed: %s", exception_value)
+        self.on_stop()
 
     def _rehydrate(self) -> None:
         """State = fold of the `autosignal` stream (also after a failed append: the log decides)."""

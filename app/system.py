@@ -23,6 +23,7 @@ from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
 from actors.market_feed import FeedConfig, MarketFeed
+from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
 from app.alerts import Alerts
 from app.config import ConfigError, Settings, load_settings
@@ -89,7 +90,7 @@ class System:
         self.sessions = Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap
         )
-        self.autosignal = AutoSignal.start(
+        self.autosignal = Supervisor("autosignal", lambda: AutoSignal.start(
             self.store,
             self.feed,
             self.analyzer,
@@ -100,7 +101,7 @@ class System:
             interval=s.autosignal_interval,
             cooldown_min=s.autosignal_cooldown_min,
             min_confidence=s.autosignal_min_confidence,
-        )
+        ))
         if telegram and s.token:
             config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate)
             self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal).start()
@@ -121,6 +122,8 @@ class System:
             self.feed.stop(timeout=15)
         if self.analyzer is not None:
             self.analyzer.stop()
+        if self.autosignal is not None:
+            self.autosignal.stop(timeout=15)
         pykka.ActorRegistry.stop_all(timeout=15)
         if self.store is not None:
             self.store.close()
