@@ -41,7 +41,7 @@ from actors.messages import (
 from analysis.candles import Candles, interval_ms
 from domain import autosignal as rules
 from domain import recipients as audience
-from domain.events import REGISTRY, AutoSignalIssued, Event, decode
+from domain.events import REGISTRY, USER_STREAM_PREFIX, AutoSignalIssued, Event, decode
 from domain.outbox import AUTO, Outbox
 from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
 
@@ -425,7 +425,7 @@ class AutoSignal(pykka.ThreadingActor):
                 self.outbox.apply(r)
             except (TypeError, KeyError, ValueError) as exc:
                 log.error("autosignal could not count %s at position %d: %s", r.type, r.position, exc)
-            relevant = r.type in audience.RELEVANT_TYPES and r.stream.startswith(audience.USER_STREAM_PREFIX)
+            relevant = r.type in audience.RELEVANT_TYPES and r.stream.startswith(USER_STREAM_PREFIX)
             batch.append((r.position, r.stream, self._decode_user_event(r) if relevant else None))
         if batch:
             self.audience = audience.evolve_many(self.audience, batch)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from domain import autosignal, invariants, ledger
-from domain.events import decode, upcast
+from domain.events import decode, upcast, user_of
 from domain.outbox import Outbox
 from domain.user import UserState
 from domain.user import evolve as evolve_user
@@ -53,7 +53,7 @@ class Summary:
     def apply(self, record: Recorded) -> None:
         self.events += 1
         self.outbox.apply(record)
-        user = ledger.user_of(record.stream)
+        user = user_of(record.stream)
         if record.type in ("AutoSignalIssued",):
             self.auto_signals += 1
         elif record.type == "ManualSignalIssued":

@@ -9,9 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 Payload = dict[str, Any]
+USER_STREAM_PREFIX = "user-"
+
+
+class LoggedEvent(Protocol):
+    """What projections need of a committed event (eventstore.Recorded has it)."""
+
+    position: int
+    stream: str
+    type: str
+    data: dict[str, Any]
+    recorded_at: int
+
+
+def user_stream(user_id: int) -> str:
+    return f"{USER_STREAM_PREFIX}{user_id}"
+
+
+def user_of(stream: str) -> int | None:
+    """The Telegram id of a `user-<id>` stream; None for any other stream."""
+    if not stream.startswith(USER_STREAM_PREFIX):
+        return None
+    try:
+        return int(stream[len(USER_STREAM_PREFIX) :])
+    except ValueError:
+        return None
 
 REGISTRY: dict[str, type[Event]] = {}
 # (type, from_version) -> function turning a payload of from_version into from_version + 1

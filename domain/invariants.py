@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.ledger import LoggedEvent, user_of
+from domain.events import LoggedEvent, user_of
 
 
 @dataclass

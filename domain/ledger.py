@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-
-class LoggedEvent(Protocol):
-    position: int
-    stream: str
-    type: str
-    data: dict[str, Any]
-    recorded_at: int
+from domain.events import LoggedEvent, user_of
 
 
 @dataclass(frozen=True)
@@ -43,16 +37,6 @@ class Entry:
             "signal_id": self.signal_id,
             "balance": self.balance,
         }
-
-
-def user_of(stream: str) -> int | None:
-    """The Telegram id of a `user-<id>` stream, None for any other stream."""
-    if not stream.startswith("user-"):
-        return None
-    try:
-        return int(stream[5:])
-    except ValueError:
-        return None
 
 
 def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:

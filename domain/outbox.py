@@ -9,17 +9,11 @@ pending (they are the only possible duplicates after a crash).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
+
+from domain.events import LoggedEvent, user_of
 
 MANUAL, AUTO = 0, 1  # delivery priority: replies to commands before broadcasts
-
-
-class LoggedEvent(Protocol):
-    position: int
-    stream: str
-    type: str
-    data: dict[str, Any]
-    recorded_at: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,7 @@ class Outbox:
         data = rec.data
         match rec.type:
             case "ManualSignalIssued":
-                chats, priority = [data.get("chat_id") or _user_of(rec.stream)], MANUAL
+                chats, priority = [data.get("chat_id") or user_of(rec.stream)], MANUAL
             case "AutoSignalIssued":
                 chats, priority = data["recipients"], AUTO
             case _:
@@ -79,9 +73,9 @@ class Outbox:
                 if data.get("reason") == "blocked":
                     self.blocked.add(data["chat_id"])
             case "BotBlocked":
-                self.blocked.add(_user_of(rec.stream))
+                self.blocked.add(user_of(rec.stream))
             case "BotUnblocked":
-                self.blocked.discard(_user_of(rec.stream))
+                self.blocked.discard(user_of(rec.stream))
 
     def in_flight(self) -> list[Delivery]:
         """Pending deliveries already attempted: a crash may have sent them once already."""
@@ -93,7 +87,3 @@ def fold(records: Any) -> Outbox:
     for rec in records:
         outbox.apply(rec)
     return outbox
-
-
-def _user_of(stream: str) -> int:
-    return int(stream.removeprefix("user-"))

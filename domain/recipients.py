@@ -21,9 +21,8 @@ from domain.events import (
     PremiumRevoked,
     UserBanned,
     UserUnbanned,
+    user_of,
 )
-
-USER_STREAM_PREFIX = "user-"
 
 
 @dataclass(frozen=True)
@@ -49,16 +48,6 @@ class Recipients:
 
     members: Mapping[int, Member] = field(default_factory=dict)
     position: int = 0
-
-
-def user_id(stream: str) -> int | None:
-    """The chat id of a `user-<id>` stream; None for any other stream."""
-    if not stream.startswith(USER_STREAM_PREFIX):
-        return None
-    try:
-        return int(stream[len(USER_STREAM_PREFIX) :])
-    except ValueError:
-        return None
 
 
 def _member(member: Member, event: Event) -> Member:
@@ -110,7 +99,7 @@ def evolve_many(state: Recipients, events: Iterable[tuple[int, str, Event]]) -> 
         if pos <= position:
             continue
         position = pos
-        chat_id = user_id(stream)
+        chat_id = user_of(stream)
         if chat_id is None or not isinstance(event, RELEVANT):
             continue
         if members is None:

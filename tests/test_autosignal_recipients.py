@@ -14,8 +14,9 @@ from domain.events import (
     UserBanned,
     UserRegistered,
     UserUnbanned,
+    user_of,
 )
-from domain.recipients import Recipients, evolve, evolve_many, recipients, user_id
+from domain.recipients import Recipients, evolve, evolve_many, recipients
 
 NOW = 1_732_712_400_000
 DAY = 86_400_000
@@ -88,6 +89,6 @@ def test_projection_is_pure():
 
 
 def test_user_id_parsing():
-    assert user_id("user-42") == 42
-    assert user_id("user-x") is None
-    assert user_id("outbox") is None
+    assert user_of("user-42") == 42
+    assert user_of("user-x") is None
+    assert user_of("outbox") is None
