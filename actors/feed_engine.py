@@ -401,6 +401,7 @@ class FeedEngine:
         pred = conn.predecessor
         if not conn.handed_over and pred is not None:
             conn.handed_over = True
+            self.counts["rotations"] += 1
             for book in books:
                 book.conn = conn
             # Both deliver for a while (repeats are dropped), so whatever the old connection
@@ -411,7 +412,6 @@ class FeedEngine:
             if pred.ws is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pred.ws.close(), 1.0)
-            self.counts["rotations"] += 1
             if not gap:
                 return True
         for book in books:
