@@ -195,15 +195,20 @@ def _error_fields(body: bytes) -> tuple[int | None, str]:
 
 
 class Pacer:
-    """Spaces control messages on one connection to stay under Binance's per-second limit."""
+    """Spaces control messages on one connection to stay under Binance's per-second limit.
+
+    One sender at a time, spaced from the moment the previous one actually went out, so a
+    loop that was held up cannot release a burst of overdue messages together.
+    """
 
     def __init__(self, per_second: float) -> None:
         self._gap = 1.0 / per_second
-        self._next = 0.0
+        self._last = float("-inf")
+        self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self._gap
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self._lock:
+            delay = self._last + self._gap - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last = time.monotonic()
