@@ -107,6 +107,9 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
     """Hash chain and append-only first, then the domain invariants; lines to print and the verdict."""
     chain = store.verify()
     lines = [f"chain: {chain.events_checked} events checked, " + ("ok" if chain.ok else "BROKEN")]
+    if chain.head_hash:
+        lines.append(f"head: position {chain.events_checked}, hash {chain.head_hash} (keep it: a later "
+                     "verify that does not reach this hash means events were cut off the end)")
     if not chain.ok:
         lines.append(f"first violation at position {chain.first_bad_position}: {chain.reason}")
         return False, lines

@@ -38,6 +38,7 @@ class VerifyReport:
     events_checked: int
     first_bad_position: int | None = None
     reason: str | None = None
+    head_hash: str | None = None  # hex hash of the newest event: record it to detect a later tail truncation
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,4 +40,4 @@ def verify_log(conn: sqlite3.Connection) -> VerifyReport:
             checked += 1
     except sqlite3.DatabaseError as exc:
         return VerifyReport(False, checked, expected_position, f"unreadable log: {exc}")
-    return VerifyReport(True, checked)
+    return VerifyReport(True, checked, head_hash=prev.hex() if checked else None)

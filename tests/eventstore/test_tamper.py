@@ -44,6 +44,15 @@ def verify(path):
 def test_clean_log_verifies(log):
     report = verify(log)
     assert report.ok and report.events_checked == 20 and report.first_bad_position is None
+    assert len(report.head_hash) == 64
+
+
+def test_cutting_off_the_newest_events_changes_the_head_an_auditor_recorded(log):
+    recorded = verify(log).head_hash
+    tamper(log, "DELETE FROM events WHERE position >= 19")
+    report = verify(log)
+    assert report.ok and report.events_checked == 18  # the chain alone cannot see a clean cut at the end...
+    assert report.head_hash != recorded  # ...the head hash kept from an earlier verify does
 
 
 def test_edited_payload(log):
