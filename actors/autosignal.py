@@ -178,7 +178,7 @@ class AutoSignal(pykka.ThreadingActor):
         self._follow(self.store.read_all(0))
         self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
         if self.feed is not None:
-            self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,)))
+            self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,), watchlist_only=True))
         threading.Thread(target=self._sweeper, name="autosignal-sweeper", daemon=True).start()
         log.info(
             "autosignal started: %s, interval %s, %d recipients",

@@ -53,6 +53,7 @@ class _Book(CandleBook):
         self.again = False
         self.ready = asyncio.Event()
         self.conn: _Conn | None = None
+        self.watched = False  # on the watchlist (not only streamed on demand)
 
 
 class _Conn:
@@ -90,7 +91,7 @@ class FeedEngine:
         )
         self.books: dict[tuple[str, str], _Book] = {}
         self.conns: list[_Conn] = []
-        self.subscribers: list[tuple[Any, tuple[str, ...] | None]] = []
+        self.subscribers: list[tuple[Any, tuple[str, ...] | None, bool]] = []  # (ref, intervals, watchlist_only)
         self.symbols: dict[str, SymbolInfo] = {}
         self.counts: Counter[str] = Counter()
         self.fatal = ""
@@ -147,6 +148,8 @@ class FeedEngine:
                 log.warning("watchlist: %s", reason)
                 continue
             books += [self._book(symbol, interval) for interval in self.cfg.intervals]
+        for book in books:
+            book.watched = True
         self._place(books)
 
     async def _refresh_watchlist(self) -> None:
@@ -185,8 +188,8 @@ class FeedEngine:
 
     # --- requests from the actor ---------------------------------------------------------
 
-    def subscribe(self, ref: Any, intervals: tuple[str, ...] | None) -> None:
-        self.subscribers.append((ref, intervals))
+    def subscribe(self, ref: Any, intervals: tuple[str, ...] | None, watchlist_only: bool = False) -> None:
+        self.subscribers.append((ref, intervals, watchlist_only))
 
     def stats(self) -> FeedCounters:
         c = self.counts
@@ -552,8 +555,8 @@ class FeedEngine:
         self.counts["emitted"] += 1
         message = CandleClosed(book.symbol, book.interval, k, fresh)
         for entry in list(self.subscribers):
-            ref, intervals = entry
-            if intervals is not None and book.interval not in intervals:
+            ref, intervals, watchlist_only = entry
+            if (intervals is not None and book.interval not in intervals) or (watchlist_only and not book.watched):
                 continue
             try:
                 ref.tell(message)

@@ -111,8 +111,8 @@ class MarketFeed(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         engine = self._engine
         match message:
-            case SubscribeCandles(subscriber=ref, intervals=intervals):
-                self._loop.call_soon_threadsafe(engine.subscribe, ref, intervals)
+            case SubscribeCandles(subscriber=ref, intervals=intervals, watchlist_only=watchlist_only):
+                self._loop.call_soon_threadsafe(engine.subscribe, ref, intervals, watchlist_only)
                 return None
             case GetCandles(symbol=symbol, interval=interval, n=n):
                 return self._reply(message, self._call(engine.get_candles, symbol, interval, n))

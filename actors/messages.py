@@ -175,10 +175,15 @@ class AnalyzerStats:
 
 @dataclass(frozen=True)
 class SubscribeCandles:
-    """Register an actor to receive `CandleClosed` (optionally only for some intervals)."""
+    """Register an actor to receive `CandleClosed` (optionally only for some intervals).
+
+    `watchlist_only` leaves out symbols streamed on demand for a user's request, so a user
+    asking about a coin does not add it to what triggers autosignals.
+    """
 
     subscriber: Any  # pykka.ActorRef
     intervals: tuple[str, ...] | None = None
+    watchlist_only: bool = False
 
 
 # --- autosignal admin ------------------------------------------------------------------

@@ -95,6 +95,22 @@ def test_requests_get_candles_and_ensure_stream_on_demand():
 
 
 @pytest.mark.timeout(60)
+def test_watchlist_only_subscribers_skip_symbols_streamed_on_demand():
+    with BackgroundSim(lambda: MarketSim(btc_eth(), 600.0)) as sim:
+        feed = MarketFeed.start(feed_config(sim, ("BTCUSDT",), ("5m",), update_period_s=2.0))
+        watch, everything = Sink.start(), Sink.start()
+        feed.tell(SubscribeCandles(watch, watchlist_only=True))
+        feed.tell(SubscribeCandles(everything))
+        assert isinstance(feed.ask(EnsureStream("ETHUSDT", "5m")), StreamReady)
+
+        def both_streams_seen() -> bool:
+            return {m.symbol for m in everything.ask("received")} == {"BTCUSDT", "ETHUSDT"}
+
+        wait_for(both_streams_seen)
+        assert {m.symbol for m in watch.ask("received")} == {"BTCUSDT"}
+
+
+@pytest.mark.timeout(60)
 def test_top_symbols_exclude_stablecoins_and_leveraged_tokens():
     symbols = ["BTCUSDT", "ETHUSDT", "USDCUSDT", "BTCUPUSDT", "SOLUSDT", "JUPUSDT", "XRPUSDT", "FDUSDUSDT"]
     market = synthetic_market(symbols, "1m", seed=5, count=3000)
