@@ -294,7 +294,7 @@ class AutoSignal(pykka.ThreadingActor):
         if not isinstance(candles, Candles) or len(candles) == 0:
             return self._fail(seq, f"feed returned no candles ({candles!r:.80})")
         if scan.candle is None:  # /signal_tick: the last closed candle
-            scan.candle = _kline(candles, len(candles) - 1)
+            scan.candle = Kline.of(candles, -1)
         end = int(np.searchsorted(candles.open_time, scan.candle.open_time, side="right"))
         if end == 0 or int(candles.open_time[end - 1]) != scan.candle.open_time:
             return self._fail(seq, f"feed has no candle at {_when(scan.candle.open_time)}")
@@ -551,19 +551,6 @@ class AutoSignal(pykka.ThreadingActor):
 def _result(reply: Future) -> Any:
     exc = reply.exception()
     return exc if exc is not None else reply.result()
-
-
-def _kline(candles: Candles, i: int) -> Kline:
-    open_time = int(candles.open_time[i])
-    return Kline(
-        open_time,
-        open_time + interval_ms(candles.interval) - 1,
-        float(candles.open[i]),
-        float(candles.high[i]),
-        float(candles.low[i]),
-        float(candles.close[i]),
-        float(candles.volume[i]),
-    )
 
 
 def _when(ms: int) -> str:

@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.candles import Candles
+from analysis.candles import Candles, interval_ms
 
 
 def answer(message: Any, value: Any) -> Any:
@@ -36,6 +36,13 @@ class Kline:
     low: float
     close: float
     volume: float
+
+    @classmethod
+    def of(cls, candles: Candles, i: int) -> Kline:
+        """The i-th candle of a series (negative counts from the end)."""
+        open_time = int(candles.open_time[i])
+        return cls(open_time, open_time + interval_ms(candles.interval) - 1, float(candles.open[i]),
+                   float(candles.high[i]), float(candles.low[i]), float(candles.close[i]), float(candles.volume[i]))
 
 
 @dataclass(frozen=True)

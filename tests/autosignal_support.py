@@ -31,19 +31,6 @@ from actors.messages import (
 from analysis.candles import Candles, interval_ms
 
 
-def kline(candles: Candles, i: int) -> Kline:
-    open_time = int(candles.open_time[i])
-    return Kline(
-        open_time,
-        open_time + interval_ms(candles.interval) - 1,
-        float(candles.open[i]),
-        float(candles.high[i]),
-        float(candles.low[i]),
-        float(candles.close[i]),
-        float(candles.volume[i]),
-    )
-
-
 @dataclass(frozen=True)
 class Close:
     """Test -> RecordedFeed: candle `index` of `symbol` has closed (fresh or history)."""
@@ -73,7 +60,7 @@ class RecordedFeed(pykka.ThreadingActor):
             case Close(symbol, index, fresh):
                 candles = self.series[symbol]
                 self.upto[symbol] = max(self.upto[symbol], index + 1)
-                event = CandleClosed(symbol, candles.interval, kline(candles, index), fresh)
+                event = CandleClosed(symbol, candles.interval, Kline.of(candles, index), fresh)
                 for subscriber in self.subscribers:
                     subscriber.tell(event)
         return None
