@@ -156,6 +156,10 @@ def run(settings: Settings) -> int:
         log.error("%s", exc)
         system.stop()
         return 1
+    except Exception:
+        log.exception("start-up failed; stopping what had started")
+        system.stop()  # pykka threads are not daemons: without this the process would hang
+        return 1
     try:
         if settings.token:
             while not stop.wait(0.5):

@@ -106,6 +106,12 @@ class TelegramBot:
         api = TelegramAPIServer.from_base(self.config.api_url) if self.config.api_url else None
         session = AiohttpSession(api=api) if api else AiohttpSession()
         self._bot = Bot(self.config.token, session=session)
+        try:  # a wrong token or an unreachable API fails start() now, not silently inside polling later
+            me = await self._bot.get_me()
+        except Exception:
+            await self._bot.session.close()
+            raise
+        log.info("Telegram bot @%s (id %s)", me.username, me.id)
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
                              rate=self.config.rate, **self.sender_options)
         await self.sender.start()

@@ -137,3 +137,17 @@ def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "AUTOSIGNAL_MIN_CONFIDENCE" in result.stderr
     assert not (tmp_path / "e.db").exists()
+
+
+def test_a_token_telegram_refuses_stops_run_at_once(tmp_path):
+    from tests.fakes.bot_api import FakeBotAPI
+
+    with FakeBotAPI(token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcd") as telegram:
+        wrong = "654321:ZYXWVUTSRQPONMLKJIHGFEDCBAzyxw"
+        env = {"PATH": "/usr/bin:/bin", "TELEGRAM_BOT_TOKEN": wrong, "TELEGRAM_API_URL": telegram.base_url,
+               "DB_PATH": str(tmp_path / "e.db"), "WATCHLIST": "BTCUSDT",
+               "BINANCE_WS_URL": "ws://127.0.0.1:9", "BINANCE_REST_URL": "http://127.0.0.1:9"}
+        result = subprocess.run([sys.executable, str(ROOT / "main.py"), "run"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=90)
+    assert result.returncode == 1 and "Telegram adapter did not start" in result.stderr
+    assert "Unauthorized" in result.stderr and wrong not in result.stderr
