@@ -6,7 +6,7 @@ the next batch, so many concurrent writers share one fsync. Versions are checked
 before any insert, so one caller's ConcurrencyError never fails the rest of the batch; if an
 insert fails anyway (another process wrote the file), the batch is rolled back and retried
 one request per transaction so each caller gets its own answer. The hot path uses sqlite3
-directly: sqlite-utils' insert_all costs ~3x more per row here.
+directly: sqlite-utils' insert_all measured 5.5 us a row against executemany's 2.9 us here.
 """
 
 from __future__ import annotations
