@@ -87,9 +87,9 @@ class System:
         self.feed = MarketFeed.start(feed_config(s), self.clock)
         self.analyzer = AnalyzerPool.start(s.analyzer_workers)
         services = Services(self.store, self.clock, self.feed, self.analyzer)
-        self.sessions = Sessions.start(
+        self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap
-        )
+        ))
         self.autosignal = Supervisor("autosignal", lambda: AutoSignal.start(
             self.store,
             self.feed,
@@ -122,8 +122,9 @@ class System:
             self.feed.stop(timeout=15)
         if self.analyzer is not None:
             self.analyzer.stop()
-        if self.autosignal is not None:
-            self.autosignal.stop(timeout=15)
+        for supervised in (self.autosignal, self.sessions):  # before stop_all, so nothing restarts them
+            if supervised is not None:
+                supervised.stop(timeout=15)
         pykka.ActorRegistry.stop_all(timeout=15)
         if self.store is not None:
             self.store.close()
