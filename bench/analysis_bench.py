@@ -29,8 +29,8 @@ from actors.messages import Analyze
 from analysis.candles import Candles, load_csv
 from analysis.smc import compat
 from analysis.strategy import analyze
+from tests.conftest import SHARED_KLINES as KLINES
 
-KLINES = Path(__file__).resolve().parents[2] / "shared" / "data" / "klines"
 LONG_FILE = "azmath606961__hawk-crypto-bot/data/BTCUSDT_1h.csv"
 
 
