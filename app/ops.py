@@ -54,7 +54,7 @@ class Summary:
         self.events += 1
         self.outbox.apply(record)
         user = user_of(record.stream)
-        if record.type in ("AutoSignalIssued",):
+        if record.type == "AutoSignalIssued":
             self.auto_signals += 1
         elif record.type == "ManualSignalIssued":
             self.manual_signals += 1

@@ -7,7 +7,7 @@ recorded_at), shared by `/audit` and `main.py audit` so both tell the same story
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.events import LoggedEvent, user_of
@@ -27,16 +27,7 @@ class Entry:
     balance: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "position": self.position,
-            "user_id": self.user_id,
-            "at": self.at,
-            "kind": self.kind,
-            "amount": self.amount,
-            "reason": self.reason,
-            "signal_id": self.signal_id,
-            "balance": self.balance,
-        }
+        return asdict(self)
 
 
 def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:
