@@ -221,3 +221,44 @@ class DeliveryFailed(Event):
     chat_id: int
     reason: str  # blocked | bad_request | expired
     detail: str | None = None  # Telegram's description for bad_request
+
+
+# --- outcomes (writer: OutcomeTracker; the backtest writes the same) ------------------------
+
+
+@dataclass(frozen=True)
+class SignalEntered(Event):
+    signal_id: str
+    price: float  # the fill: the open of the candle after the signal's (a market entry)
+    open_time: int
+
+
+@dataclass(frozen=True)
+class TargetHit(Event):
+    signal_id: str
+    target: str  # tp1 | tp2
+    price: float
+    open_time: int
+
+
+@dataclass(frozen=True)
+class StopHit(Event):
+    signal_id: str
+    price: float
+    open_time: int
+
+
+@dataclass(frozen=True)
+class SignalExpired(Event):
+    signal_id: str
+    price: float | None  # None: no candle after the signal ever arrived (never filled)
+    open_time: int | None
+
+
+@dataclass(frozen=True)
+class SignalClosed(Event):
+    signal_id: str
+    result_r: float  # after fees, in units of |stated entry - stop|
+    result_pct: float  # raw price move of the position, % of the fill, before fees
+    reason: str  # tp2 | stop | tp1_then_stop | expired
+    bars: int  # candles from the signal's to the closing one (the next candle is bar 1)
