@@ -260,6 +260,15 @@ class UserBlocked:
 
 
 @dataclass(frozen=True)
+class RefundOwed:
+    """Sender -> Sessions -> UserSession: a paid manual signal's delivery failed; give back `amount` credits."""
+
+    user_id: int
+    signal_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class Passivate:
     """Sessions -> UserSession: stop after what is already queued (snapshot first)."""
 

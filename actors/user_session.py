@@ -34,6 +34,7 @@ from actors.messages import (
     Passivate,
     Passivated,
     PassivateIdle,
+    RefundOwed,
     Reply,
     SessionCounters,
     SessionInfo,
@@ -152,6 +153,11 @@ class UserSession(pykka.ThreadingActor):
             case UserBlocked():
                 self._decide(rules.MarkBlocked(), None)
                 return None
+            case RefundOwed(_, signal_id, amount):
+                refused = self._decide(rules.Refund(signal_id, amount), None)
+                if isinstance(refused, rules.Rejection):
+                    log.error("refund of %s to %s refused: %s", signal_id, self.user_id, refused.reason)
+                return None
             case Passivate():
                 self.stop()
                 return None
@@ -206,9 +212,7 @@ class UserSession(pykka.ThreadingActor):
         return Reply(fmt.credits_text(self.state, self.services.clock.now_ms()))
 
     def _history(self, cmd: Command) -> Reply:
-        records = self.services.store.read_stream(self.stream)
-        issued = [(r.recorded_at, r.data) for r in records if r.type == "ManualSignalIssued"]
-        return Reply(fmt.history_text(issued[-10:]))
+        return Reply(fmt.history_text(self.services.store.read_stream(self.stream)))
 
     def _autosignal(self, cmd: Command) -> Reply:
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
@@ -436,6 +440,8 @@ class Sessions(pykka.ThreadingActor):
                 self._route(message.user_id, message)
             case UserBlocked():
                 self._route(message.chat_id, message)
+            case RefundOwed():
+                self._route(message.user_id, message)
             case InspectSession():
                 self._route(message.user_id, message)
             case Passivated():

@@ -118,6 +118,8 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
         f"signals owed: {report.issued}, delivered: {report.delivered}, failed: {report.failed}, "
         f"pending: {report.pending}"
     )
+    lines.append(f"refunds of failed paid signals: {report.refunded}, owed: {report.refunds_owed}"
+                 + (" (written at the next start)" if report.refunds_owed else ""))
     if report.in_flight_duplicates:
         lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
     if not report.ok:

@@ -106,6 +106,7 @@ class CreditsGranted(Event):
     reason: str  # welcome | admin | weekly | refund
     by: int | None = None
     at: int | None = None  # ms UTC of a welcome/weekly grant: starts the 7-day top-up clock
+    signal_id: str | None = None  # a refund's failed manual signal: one refund per signal
 
 
 @dataclass(frozen=True)

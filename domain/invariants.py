@@ -1,7 +1,10 @@
 """Invariants the whole log must satisfy, checked by `main.py verify` after the hash chain.
 
 Pure: fold events in position order and report the first violation. Duplicated sends can
-only be attempts in flight at a crash; they are counted and reported, not failed.
+only be attempts in flight at a crash; they are counted and reported, not failed. Likewise a
+failed paid signal whose refund is not written yet (a crash between the two) is reported as
+owed, not failed: the next start writes it. A second refund, or one without a failed paid
+delivery, is a violation.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class InvariantReport:
     delivered: int = 0
     failed: int = 0
     pending: int = 0
+    refunded: int = 0
+    refunds_owed: int = 0
     in_flight_duplicates: list[tuple[str, int]] = field(default_factory=list)
 
     def fail(self, position: int, message: str) -> None:
@@ -30,22 +35,30 @@ class InvariantReport:
 
 
 def check(records: Iterable[LoggedEvent]) -> InvariantReport:
-    """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each."""
+    """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each;
+    one refund per failed paid manual signal and none for anything else."""
     report = InvariantReport()
     balances: dict[int, int] = {}
     owed: dict[tuple[str, int], int] = {}  # (signal_id, chat) -> attempts
     settled: set[tuple[str, int]] = set()
+    paid: dict[str, tuple[int, int]] = {}  # manual signal_id -> (user, cost) when cost > 0
+    failed_paid: set[str] = set()
+    refunded: set[str] = set()
     for record in records:
         data: dict[str, Any] = record.data
         kind = record.type
         user = user_of(record.stream)
         if kind == "CreditsGranted" and user is not None:
             balances[user] = balances.get(user, 0) + data["amount"]
+            if data["reason"] == "refund":
+                _check_refund(report, record.position, user, data, paid, failed_paid, refunded)
         elif kind == "ManualSignalIssued" and user is not None:
             balances[user] = balances.get(user, 0) - data["cost"]
             if balances[user] < 0:
                 report.fail(record.position, f"user {user} balance went negative ({balances[user]})")
             owed[(data["signal_id"], data.get("chat_id") or user)] = 0
+            if data["cost"] > 0:
+                paid[data["signal_id"]] = (user, data["cost"])
             report.issued += 1
         elif kind == "AutoSignalIssued":
             for chat in data["recipients"]:
@@ -67,6 +80,25 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
                 report.delivered += 1
             else:
                 report.failed += 1
+                if data["signal_id"] in paid:
+                    failed_paid.add(data["signal_id"])
     report.pending = sum(1 for key in owed if key not in settled)
+    report.refunded = len(refunded)
+    report.refunds_owed = len(failed_paid - refunded)
     report.in_flight_duplicates = sorted(key for key, attempts in owed.items() if attempts > 1)
     return report
+
+
+def _check_refund(report: InvariantReport, position: int, user: int, data: dict[str, Any],
+                  paid: dict[str, tuple[int, int]], failed_paid: set[str], refunded: set[str]) -> None:
+    """A refund gives back exactly what its failed paid signal cost, to its user, once."""
+    signal_id = data.get("signal_id")
+    if signal_id not in failed_paid:
+        report.fail(position, f"refund of {signal_id} for user {user} without a failed paid delivery")
+    elif signal_id in refunded:
+        report.fail(position, f"{signal_id} refunded a second time")
+    elif paid[signal_id] != (user, data["amount"]):
+        report.fail(position, f"refund of {signal_id} is {data['amount']} to user {user}, the charge was "
+                              f"{paid[signal_id][1]} to user {paid[signal_id][0]}")
+    else:
+        refunded.add(signal_id)

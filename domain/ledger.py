@@ -21,9 +21,9 @@ class Entry:
     user_id: int
     at: int
     kind: str  # grant | signal
-    amount: int
+    amount: int  # credits
     reason: str
-    signal_id: str | None
+    signal_id: str | None  # the signal charged, or refunded (a grant with reason "refund")
     balance: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:
             continue
         data = record.data
         if record.type == "CreditsGranted":
-            amount, kind, reason, signal_id = data["amount"], "grant", data["reason"], None
+            amount, kind, reason, signal_id = data["amount"], "grant", data["reason"], data.get("signal_id")
             if data.get("by") is not None:
                 reason = f"{reason} by {data['by']}"
         elif record.type == "ManualSignalIssued":

@@ -61,6 +61,7 @@ class UserState:
     blocked: bool = False
     last_update_id: int = 0
     signals: int = 0
+    refunded: tuple[str, ...] = ()  # signal_ids already refunded (failed deliveries only)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SNAPSHOT_SCHEMA, **asdict(self)}
@@ -71,8 +72,9 @@ class UserState:
         if data.get("schema") != SNAPSHOT_SCHEMA:
             return None
         names = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
         try:
-            return cls(**{k: v for k, v in data.items() if k in names})
+            return cls(**values)
         except TypeError:  # a damaged snapshot: replay the stream instead
             return None
 
@@ -122,6 +124,14 @@ class IssueSignal:
     kind: str  # analyze | futures | signals
     signal: dict[str, Any]
     chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Give back what a manual signal cost when its delivery failed; once per signal."""
+
+    signal_id: str
+    amount: int
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ class Unban:
 
 
 Command = (
-    Register | Touch | IssueSignal | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
+    Register | Touch | IssueSignal | Refund | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
     | RevokePremium | GrantAutoSignal | Ban | Unban
 )
 
@@ -268,6 +278,12 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
                 chat_id if chat_id is not None else state.chat_id,
             )
             return [*_topup(state, now), issued]
+        case Refund(refunded_id, amount):
+            if refunded_id in state.refunded:
+                return []
+            if amount <= 0 or not refunded_id.startswith(f"m:{state.user_id}:"):
+                return Rejection(f"{refunded_id} is not a paid signal of user {state.user_id}.")
+            return [CreditsGranted(amount, "refund", signal_id=refunded_id)]
         case SetMute(_, muted):
             if muted == state.muted:
                 return []
@@ -321,6 +337,8 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
             state = replace(state, credits=state.credits + amount)
             if reason in ("welcome", "weekly") and event.at is not None:
                 state = replace(state, last_topup_ms=event.at)
+            if reason == "refund" and event.signal_id is not None:
+                state = replace(state, refunded=(*state.refunded, event.signal_id))
             return state
         case ManualSignalIssued():
             return replace(state, credits=state.credits - event.cost, signals=state.signals + 1)

@@ -9,10 +9,9 @@ import html
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from domain.ledger import describe_signal
 from domain.ledger import entries as ledger_entries
 from domain.user import UserState
 
@@ -153,11 +152,13 @@ def _r(value: Any) -> str:
         return "-"
 
 
-def history_text(entries: Iterable[tuple[int, dict[str, Any]]]) -> str:
-    """Lines for /history: (recorded_at, ManualSignalIssued payload), newest last."""
+def history_text(records: Sequence[Any], last: int = 10) -> str:
+    """/history: the user's last `last` charges for signals and refunds of undelivered ones, newest last."""
+    moves = [e for e in ledger_entries(records) if e.signal_id is not None][-last:]
     rows = [
-        f"{when(at)} · {esc(describe_signal(data['signal']))} · -{data['cost']} credits"
-        for at, data in entries
+        f"{when(e.at)} · {esc(e.reason)} · -{-e.amount} credits" if e.kind == "signal"
+        else f"{when(e.at)} · {esc(e.signal_id)} not delivered, refunded · +{e.amount} credits"
+        for e in moves
     ]
     return "<b>Your last signals</b>\n" + "\n".join(rows) if rows else "No signals yet. Try /analyze BTC."
 
@@ -170,8 +171,9 @@ def audit_text(user_id: int, records: Sequence[Any]) -> str:
         entry = entries.get(record.position)
         if entry is None:
             rows.append(f"{when(record.recorded_at)} {esc(record.type)}")
-        elif entry.signal_id is None:
-            rows.append(f"{when(entry.at)} +{entry.amount} {esc(entry.reason)} = {entry.balance}")
+        elif entry.kind == "grant":
+            refund = f" {esc(entry.signal_id)}" if entry.signal_id else ""
+            rows.append(f"{when(entry.at)} +{entry.amount} {esc(entry.reason)}{refund} = {entry.balance}")
         else:
             rows.append(f"{when(entry.at)} -{-entry.amount} {esc(entry.signal_id)} {esc(entry.reason)} "
                         f"= {entry.balance}")

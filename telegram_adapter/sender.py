@@ -2,7 +2,10 @@
 
 The Outbox follows the log (`domain.outbox` folded from `read_all`, then `subscribe`), so
 every issued signal ends with exactly one `SignalDelivered` or `DeliveryFailed` in the
-`outbox` stream, and a restart resumes what is still owed. Per delivery: `DeliveryAttempted`
+`outbox` stream, and a restart resumes what is still owed. Refunds follow the same log
+(`domain.refunds`): each paid manual signal that ends in `DeliveryFailed` is told to Sessions,
+whose UserSession writes the refund (the Sender never writes a user stream); refunds owed at
+start (a crash between the failure and its refund) are told again. Per delivery: `DeliveryAttempted`
 is committed before the send and the outcome after it; appends run in a thread
 (`asyncio.to_thread`) and are batched, so the loop never blocks on SQLite.
 
@@ -29,10 +32,11 @@ from aiogram.exceptions import (
 )
 
 from actors.clock import Clock
-from actors.messages import UserBlocked
+from actors.messages import RefundOwed, UserBlocked
 from analysis.candles import INTERVAL_MS
 from domain.events import DeliveryAttempted, DeliveryFailed, Event, SignalDelivered
 from domain.outbox import MANUAL, Delivery, Outbox
+from domain.refunds import OwedRefund, Refunds
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter.formatting import signal_text, split_text
 
@@ -152,6 +156,7 @@ class Sender:
         self.per_chat_interval = per_chat_interval
         self.max_backoff = max_backoff
         self.outbox = Outbox()
+        self.refunds = Refunds()
         self.writer = OutboxWriter(store)
         self.bucket = TokenBucket(rate)
         self._slots = asyncio.Semaphore(concurrency)
@@ -178,11 +183,14 @@ class Sender:
                 lambda: list(self.store.read_all(self.outbox.position, CATCH_UP_BATCH)))
             for rec in batch:
                 self.outbox.apply(rec)
+                self.refunds.apply(rec)
             if len(batch) < CATCH_UP_BATCH:
                 break
         self._subscription = self.store.subscribe(self._from_journal, self.outbox.position)
         for delivery in sorted(self.outbox.pending.values(), key=lambda d: d.position):
             self._enqueue_delivery(delivery)
+        for owed in list(self.refunds.owed.values()):
+            self._refund(owed)
         self._dispatcher = self._loop.create_task(self._dispatch())
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -220,6 +228,12 @@ class Sender:
         for rec in records:
             for delivery in self.outbox.apply(rec):
                 self._enqueue_delivery(delivery)
+            for owed in self.refunds.apply(rec):
+                self._refund(owed)
+
+    def _refund(self, owed: OwedRefund) -> None:
+        if self.sessions is not None:
+            self.sessions.tell(RefundOwed(owed.user_id, owed.signal_id, owed.amount))
 
     def _enqueue_delivery(self, delivery: Delivery) -> None:
         if delivery.key in self._queued:
