@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[0-9]{1,15}")
 
-RATE_LIMIT = 5  # served signal requests per minute
-RATE_WINDOW_MS = 60_000
 CANDLES_WANTED = 500
 MIN_CANDLES = 100
 TOP_PAIRS = 10
@@ -102,7 +100,6 @@ class UserSession(pykka.ThreadingActor):
         self.stream = f"user-{user_id}"
         self.services = services
         self.sessions = sessions
-        self.served: deque[int] = deque()
 
     def on_start(self) -> None:
         self._rehydrate()
@@ -231,21 +228,17 @@ class UserSession(pykka.ThreadingActor):
         if isinstance(parsed, rules.Rejection):
             return Reply(fmt.esc(parsed.reason))
         now = self.services.clock.now_ms()
-        while self.served and now - self.served[0] >= RATE_WINDOW_MS:
-            self.served.popleft()
-        if len(self.served) >= RATE_LIMIT:
-            wait_s = (self.served[0] + RATE_WINDOW_MS - now + 999) // 1000
-            return Reply(f"At most {RATE_LIMIT} signal requests a minute; retry in {wait_s} s.")
+        if wait_ms := rules.rate_wait_ms(self.state, now):
+            return Reply(fmt.rate_limited_text(rules.RATE_LIMIT, wait_ms))
         refused = rules.affordable(self.state, cmd.name, now)
         if refused:
             return Reply(fmt.esc(refused.reason))
         result = self._scan() if cmd.name == "signals" else self._analyses([parsed[0]], parsed[1])[0]
         if isinstance(result, str):
             return Reply(result)
-        self.served.append(now)
         scan = result.get("kind") == "scan"
         if not (result["signals"] if scan else "side" in result):
-            self._decide(rules.Touch(cmd.update_id), cmd.update_id)
+            self._decide(rules.ServeNoSetup(cmd.update_id, cmd.name), cmd.update_id)
             if scan:
                 return Reply(fmt.scan_text(result) + "\nNo setup in any pair: no credits were charged.")
             return Reply(fmt.no_setup_text(result))

@@ -116,6 +116,16 @@ class ManualSignalIssued(Event):
     cost: int
     signal: Payload
     chat_id: int | None = None  # where to deliver; the user's id (private chat) when absent
+    at: int | None = None  # ms UTC the request was served: counts toward the rate limit
+
+
+@dataclass(frozen=True)
+class NoSetupServed(Event):
+    """A signal request answered with a market read and no setup: nothing charged, but it was served."""
+
+    update_id: int
+    kind: str  # analyze | futures | signals
+    at: int  # ms UTC
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from domain.events import (
     CreditsGranted,
     Event,
     ManualSignalIssued,
+    NoSetupServed,
     PremiumGranted,
     PremiumRevoked,
     UserBanned,
@@ -36,6 +37,8 @@ MAX_ADMIN_GRANT = 1_000_000
 MAX_GRANT_DAYS = 3650
 PREMIUM_PERIODS: dict[str, int | None] = {"30d": 30 * DAY_MS, "90d": 90 * DAY_MS, "lifetime": None}
 FUTURES_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+RATE_LIMIT = 5  # served signal requests (charged or no-setup) per window
+RATE_WINDOW_MS = 60_000
 SNAPSHOT_SCHEMA = 1
 
 _SYMBOL = re.compile(r"[A-Za-z0-9]{2,20}")
@@ -61,6 +64,7 @@ class UserState:
     blocked: bool = False
     last_update_id: int = 0
     signals: int = 0
+    served_at: tuple[int, ...] = ()  # ms UTC of the last RATE_LIMIT served signal requests
     refunded: tuple[str, ...] = ()  # signal_ids already refunded (failed deliveries only)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +131,14 @@ class IssueSignal:
 
 
 @dataclass(frozen=True)
+class ServeNoSetup:
+    """A signal request answered with a market read and no setup: free, but it counts toward the rate limit."""
+
+    update_id: int
+    kind: str  # analyze | futures | signals
+
+
+@dataclass(frozen=True)
 class Refund:
     """Give back what a manual signal cost when its delivery failed; once per signal."""
 
@@ -190,7 +202,7 @@ class Unban:
 
 
 Command = (
-    Register | Touch | IssueSignal | Refund | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
+    Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
     | RevokePremium | GrantAutoSignal | Ban | Unban
 )
 
@@ -240,6 +252,14 @@ def affordable(state: UserState, kind: str, now: int) -> Rejection | None:
     )
 
 
+def rate_wait_ms(state: UserState, now: int) -> int:
+    """ms until one more signal request may be served (0: now): at most RATE_LIMIT per RATE_WINDOW_MS."""
+    recent = [at for at in state.served_at if now - at < RATE_WINDOW_MS]
+    if len(recent) < RATE_LIMIT:
+        return 0
+    return recent[-RATE_LIMIT] + RATE_WINDOW_MS - now
+
+
 def signal_id(user_id: int, update_id: int) -> str:
     return f"m:{user_id}:{update_id}"
 
@@ -275,9 +295,11 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
                 return refused
             issued = ManualSignalIssued(
                 signal_id(state.user_id, update_id), update_id, cost_of(state, kind, now), signal,
-                chat_id if chat_id is not None else state.chat_id,
+                chat_id if chat_id is not None else state.chat_id, at=now,
             )
             return [*_topup(state, now), issued]
+        case ServeNoSetup(update_id, kind):
+            return [*_topup(state, now), NoSetupServed(update_id, kind, now)]
         case Refund(refunded_id, amount):
             if refunded_id in state.refunded:
                 return []
@@ -341,7 +363,10 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
                 state = replace(state, refunded=(*state.refunded, event.signal_id))
             return state
         case ManualSignalIssued():
-            return replace(state, credits=state.credits - event.cost, signals=state.signals + 1)
+            state = replace(state, credits=state.credits - event.cost, signals=state.signals + 1)
+            return _served(state, event.at)
+        case NoSetupServed():
+            return _served(state, event.at)
         case PremiumGranted(until, lifetime):
             return replace(state, premium_until=until, lifetime=state.lifetime or lifetime)
         case PremiumRevoked():
@@ -361,3 +386,10 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
         case BotUnblocked():
             return replace(state, blocked=False)
     return state
+
+
+def _served(state: UserState, at: int | None) -> UserState:
+    """Remember when a signal request was served (events logged before `at` existed carry none)."""
+    if at is None:
+        return state
+    return replace(state, served_at=(*state.served_at, at)[-RATE_LIMIT:])

@@ -209,6 +209,10 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
+def rate_limited_text(limit: int, wait_ms: int) -> str:
+    return f"At most {limit} signal requests a minute; retry in {(wait_ms + 999) // 1000} s."
+
+
 def welcome_text(state: UserState, again: bool) -> str:
     name = esc(state.username or "trader")
     head = f"Welcome back, {name}!" if again else f"Welcome, {name}! You have {state.credits} free credits."

@@ -49,7 +49,7 @@ def test_repeated_update_changes_nothing():
 
 def test_signal_costs_and_id():
     out = decide(registered(), rules.IssueSignal(7, "futures", SIGNAL, chat_id=42), T0)
-    assert out == [ManualSignalIssued("m:42:7", 7, 20, SIGNAL, 42)]
+    assert out == [ManualSignalIssued("m:42:7", 7, 20, SIGNAL, 42, at=T0)]
     assert apply(registered(), rules.IssueSignal(7, "signals", SIGNAL)).credits == 40
 
 
@@ -225,3 +225,15 @@ def test_ledger_balances_and_replay_reproduces_state(steps):
         assert live[user].credits == granted - charged >= 0
         replayed = reduce(lambda s, ek: evolve(s, ek[0], ek[1]), logs[user], UserState(user))
         assert replayed == live[user]
+
+
+def test_rate_limit_is_folded_from_served_requests():
+    state = registered()
+    for i in range(5):
+        kind = rules.ServeNoSetup(10 + i, "analyze") if i % 2 else rules.IssueSignal(10 + i, "analyze", SIGNAL)
+        [*_, served] = decide(state, kind, T0 + i * 1000)
+        state = evolve(state, served, 10 + i)
+        assert served.at == T0 + i * 1000
+    assert rules.rate_wait_ms(state, T0 + 4000) == 56_000
+    assert rules.rate_wait_ms(state, T0 + 59_999) == 1 and rules.rate_wait_ms(state, T0 + 60_000) == 0
+    assert rules.UserState.from_dict(state.to_dict()) == state

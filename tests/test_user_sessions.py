@@ -127,6 +127,36 @@ def test_rate_limit_counts_served_requests_only(stack):
     assert len(charges(stack, 10)) == 5
 
 
+def test_rate_limit_survives_passivation_and_restart(tmp_path, market):
+    """SESSION_CAP=1: another user's command passivates the session between requests; then a restart."""
+    quiet = frozenset({"XRPUSDT"})
+    stack = start_stack(tmp_path, market, max_live=1, quiet=quiet)
+    try:
+        for user in (20, 21):
+            stack.send(user, "/start")
+        for text in ("/analyze BTC", "/analyze XRP", "/analyze ETH"):
+            reply = stack.send(20, text)
+            assert reply.signal_id or "no setup" in reply.text
+            stack.send(21, "/credits")
+        assert _stats(stack).passivated >= 4
+        last_update_id = stack.last_update_id
+    finally:
+        stop_stack(stack)
+    stack = start_stack(tmp_path, market, max_live=1, quiet=quiet)  # the restart, within the same minute
+    stack.last_update_id = last_update_id
+    try:
+        for text in ("/analyze BNB", "/analyze XRP"):
+            reply = stack.send(20, text)
+            assert reply.signal_id or "no setup" in reply.text
+            stack.send(21, "/credits")
+        assert "At most 5 signal requests a minute; retry in 60 s" in stack.send(20, "/analyze BTC").text
+        stack.clock.advance(60_000)
+        assert stack.send(20, "/analyze BTC").signal_id
+        assert charges(stack, 20) == [20] * 4
+    finally:
+        stop_stack(stack)
+
+
 def test_admin_commands_through_sessions(stack):
     stack.send(42, "/start")
     assert stack.send(42, "/grant_credits 42 50").text == "Not allowed."
