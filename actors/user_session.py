@@ -327,9 +327,9 @@ def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
     symbol = rules.normalize_symbol(cmd.args[0])
     if isinstance(symbol, rules.Rejection):
         return symbol
-    interval = cmd.args[1].lower() if len(cmd.args) == 2 else "1h"
+    interval = cmd.args[1] if len(cmd.args) == 2 else "1h"  # exact: on Binance 1m is a minute, 1M a month
     if interval not in rules.FUTURES_INTERVALS:
-        return rules.Rejection(SIGNAL_USAGE["futures"])
+        return rules.Rejection(fmt.timeframe_refused(interval, rules.FUTURES_INTERVALS))
     return (symbol, interval)
 
 

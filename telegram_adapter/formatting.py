@@ -209,6 +209,12 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
+def timeframe_refused(given: str, served: Sequence[str]) -> str:
+    """Plain text (the caller escapes it): a timeframe /futures does not serve, as typed."""
+    return (f"/futures does not serve the timeframe {given}. Timeframes are case-sensitive as on Binance "
+            f"(1m is a minute, 1M a month); choose one of {' '.join(served)}.")
+
+
 def rate_limited_text(limit: int, wait_ms: int) -> str:
     return f"At most {limit} signal requests a minute; retry in {(wait_ms + 999) // 1000} s."
 

@@ -85,7 +85,10 @@ def test_no_setup_unknown_symbol_and_unready_feed_are_free(stack):
     assert "DOGEUSDT is not traded" in stack.send(7, "/analyze doge").text
     assert "still loading" in stack.send(7, "/analyze SOLUSDT").text
     assert "still loading" in stack.send(7, "/futures BTC 4h").text
-    assert "Usage: /futures" in stack.send(7, "/futures BTC 2h").text
+    assert "does not serve the timeframe 2h" in stack.send(7, "/futures BTC 2h").text
+    for month_or_typo in ("1M", "1H", "4H"):  # 1M is a month on Binance; 1H is no Binance interval
+        reply = stack.send(7, f"/futures BTC {month_or_typo}").text
+        assert f"does not serve the timeframe {month_or_typo}" in reply and "1m 5m 15m 30m 1h 4h 1d" in reply
     assert "Usage: /analyze" in stack.send(7, "/analyze").text
     assert balance(stack, 7) == 100 and charges(stack, 7) == []
 
