@@ -2,13 +2,16 @@
 command for the AutoSignal actor), and its answer becomes exactly one reply via the Sender.
 
 The handler only `tell`s and returns, so with sequential update handling the commands
-reach Sessions in update_id order (which the sessions' idempotency relies on).
+reach Sessions in update_id order (which the sessions' idempotency relies on). An update
+Telegram delivers again while the process runs gets no second answer, whatever the command
+(the sessions' log-based idempotency covers charging commands across a crash).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
@@ -22,6 +25,7 @@ from telegram_adapter.formatting import esc
 log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 120.0
+SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
 
 
@@ -59,14 +63,37 @@ def reply_text(answer: Any) -> str | None:
     return esc(answer) if answer else None
 
 
+class SeenUpdates:
+    """The update_ids already taken by this process, the oldest forgotten past `limit`."""
+
+    def __init__(self, limit: int = SEEN_UPDATES) -> None:
+        self.limit = limit
+        self._ids: set[int] = set()
+        self._order: deque[int] = deque()
+
+    def first_time(self, update_id: int) -> bool:
+        """True the first time `update_id` is seen, False for a redelivery."""
+        if update_id in self._ids:
+            return False
+        self._ids.add(update_id)
+        self._order.append(update_id)
+        if len(self._order) > self.limit:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
 def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None) -> Router:
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
+    seen = SeenUpdates()
 
     @router.message()
     async def on_message(message: Message, event_update: Update) -> None:
         user = message.from_user
         if user is None or user.is_bot:
+            return
+        if not seen.first_time(event_update.update_id):
+            log.info("update %s delivered again: already answered", event_update.update_id)
             return
         chat_id = message.chat.id
         reply = route(event_update.update_id, user.id, chat_id, message.text, sessions, admin_ids, autosignal,

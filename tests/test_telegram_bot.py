@@ -68,6 +68,21 @@ def test_commands_get_exactly_one_reply_and_signals_are_formatted(world):
     assert events == ["DeliveryAttempted", "SignalDelivered"]
 
 
+def test_an_update_delivered_twice_is_answered_once_whatever_the_command(world):
+    fake, stack, bot = world
+    texts = ["/start", "/help", "/analyze XRP", "/futures btc 1M", "hello", "/ban 44", "/signal_on", "/analyze btc"]
+    for text in texts:
+        fake.push_text(44, text, copies=2)
+    fake.push_text(44, "/credits")
+    replies = wait_until(lambda: any(m.startswith("Balance") for m in fake.messages_to(44)) and
+                         len(fake.messages_to(44)) >= len(texts) + 1 and fake.messages_to(44), what="the replies")
+    settled(bot)
+    assert len(replies) == len(texts) + 1 and len(fake.messages_to(44)) == len(texts) + 1
+    assert sum("no setup" in r for r in replies) == 1 and sum(r == "Not allowed." for r in replies) == 2
+    assert [r.data["cost"] for r in stack.store.read_stream("user-44") if r.type == "ManualSignalIssued"] == [20]
+    assert any(r.startswith("Balance: 80 credits") for r in replies)
+
+
 def test_broadcast_to_50_while_20_users_analyze(world):
     fake, stack, bot = world
     analysts = list(range(1000, 1020))

@@ -149,8 +149,10 @@ class FakeBotAPI:
 
     # --- what tests do -------------------------------------------------------------------
 
-    def push_text(self, user_id: int, text: str, username: str | None = None, language: str = "en") -> int:
-        """A user writes `text` in their private chat; returns the update_id."""
+    def push_text(self, user_id: int, text: str, username: str | None = None, language: str = "en",
+                  copies: int = 1) -> int:
+        """A user writes `text` in their private chat; returns the update_id. `copies` > 1 delivers the
+        same update that many times (Telegram delivers at least once)."""
         with self._lock:
             update_id = self._next_update
             self._next_update += 1
@@ -164,7 +166,7 @@ class FakeBotAPI:
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         update = {"update_id": update_id, "message": message}
-        self._loop.call_soon_threadsafe(self._add_update, update)
+        self._loop.call_soon_threadsafe(self._add_update, update, copies)
         return update_id
 
     def messages_to(self, chat_id: int) -> list[str]:
@@ -177,8 +179,8 @@ class FakeBotAPI:
 
     # --- the server ------------------------------------------------------------------------
 
-    def _add_update(self, update: dict[str, Any]) -> None:
-        self._updates.append(update)
+    def _add_update(self, update: dict[str, Any], copies: int = 1) -> None:
+        self._updates.extend([update] * copies)
         assert self._new_update is not None
         self._new_update.set()
 
