@@ -31,6 +31,7 @@ from actors.messages import (
     AnalysisResult,
     Analyze,
     AutoSignalCommand,
+    BeginShutdown,
     CandleClosed,
     FeedError,
     GetCandles,
@@ -44,6 +45,7 @@ from domain import recipients as audience
 from domain.events import REGISTRY, USER_STREAM_PREFIX, AutoSignalIssued, Event, decode
 from domain.outbox import AUTO, Outbox
 from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
+from telegram_adapter.formatting import SUSPENDED
 
 log = logging.getLogger("autosignal")
 
@@ -165,6 +167,7 @@ class AutoSignal(pykka.ThreadingActor):
         self.subscription = None
         self.sweeping = threading.Event()  # set at stop: ends the sweeper thread
         self.flush_queued = False
+        self.stopping = False  # shutdown has begun: no scan starts and no signal is issued
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -245,6 +248,10 @@ class AutoSignal(pykka.ThreadingActor):
                 self._follow(records)
             case AutoSignalCommand():
                 return self._on_command(message)
+            case BeginShutdown():
+                self.stopping = True
+                log.info("autosignal: shutting down, no more signals are issued")
+                return answer(message, True)
             case _:
                 log.warning("autosignal ignored an unknown message: %r", type(message).__name__)
         return None
@@ -260,7 +267,8 @@ class AutoSignal(pykka.ThreadingActor):
         if not msg.fresh or msg.candle.open_time <= self.seen.get(key, -1):
             return  # history never triggers; a candle already scanned never scans twice
         self.seen[key] = msg.candle.open_time
-        self._start_scan(msg.symbol, msg.candle, tick=None)
+        if not self.stopping:
+            self._start_scan(msg.symbol, msg.candle, tick=None)
 
     def _start_scan(self, symbol: str, candle: Kline | None, tick: _Tick | None) -> None:
         seq = self.next_seq
@@ -380,6 +388,8 @@ class AutoSignal(pykka.ThreadingActor):
         self, state: rules.AutoSignalState, cmd: rules.Evaluate
     ) -> tuple[rules.AutoSignalState, str, list[Event]]:
         """(state after, outcome, events) for one candle; a malformed analysis fails only that candle."""
+        if self.stopping and cmd.signal is not None:
+            return state, "not issued: shutting down", []
         try:
             if cmd.signal is not None:
                 cmd = replace(cmd, recipients=tuple(self._recipients(cmd.close_time)))
@@ -450,6 +460,9 @@ class AutoSignal(pykka.ThreadingActor):
         if cmd.user_id not in self.admin_ids:
             log.warning("autosignal: user %s is not an admin and tried %s", cmd.user_id, cmd.name)
             return answer(cmd, "Not allowed.")
+        if self.audience.members.get(cmd.user_id, audience.Member()).banned:
+            log.warning("autosignal: banned admin %s tried %s", cmd.user_id, cmd.name)
+            return answer(cmd, SUSPENDED)
         if cmd.update_id in self.replies:
             return answer(cmd, self.replies[cmd.update_id])
         name = cmd.name.lstrip("/").lower()

@@ -210,6 +210,13 @@ class AutoSignalCommand:
     reply_to: Future | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class BeginShutdown:
+    """The process is stopping: issue no more autosignals (their delivery could not follow) -> True."""
+
+    reply_to: Future | None = field(default=None, compare=False)
+
+
 # --- user sessions and the Telegram adapter ------------------------------------------------
 
 
@@ -242,7 +249,8 @@ class Reply:
 
 @dataclass(frozen=True)
 class AdminAction:
-    """Sessions -> the target's UserSession: an admin's change (`name` as typed) to this user."""
+    """An admin's change (`name` as typed) to the target user. Sessions sends it first to the admin's own
+    UserSession, which refuses a banned admin or tells it back `checked`; then to the target's session."""
 
     update_id: int
     by: int
@@ -250,6 +258,7 @@ class AdminAction:
     name: str
     args: tuple[str, ...] = ()
     reply_to: Future | None = field(default=None, compare=False)
+    checked: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pykka
@@ -73,6 +73,7 @@ SIGNAL_USAGE = {
     "futures": "Usage: /futures SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
     "signals": "Usage: /signals (no arguments)",
 }
+_FORWARDED = object()  # a message handed on to another actor, which answers it
 UNAVAILABLE = "Market data is not available right now. Nothing was charged."
 FEED_TROUBLE = {
     "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
@@ -134,7 +135,8 @@ class UserSession(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         try:
-            return answer(message, self._handle(message))
+            result = self._handle(message)
+            return None if result is _FORWARDED else answer(message, result)
         except Exception as exc:
             log.exception("session %s failed on %s", self.user_id, type(message).__name__)
             if isinstance(exc, ConcurrencyError):
@@ -145,6 +147,8 @@ class UserSession(pykka.ThreadingActor):
         match message:
             case Command():
                 return self._command(message)
+            case AdminAction(checked=False):
+                return self._check_admin(message)
             case AdminAction():
                 return self._admin(message)
             case UserBlocked():
@@ -191,7 +195,7 @@ class UserSession(pykka.ThreadingActor):
             return Reply(None)  # a redelivered update: already answered, nothing changes
         self._decide(rules.Contact(), None)
         if self.state.banned:
-            return Reply("Your account is suspended. Contact an admin.")
+            return Reply(fmt.SUSPENDED)
         if cmd.name == "start":
             again = self.state.registered
             self._decide(rules.Register(cmd.update_id, cmd.chat_id, cmd.username, cmd.language), cmd.update_id)
@@ -302,6 +306,14 @@ class UserSession(pykka.ThreadingActor):
         }
 
     # --- admin changes to this user ----------------------------------------------------
+
+    def _check_admin(self, action: AdminAction) -> Any:
+        """This user is the admin: a banned account runs no admin command; else on to the target."""
+        if self.state.banned:
+            log.warning("banned admin %s tried /%s", self.user_id, action.name)
+            return Reply(fmt.SUSPENDED)
+        self.sessions.tell(replace(action, checked=True))
+        return _FORWARDED
 
     def _admin(self, action: AdminAction) -> Reply:
         if action.name == "audit":
@@ -431,6 +443,8 @@ class Sessions(pykka.ThreadingActor):
                 self._admin(message)
             case Command():
                 self._route(message.user_id, message)
+            case AdminAction(checked=True):
+                self._route(message.target, message)
             case UserBlocked():
                 self._route(message.chat_id, message)
             case RefundOwed():
@@ -454,8 +468,11 @@ class Sessions(pykka.ThreadingActor):
             answer(cmd, Reply("Usage: " + ADMIN_USAGE[cmd.name]))
             return
         target = int(cmd.args[0])
+        if cmd.name == "ban" and target in self.admin_ids:
+            answer(cmd, Reply(fmt.ADMIN_NOT_BANNED))
+            return
         action = AdminAction(cmd.update_id, cmd.user_id, target, cmd.name, cmd.args[1:], cmd.reply_to)
-        self._route(target, action)
+        self._route(cmd.user_id, action)  # the admin's own session checks they are not banned
 
     def _route(self, user_id: int, message: Any) -> None:
         if user_id in self.stopping:

@@ -1,9 +1,9 @@
 """Wiring: start every part in order, stop them in reverse, and the `run` command's life cycle.
 
 Start: lock the log, open it and check its chain, then the feed, the analyzer pool, the
-sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in order: take no
-more updates, stop the feed, let the Sender finish what is in flight, stop every actor,
-close the log, release the lock.
+sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in order: issue no
+more autosignals, take no more updates, stop the feed, let the Sender finish what is in
+flight, stop every actor, close the log, release the lock.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
 from actors.market_feed import FeedConfig, MarketFeed
+from actors.messages import BeginShutdown
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
 from app.alerts import Alerts
@@ -114,6 +115,11 @@ class System:
         if self._stopped:
             return
         self._stopped = True
+        if self.autosignal is not None:  # first: a signal issued now could not be delivered before the exit
+            try:
+                self.autosignal.ask(BeginShutdown(), timeout=5)
+            except Exception as exc:
+                log.warning("autosignal did not confirm the shutdown: %r", exc)
         if self.alerts is not None:
             self.alerts.stop()
         if self.bot is not None:

@@ -37,6 +37,10 @@ HELP = (
 )
 
 
+SUSPENDED = "Your account is suspended. Contact an admin."
+ADMIN_NOT_BANNED = "An admin cannot be banned, yourself included (remove the id from ADMIN_IDS first)."
+
+
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 

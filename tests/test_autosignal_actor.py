@@ -10,10 +10,11 @@ import pykka
 import pytest
 
 from actors.autosignal import AutoSignal
-from actors.messages import AnalysisFailed, AutoSignalCommand
+from actors.messages import AnalysisFailed, AutoSignalCommand, BeginShutdown
 from analysis.candles import load_csv
 from domain.events import upcast
 from eventstore import EventStore, NewEvent
+from telegram_adapter.formatting import SUSPENDED
 from tests.autosignal_support import (
     Close,
     Decisions,
@@ -184,6 +185,28 @@ def test_an_off_during_a_scan_wins(harness):
     assert h.decide("BTCUSDT", HISTORY + 1) == "autosignals are off"
     assert h.command("/signal_on", update_id=2) == "Autosignals are on."
     assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
+
+
+def test_no_autosignal_is_issued_once_shutdown_has_begun(harness):
+    gate = threading.Event()
+    h = harness(gate=gate)
+    entered = h.analyzer.proxy().entered.get()
+    h.close("BTCUSDT", HISTORY)
+    assert entered.wait(10)  # a scan is in flight as the shutdown begins
+    assert h.actor.ask(BeginShutdown(), timeout=10) is True
+    gate.set()
+    assert h.decisions.take()[0][2] == "not issued: shutting down"
+    assert h.stream() == []
+    h.restart()  # the next process issues again
+    assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
+
+
+def test_a_banned_admin_runs_no_autosignal_command(harness):
+    h = harness()
+    grant(h.store, ADMIN, "UserBanned", {"by": 5})  # banned before becoming an admin (ADMIN_IDS changed)
+    h.restart()
+    assert h.command("/signal_off") == SUSPENDED and h.command("/signal_status", update_id=2) == SUSPENDED
+    assert h.stream() == []
 
 
 def test_the_setting_founds_a_fresh_log_and_later_only_admin_commands_change_it(harness):

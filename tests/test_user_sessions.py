@@ -15,6 +15,7 @@ from actors.user_session import CANDLES_WANTED
 from analysis.strategy import analyze
 from domain import user as rules
 from domain.events import decode
+from eventstore import NewEvent
 from telegram_adapter import formatting as fmt
 from tests.conftest import klines_dir
 from tests.fakes.market import load_market
@@ -184,6 +185,25 @@ def test_admin_commands_through_sessions(stack):
     stack.send(ADMIN, "/unban 42")
     assert stack.send(42, "/analyze BTC").signal_id
     assert charges(stack, 42) == [0, 20]
+
+
+def test_no_admin_can_be_banned_and_a_banned_admin_runs_no_admin_command(tmp_path, market):
+    other = 2  # banned before they were made an admin (ADMIN_IDS changed between runs)
+    stack = start_stack(tmp_path, market, admins=frozenset({ADMIN, other}))
+    try:
+        history = [("UserRegistered", {"chat_id": other}), ("UserBanned", {"by": 5})]
+        stack.store.append(f"user-{other}", 0, [NewEvent(t, data, {"schema": 1}) for t, data in history])
+        stack.send(42, "/start")
+        assert stack.send(ADMIN, f"/ban {ADMIN}").text == fmt.ADMIN_NOT_BANNED
+        assert stack.send(ADMIN, f"/ban {other}").text == fmt.ADMIN_NOT_BANNED
+        assert stack.types(ADMIN) == []
+        for text in ("/grant_credits 42 500", "/ban 42", f"/unban {other}", "/audit 42"):
+            assert stack.send(other, text).text == fmt.SUSPENDED
+        assert balance(stack, 42) == 100 and stack.types(42) == ["UserRegistered", "CreditsGranted"]
+        assert stack.send(ADMIN, f"/unban {other}").text.startswith(f"Done: /unban {other}.")
+        assert "Balance: 150 credits" in stack.send(other, "/grant_credits 42 50").text
+    finally:
+        stop_stack(stack)
 
 
 def test_blocked_user_is_unblocked_by_their_next_message(stack):

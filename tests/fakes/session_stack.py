@@ -49,7 +49,8 @@ class Stack:
 
 
 def start_stack(tmp: Path, market: dict, *, quiet: frozenset[str] = frozenset(),
-                not_ready: frozenset[str] = frozenset(), analyzer: Any = None, **sessions_kw: Any) -> Stack:
+                not_ready: frozenset[str] = frozenset(), analyzer: Any = None,
+                admins: frozenset[int] = frozenset({ADMIN}), **sessions_kw: Any) -> Stack:
     """`analyzer` defaults to the rule stand-in (with `quiet` symbols giving no setup)."""
     clock = ManualClock(T0)
     store = EventStore.open(tmp / "events.db", upcast=upcast, clock=clock.now_ms)
@@ -57,7 +58,7 @@ def start_stack(tmp: Path, market: dict, *, quiet: frozenset[str] = frozenset(),
     analyzer = analyzer or RuleAnalyzer.start(quiet)
     services = Services(store, clock, feed, analyzer, ask_timeout=10.0)
     sessions_kw.setdefault("sweep_every_s", None)
-    sessions = Sessions.start(services, frozenset({ADMIN}), **sessions_kw)
+    sessions = Sessions.start(services, admins, **sessions_kw)
     return Stack(store, clock, sessions)
 
 
