@@ -6,10 +6,11 @@ they all ask before the first answer is ready. Workers only compute. Bad candles
 with a reason and nothing else; neither the router nor a worker ever stops on bad input.
 
 Threads and the GIL: analyze() is ~1 ms of many small numpy calls, which hold the GIL most of the
-time, so a second worker thread adds no throughput (bench/analysis_bench.py measured 0.65x of one
+time, so a second worker thread adds no throughput (bench/analysis_bench.py measured 0.55x of one
 thread on 2 cores: contention costs more than it gains). `processes=True` keeps the same interface
-and runs each worker's analyses in its own child process (~2x on 2 cores); it costs a second or so
-of start-up per worker, so tests and the demo use threads.
+and runs each worker's analyses in its own child process (1.24x of one thread with 2 on 2 cores);
+each child costs a second or so to spawn at its first analysis, so tests and the demo use threads,
+and `main.py run` uses processes whenever it has more than one worker (app.system.analyzer_pool).
 """
 
 from __future__ import annotations
@@ -180,9 +181,10 @@ def _check(message: Analyze) -> str | None:
 class AnalyzerPool:
     """One reference to the pool: tell(Analyze(..., reply_to=Future())) or ask(Analyze(...))."""
 
-    def __init__(self, router: pykka.ActorRef, workers: list[pykka.ActorRef]) -> None:
+    def __init__(self, router: pykka.ActorRef, workers: list[pykka.ActorRef], processes: bool = False) -> None:
         self._router = router
         self._workers = workers
+        self.processes = processes  # each worker computes in its own child process
 
     @classmethod
     def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES,
@@ -190,7 +192,7 @@ class AnalyzerPool:
         """`workers` actors (default: the CPU count); `processes=True` gives each its own child process."""
         count = workers or os.cpu_count() or 1
         refs = [AnalyzerWorker.start(processes) for _ in range(count)]
-        return cls(AnalyzerRouter.start(refs, cache_entries), refs)
+        return cls(AnalyzerRouter.start(refs, cache_entries), refs, processes)
 
     @property
     def size(self) -> int:

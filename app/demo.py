@@ -58,6 +58,7 @@ def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str,
         autosignal_min_confidence=min(base.autosignal_min_confidence, 60),
         autosignal_cooldown_min=max(base.autosignal_cooldown_min, 240),
         synchronous="NORMAL",
+        analyzer_workers=1,  # one thread: worker processes would cost the short tour their start-up
     )
 
 

@@ -41,6 +41,13 @@ class StartError(RuntimeError):
     """The system cannot start; the message says why and what to do."""
 
 
+def analyzer_pool(workers: int) -> AnalyzerPool:
+    """The fastest measured configuration (bench/analysis_bench.py --pool-only): analyze() holds the GIL,
+    so more workers only pay as processes (2 processes 1.24x of one thread, 2 threads 0.55x); a single
+    worker is a thread (one process is slower than one thread: the candles are pickled both ways)."""
+    return AnalyzerPool.start(workers, processes=workers > 1)
+
+
 def feed_config(settings: Settings) -> FeedConfig:
     explicit = settings.watchlist if isinstance(settings.watchlist, tuple) else ()
     top_n = settings.watchlist if isinstance(settings.watchlist, int) else 25
@@ -86,7 +93,7 @@ class System:
             )
         log.info("event log %s: %d events verified", s.db_path, report.events_checked)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
-        self.analyzer = AnalyzerPool.start(s.analyzer_workers)
+        self.analyzer = analyzer_pool(s.analyzer_workers)
         services = Services(self.store, self.clock, self.feed, self.analyzer)
         self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap

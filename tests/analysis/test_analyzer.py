@@ -14,6 +14,7 @@ from actors.analyzer import AnalyzerPool
 from actors.messages import AnalysisFailed, AnalysisResult, Analyze
 from analysis.candles import Candles, load_csv
 from analysis.strategy import analyze
+from app.system import analyzer_pool
 from tests.conftest import klines_dir
 
 pytestmark = pytest.mark.timeout(60)
@@ -91,3 +92,13 @@ def test_the_process_backed_pool_answers_the_same(candles: Candles) -> None:
     finally:
         pool.stop()
         pykka.ActorRegistry.stop_all()
+
+
+def test_run_starts_the_fastest_measured_pool() -> None:
+    """One worker: a thread; more: processes (threads contend for the GIL; bench/analysis_bench.py)."""
+    for workers, processes in ((1, False), (2, True)):
+        pool = analyzer_pool(workers)  # child processes spawn at their first analysis, not here
+        try:
+            assert (pool.size, pool.processes) == (workers, processes)
+        finally:
+            pool.stop()
