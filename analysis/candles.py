@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,37 +151,82 @@ def gaps(candles: Candles) -> list[Gap]:
 
 # --- CSV loading ---------------------------------------------------------------------------
 
-_OPEN_TIME_COLUMNS = ("open_time", "opentime", "timestamp", "date", "datetime", "time")
-_CLOSE_TIME_COLUMNS = ("close_time", "close_datetime", "closetime")
-_SYMBOL_COLUMNS = ("ticker", "symbol")
+# Column names are compared after `_column_name`: lower case, any run of separators one "_".
+_OPEN_TIME_COLUMNS = ("open_time", "timestamp", "time", "date", "datetime")  # the first present wins
+_CLOSE_TIME_COLUMNS = ("close_time", "close_datetime")
+_ALIASES = {"opentime": "open_time", "closetime": "close_time"}
+_SYMBOL_COLUMNS = ("symbol", "ticker")
+_PRICES = ("open", "high", "low", "close", "volume")
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+_SYMBOL_IN_NAME = re.compile(r"[A-Z0-9]{2,}(?:" + "|".join(_QUOTES) + ")")
 _INTERVAL_IN_NAME = re.compile(r"(?<![0-9A-Za-z])(\d+[mhdw])(?![0-9A-Za-z])")
-# The official Binance archive: open_time,open,high,low,close,volume,close_time,... with no header.
+# The official Binance archive (spot and USD-M): open_time,open,high,low,close,volume,close_time,...
 _OFFICIAL = ("open_time", "open", "high", "low", "close", "volume", "close_time")
+# Epoch digits: the unit follows from the magnitude (seconds until the year 5138, then ms, us, ns).
+_EPOCH_UNITS = ((10**11, "seconds", 1000, 1), (10**14, "milliseconds", 1, 1), (10**17, "microseconds", 1, 1000),
+                (10**20, "nanoseconds", 1, 1_000_000))
 
 
-def _parse_time(text: str) -> int:
-    """Epoch s/ms/us digits or an ISO-8601 timestamp (naive means UTC) -> ms since the epoch, UTC."""
-    text = text.strip()
-    if text.isdigit():
-        value = int(text)
-        if value >= 10**14:  # microseconds (Binance archives since 2025)
-            return value // 1000
-        if value < 10**11:  # seconds
-            return value * 1000
-        return value
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+def _column_name(text: str) -> str:
+    """`Open Time`, `open time`, `open-time`, `OPEN_TIME` -> `open_time`."""
+    name = re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
+    return _ALIASES.get(name, name)
+
+
+def _epoch_ms(value: int) -> tuple[int, str]:
+    for limit, unit, times, divide in _EPOCH_UNITS:
+        if value < limit:
+            return value * times // divide, unit
+    raise ValueError(f"{value} is too large for an epoch time")
+
+
+def _parse_times(cells: list[str], lines: list[int]) -> np.ndarray:
+    """Epoch s/ms/us digits (one unit for the whole column) or ISO-8601 (naive means UTC) -> ms UTC.
+
+    ValueError naming the file line of the first value that is neither, or whose unit differs.
+    """
+    out = np.empty(len(cells), dtype=np.int64)
+    first_unit = None
+    for k, cell in enumerate(cells):
+        text = cell.strip()
+        line = lines[k]
+        if text.isdigit():
+            ms, unit = _epoch_ms(int(text))
+            first_unit = first_unit or unit
+            if unit != first_unit:
+                raise ValueError(f"line {line}: {text} looks like epoch {unit} but the column starts in {first_unit}")
+            out[k] = ms
+            continue
+        if first_unit is not None:
+            raise ValueError(f"line {line}: {text!r} is not epoch {first_unit} like the lines before it")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            hint = " (scientific notation loses the time's precision)" if "e" in text.lower() else ""
+            raise ValueError(f"line {line}: {text!r} is neither epoch digits nor an ISO-8601 time{hint}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        out[k] = round(moment.timestamp() * 1000)
+    return out
+
+
+def _parse_numbers(cells: list[str], lines: list[int]) -> np.ndarray:
+    """Plain or scientific (`1.412e-05`) decimals; ValueError naming the first line that is neither."""
+    try:
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        for k, cell in enumerate(cells):
+            try:
+                float(cell)
+            except ValueError:
+                raise ValueError(f"line {lines[k]}: {cell.strip()!r} is not a number") from None
+        raise
 
 
 def _header(first_row: list[str]) -> list[str] | None:
-    """The lower-cased column names, or None when the first row is already data."""
-    try:
-        float(first_row[0])
-    except ValueError:
-        return [name.strip().lower() for name in first_row]
-    return None
+    """The normalized column names, or None when the first row is already data (no header)."""
+    names = [_column_name(cell) for cell in first_row]
+    return names if any(name in _PRICES for name in names) else None
 
 
 def _infer_interval(path: Path, times: np.ndarray) -> str:
@@ -196,55 +242,73 @@ def _infer_interval(path: Path, times: np.ndarray) -> str:
     raise ValueError(f"{path}: cannot tell the interval from the file name or the bar spacing; pass interval=")
 
 
+def symbol_in_name(path: str | Path) -> str | None:
+    """The file name's leading symbol: `DOTUSDT_30m_1095.csv` -> DOTUSDT, `BTCUSDT-1h-2023-01.csv` -> BTCUSDT."""
+    token = re.split(r"[-_.\s]", Path(path).stem)[0].upper()
+    return token if _SYMBOL_IN_NAME.fullmatch(token) else None
+
+
 def _infer_symbol(path: Path, column: list[str] | None) -> str:
-    if column:
-        names = {value.strip().upper() for value in column}
-        if len(names) != 1:
-            raise ValueError(f"{path}: the file mixes symbols {sorted(names)}; load one symbol per file")
-        return names.pop()
-    token = re.split(r"[-_.\s]", path.stem)[0].upper()
-    if re.fullmatch(r"[A-Z0-9]{5,}", token):
-        return token
-    raise ValueError(f"{path}: cannot tell the symbol from the file name; pass symbol=")
+    """The file name's leading symbol, else the one symbol of a symbol/ticker column."""
+    named = symbol_in_name(path)
+    names = {value.strip().upper() for value in column or () if value.strip()}
+    if len(names) > 1:
+        raise ValueError(f"{path}: the file mixes symbols {sorted(names)}; load one symbol per file")
+    if named and names and names != {named}:
+        raise ValueError(f"{path}: the file name says {named} but its symbol column says {names.pop()}; "
+                         "pass symbol=")
+    if named or names:
+        return named or names.pop()
+    raise ValueError(f"{path}: cannot tell the symbol from the file name or a symbol column; pass symbol=")
 
 
 def load_csv(path: str | Path, symbol: str | None = None, interval: str | None = None,
              tick_size: float | None = None) -> Candles:
-    """Read a kline CSV in any layout of the shared data folder into validated Candles.
+    """Read a Binance kline CSV (spot or USD-M, as people publish them) into validated Candles.
 
-    Layouts: the official 12-column Binance archive (with or without header), `date,...,ticker`,
-    ISO-8601 or naive-UTC `timestamp` columns, and files with only a bar *close* time (in any UTC
-    offset), whose open time is close + 1 ms - interval.
+    Layouts: the official 12-column archive with or without header; any header whose names match
+    case- and separator-insensitively (`open_time`, `Open Time`, `Close`...); CRLF or LF; prices plain
+    or in scientific notation. Times: epoch s, ms or us, or ISO-8601 with or without offset (naive
+    means UTC). The open time is the first of `open_time`, `timestamp`, `time`, `date`, `datetime`;
+    a file with only a bar *close* time has open time = close + 1 ms - interval. Anything ambiguous
+    (mixed units, mixed symbols, unparseable cells) is a ValueError naming the file line.
     """
     path = Path(path)
     with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: tolerate a BOM
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if not rows:
+        lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if row and any(c.strip() for c in row)]
+    if not lines:
         raise ValueError(f"{path}: empty file")
-    header = _header(rows[0])
+    header = _header(lines[0][1])
     if header is None:
-        header = list(_OFFICIAL) + [f"extra{k}" for k in range(len(rows[0]) - len(_OFFICIAL))]
+        if not lines[0][1][0].strip().isdigit():
+            raise ValueError(f"{path}: line {lines[0][0]}: no header and the first field "
+                             f"{lines[0][1][0].strip()!r} is not an epoch open time")
+        header = list(_OFFICIAL) + [f"extra{k}" for k in range(len(lines[0][1]) - len(_OFFICIAL))]
     else:
-        rows = rows[1:]
-    if not rows:
+        lines = lines[1:]
+    if not lines:
         raise ValueError(f"{path}: a header but no candles")
-    columns = {name: k for k, name in enumerate(header)}
-    missing = [name for name in ("open", "high", "low", "close", "volume") if name not in columns]
+    numbers_at = [n for n, _ in lines]
+    rows = [row for _, row in lines]
+    columns: dict[str, int] = {}
+    for k, name in enumerate(header):
+        columns.setdefault(name, k)
+    missing = [name for name in _PRICES if name not in columns]
     if missing:
         raise ValueError(f"{path}: no {', '.join(missing)} column (header: {','.join(header)})")
 
     def column(name: str) -> list[str]:
         k = columns[name]
-        try:
-            return [row[k] for row in rows]
-        except IndexError:
-            line = next(n for n, row in enumerate(rows) if len(row) <= k)
-            raise ValueError(f"{path}: data row {line + 1} has {len(rows[line])} fields, "
-                             f"expected {len(header)}") from None
+        short = next((i for i, row in enumerate(rows) if len(row) <= k), None)
+        if short is not None:
+            raise ValueError(f"{path}: line {numbers_at[short]} has {len(rows[short])} fields, "
+                             f"expected {len(header)}")
+        return [row[k] for row in rows]
 
-    def numbers(name: str) -> np.ndarray:
+    def parsed(name: str, parse: Callable[[list[str], list[int]], np.ndarray]) -> np.ndarray:
+        values = column(name)
         try:
-            return np.array(column(name), dtype=np.float64)
+            return parse(values, numbers_at)
         except ValueError as error:
             raise ValueError(f"{path}: column {name}: {error}") from None
 
@@ -252,11 +316,7 @@ def load_csv(path: str | Path, symbol: str | None = None, interval: str | None =
     close_name = next((name for name in _CLOSE_TIME_COLUMNS if name in columns), None)
     if open_name is None and close_name is None:
         raise ValueError(f"{path}: no time column (header: {','.join(header)})")
-    time_name = open_name or close_name
-    try:
-        times = np.array([_parse_time(text) for text in column(time_name)], dtype=np.int64)
-    except ValueError as error:
-        raise ValueError(f"{path}: column {time_name}: {error}") from None
+    times = parsed(open_name or close_name, _parse_times)
     if interval is None:
         interval = _infer_interval(path, times)
     if open_name is None:
@@ -264,15 +324,6 @@ def load_csv(path: str | Path, symbol: str | None = None, interval: str | None =
     symbol_name = next((name for name in _SYMBOL_COLUMNS if name in columns), None)
     if symbol is None:
         symbol = _infer_symbol(path, column(symbol_name) if symbol_name else None)
-    candles = Candles(
-        symbol=symbol,
-        interval=interval,
-        open_time=times,
-        open=numbers("open"),
-        high=numbers("high"),
-        low=numbers("low"),
-        close=numbers("close"),
-        volume=numbers("volume"),
-        tick_size=tick_size,
-    )
+    candles = Candles(symbol, interval, times, *(parsed(name, _parse_numbers) for name in _PRICES),
+                      tick_size=tick_size)
     return validate(candles)

@@ -149,3 +149,108 @@ def test_gaps_are_the_documented_binance_outages() -> None:
     assert [(g.before, g.after, g.missing) for g in holes[:1]] == [(first, first + 3 * 3_600_000, 2)]
     assert [g.missing for g in holes] == [2, 3, 4, 2, 1]
     assert holes[-1].before == 1679659200000  # 2023-03-24 12:00 UTC, before the spot trading halt
+
+
+# --- layouts people publish (issue 16 item 4) -----------------------------------------------
+
+HOUR = 3_600_000
+T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+
+
+def _write(tmp_path: Path, name: str, text: str, newline: str = "\n") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.strip().replace("\n", newline).encode() + newline.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "times"),
+    [
+        ("open time,open,high,low,close,volume,close time,quote volume", (T0, T0 + HOUR, T0 + 2 * HOUR)),
+        ("Open Time,Open,High,Low,Close,Volume,Close Time,Quote Volume", (T0, T0 + HOUR, T0 + 2 * HOUR)),
+        ("OPEN-TIME,OPEN,HIGH,LOW,CLOSE,VOLUME,CLOSE-TIME,QUOTE-VOLUME",
+         (T0 // 1000, (T0 + HOUR) // 1000, (T0 + 2 * HOUR) // 1000)),  # epoch seconds
+        ("open_time,open,high,low,close,volume,close_time,quote_volume",
+         (T0 * 1000, (T0 + HOUR) * 1000, (T0 + 2 * HOUR) * 1000)),  # epoch microseconds (archives since 2025)
+    ],
+)
+def test_headers_match_case_and_separator_insensitively_with_crlf_and_any_epoch_unit(
+        tmp_path: Path, header: str, times: tuple[int, ...]) -> None:
+    rows = [f"{t},1.412e-05,1.5e-05,1.4e-05,1.45E-05,2.5e+09,{t},0" for t in times]
+    path = _write(tmp_path, "PEPEUSDT-1h-2024-01.csv", "\n".join([header, *rows]), newline="\r\n")
+    candles = load_csv(path)
+    assert (candles.symbol, candles.interval) == ("PEPEUSDT", "1h")
+    assert list(candles.open_time) == [T0, T0 + HOUR, T0 + 2 * HOUR]
+    assert candles.open[0] == 1.412e-05 and candles.close[0] == 1.45e-05 and candles.volume[0] == 2.5e9
+
+
+def test_usdm_futures_archive_loads_like_spot(tmp_path: Path) -> None:
+    """Binance's USD-M archive: the spot header, 1-decimal prices, 3-decimal quantities."""
+    path = _write(tmp_path, "BTCUSDT-1h-2024-01.csv", f"""
+open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore
+{T0},42314.0,42475.8,42200.0,42450.1,7541.236,{T0 + HOUR - 1},319237612.45840,81370,3900.143,165101962.04390,0
+{T0 + HOUR},42450.1,42600.0,42318.6,42359.9,5820.773,{T0 + 2 * HOUR - 1},247041006.2231,62011,2830.402,120145433.8808,0
+""")
+    candles = load_csv(path)
+    assert (candles.symbol, candles.interval, len(candles)) == ("BTCUSDT", "1h", 2)
+    assert candles.high[0] == 42475.8 and candles.volume[1] == 5820.773
+
+
+def test_iso_times_with_or_without_offset_are_the_same_instant(tmp_path: Path) -> None:
+    naive = _write(tmp_path, "ETHUSDT_1h_naive.csv", """
+Date,Open,High,Low,Close,Volume
+2024-01-01 00:00:00,10,11,9,10.5,1
+2024-01-01T01:00:00,10.5,11,10,10.2,1
+""")
+    offset = _write(tmp_path, "ETHUSDT_1h_offset.csv", """
+datetime,open,high,low,close,volume
+2024-01-01T01:00:00+01:00,10,11,9,10.5,1
+2024-01-01T01:00:00Z,10.5,11,10,10.2,1
+""")
+    assert list(load_csv(naive).open_time) == list(load_csv(offset).open_time) == [T0, T0 + HOUR]
+
+
+def test_with_several_time_columns_the_open_time_is_the_first_of_the_documented_order(tmp_path: Path) -> None:
+    # `date` here is the bar's close written as text; `timestamp` comes first in the order and wins.
+    path = _write(tmp_path, "SOLUSDT_1h.csv", f"""
+date,timestamp,open,high,low,close,volume,close time
+2024-01-01 00:59:59,{T0},10,11,9,10.5,1,{T0 + HOUR - 1}
+2024-01-01 01:59:59,{T0 + HOUR},10.5,11,10,10.2,1,{T0 + 2 * HOUR - 1}
+""")
+    assert list(load_csv(path).open_time) == [T0, T0 + HOUR]
+    both = _write(tmp_path, "SOLUSDT_1h_both.csv", f"""
+Timestamp,Open Time,Open,High,Low,Close,Volume
+{T0 + 5 * HOUR},{T0},10,11,9,10.5,1
+{T0 + 6 * HOUR},{T0 + HOUR},10.5,11,10,10.2,1
+""")
+    assert list(load_csv(both).open_time) == [T0, T0 + HOUR]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"open_time,open,high,low,close,volume\n{T0},1,2,0.5,1.5,3\n{(T0 + HOUR) // 1000},1,2,0.5,1.5,3",
+         r"line 3: .* epoch seconds but the column starts in milliseconds"),
+        ("open_time,open,high,low,close,volume\n1.70407E+12,1,2,0.5,1.5,3",
+         r"column open_time: line 2: .*scientific notation"),
+        (f"open_time,open,high,low,close,volume\n{T0},1,2,0.5,1.5,3\n2024-01-01 01:00:00,1,2,0.5,1.5,3",
+         r"line 3: .* not epoch milliseconds"),
+        (f"Open Time,Open,High,Low,Close,Volume\n{T0},1,2,0.5,1.5,3\n\n{T0 + HOUR},1,2,0.5,1,5..3",
+         r"column volume: line 4: '5..3' is not a number"),
+        ("2024-01-01 00:00:00,1,2,0.5,1.5,3", r"line 1: no header and the first field"),
+        (f"open_time,open,high,low,close,volume,symbol\n{T0},1,2,0.5,1.5,3,ETHUSDT",
+         r"file name says ABCUSDT but its symbol column says ETHUSDT"),
+        (f"open_time,open,high,low,close,volume\n{T0},1,2,0.5,1.5,3\n{T0 + HOUR},1,2,0.5",
+         r"line 3 has 4 fields"),
+    ],
+)
+def test_ambiguous_or_broken_files_are_refused_naming_the_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_csv(_write(tmp_path, "ABCUSDT_1h.csv", text))
+
+
+def test_symbol_comes_from_the_file_name_else_a_symbol_column(tmp_path: Path) -> None:
+    body = f"open_time,open,high,low,close,volume,Symbol\n{T0},1,2,0.5,1.5,3,xrpusdt\n{T0 + HOUR},1,2,0.5,1.5,3,XRPUSDT"
+    assert load_csv(_write(tmp_path, "klines_1h.csv", body)).symbol == "XRPUSDT"
+    assert load_csv(_write(tmp_path, "DOTUSDT_30m_1095.csv", body.replace(",xrpusdt", ",").replace(",XRPUSDT", ",")),
+                    interval="1h").symbol == "DOTUSDT"
