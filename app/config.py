@@ -39,6 +39,19 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"must be a number between {low:g} and {high:g}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -130,6 +143,10 @@ SETTINGS: tuple[Setting, ...] = (
             "minutes (market time) before the same symbol and side may signal again"),
     Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "75", _int(0, 100),
             "lowest confidence an autosignal may have"),
+    Setting("OUTCOME_HORIZON_BARS", "outcome_horizon_bars", "48", _int(1, 10_000),
+            "bars after which a signal still open is closed at that bar's close (expired)"),
+    Setting("FEE_RATE", "fee_rate", "0.0004", _float(0, 0.0099),
+            "fee per side as a fraction of notional, counted in every outcome's R (0.0004: Binance USD-M taker)"),
     Setting("TELEGRAM_RATE", "telegram_rate", "25", _int(1, 1000), "outbound messages per second, whole bot"),
     Setting("ANALYZER_WORKERS", "analyzer_workers", str(os.cpu_count() or 1), _int(1, 64),
             "analyzer pool size: one is a thread, more run as processes (the fastest measured)"),
@@ -155,6 +172,8 @@ class Settings:
     autosignal_interval: str
     autosignal_cooldown_min: int
     autosignal_min_confidence: int
+    outcome_horizon_bars: int
+    fee_rate: float
     telegram_rate: int
     analyzer_workers: int
     session_cap: int
@@ -185,18 +204,25 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
-    """Environment over .env over defaults; raises ConfigError naming the first bad setting."""
+def _merged(environ: Mapping[str, str] | None, dotenv: Path | None) -> dict[str, str]:
     merged = dict(read_dotenv(dotenv) if dotenv else {})
     merged.update(os.environ if environ is None else environ)
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        raw = merged.get(setting.name, setting.default)
-        try:
-            values[setting.field] = setting.parse(raw)
-        except ValueError as exc:
-            shown = "" if setting.secret else f" (got {raw!r})"
-            raise ConfigError(f"{setting.name} {exc}{shown}") from None
+    return merged
+
+
+def _parse(setting: Setting, merged: Mapping[str, str]) -> Any:
+    raw = merged.get(setting.name, setting.default)
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        shown = "" if setting.secret else f" (got {raw!r})"
+        raise ConfigError(f"{setting.name} {exc}{shown}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Environment over .env over defaults; raises ConfigError naming the first bad setting."""
+    merged = _merged(environ, dotenv)
+    values: dict[str, Any] = {setting.field: _parse(setting, merged) for setting in SETTINGS}
     ws_default, rest_default = MARKETS[values["market"]]
     values["ws_url"] = values["ws_url"] or ws_default
     values["rest_url"] = values["rest_url"] or rest_default
@@ -213,3 +239,11 @@ def settings_help() -> str:
         default = f" [default: {s.default}]" if s.default and not s.secret else ""
         lines.append(f"  {s.name:<{width}}  {s.help}{default}")
     return "\n".join(lines)
+
+
+
+
+def setting(name: str, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Any:
+    """One setting parsed as `load_settings` does (environment over .env over the default), for commands
+    that need a few settings rather than a whole bot's (the backtest). ConfigError names it."""
+    return _parse(next(s for s in SETTINGS if s.name == name), _merged(environ, dotenv))
