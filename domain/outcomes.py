@@ -173,7 +173,8 @@ def _on_candle(trade: Trade, c: Candle, rules: Rules) -> list[Event]:
         events.append(SignalEntered(trade.signal_id, c.open, c.open_time))
         trade = replace(trade, fill=c.open)
     s = trade.side
-    stop_touched = (c.low - trade.stop) * s <= 0
+    worst, best = (c.low, c.high) if s == 1 else (c.high, c.low)  # the candle's extremes against and for it
+    stop_touched = (worst - trade.stop) * s <= 0
     if stop_touched:
         price = _exit_price(trade.stop, c, s, adverse=True)
         reason = "tp1_then_stop" if trade.tp1_hit else "stop"
@@ -184,7 +185,7 @@ def _on_candle(trade: Trade, c: Candle, rules: Rules) -> list[Event]:
     if trade.tp2 is not None:
         targets.append(("tp2", trade.tp2))
     for name, level in targets:
-        if (c.high - level) * s < 0:
+        if (best - level) * s < 0:
             break
         price = _exit_price(level, c, s, adverse=False)
         last = name == "tp2" or trade.tp2 is None
