@@ -20,6 +20,25 @@ def _since(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _until(text: str) -> int:
+    """An inclusive end: a bare date means the end of that day (UTC)."""
+    end = _since(text)
+    return end + 86_400_000 - 1 if len(text.strip()) <= 10 else end
+
+
+def _share(low: int, high: int) -> type:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"needs a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from app.config import settings_help
 
@@ -44,12 +63,48 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--user", type=int)
     audit.add_argument("--since", type=_since, metavar="DATE")
     audit.add_argument("--json", action="store_true", help="stdout holds only the JSON document")
+    audit.add_argument("--outcomes", action="store_true",
+                       help="every signal with its outcome (status, result in R, bars) instead of the credit ledger")
     verify = commands.add_parser("verify", help="hash chain, append-only, versions and invariants")
     verify.add_argument("--db", required=True)
     backup = commands.add_parser("backup", help="a consistent, verified copy while the bot runs")
     backup.add_argument("--db", required=True)
     backup.add_argument("--to", required=True, metavar="FILE")
+    backtest = commands.add_parser(
+        "backtest", help="replay kline files through the live analysis, autosignal and outcome rules into a log",
+        description="Each file's last row is dropped (it may be a candle still forming). Files of one symbol and "
+                    "interval are joined into one series. Policy and outcome rules default to the settings "
+                    "AUTOSIGNAL_MIN_CONFIDENCE, AUTOSIGNAL_COOLDOWN_MIN, OUTCOME_HORIZON_BARS and FEE_RATE.")
+    backtest.add_argument("--data", nargs="+", required=True, metavar="FILE", help="kline CSV files")
+    backtest.add_argument("--symbol", help="symbol of every file (default: the file name's, else a symbol column)")
+    backtest.add_argument("--interval", help="aggregate the candles to this interval (a whole multiple of theirs)")
+    backtest.add_argument("--from", dest="start", type=_since, metavar="DATE", help="first bar that may signal")
+    backtest.add_argument("--to", dest="end", type=_until, metavar="DATE",
+                          help="last bar replayed (a bare date: the end of that day, UTC)")
+    backtest.add_argument("--min-confidence", type=_share(0, 100), metavar="N", help="autosignal threshold")
+    backtest.add_argument("--cooldown-min", type=_share(0, 10_080), metavar="N", help="autosignal cooldown")
+    backtest.add_argument("--db", help="the event log to write (a new file; default: a temporary one)")
+    backtest.add_argument("--json", action="store_true", help="stdout holds only the JSON document")
     return parser
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from app import backtest
+    from app.backtest_report import render
+    from app.config import ConfigError
+
+    try:
+        setup = backtest.default_setup(args.min_confidence, args.cooldown_min, start=args.start, end=args.end)
+        result = backtest.run_backtest(args.data, symbol=args.symbol, interval=args.interval, setup=setup,
+                                       db=args.db, progress=backtest.progress_stream())
+    except (backtest.BacktestError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(orjson.dumps(result.document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render(result.document))
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -65,6 +120,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from app import ops
 
+    if args.outcomes:
+        return _audit_outcomes(args)
     with ops.open_log(args.db) as store:
         document = ops.audit(store, args.user, args.since)
     if args.json:
@@ -78,6 +135,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
             when = datetime.fromtimestamp(e["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
             signal = f" {e['signal_id']}" if e["signal_id"] else ""
             print(f"  #{e['position']:<8} {when}  {e['amount']:+6d}  = {e['balance']:<6d} {e['reason']}{signal}")
+    return 0
+
+
+def _audit_outcomes(args: argparse.Namespace) -> int:
+    from app import ops
+
+    with ops.open_log(args.db) as store:
+        document = ops.audit_outcomes(store, args.since)
+    if args.json:
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    for row in document["signals"]:
+        when = datetime.fromtimestamp(row["open_time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        result = "" if row["result_r"] is None else f" {row['result_r']:+.2f}R ({row['reason']})"
+        print(f"{row['signal_id']}  {row['kind']} {row['symbol']} {row['interval']} {when} {row['side']} "
+              f"conf {row['confidence']}  entry {row['entry']} stop {row['stop']} tp1 {row['tp1']} tp2 {row['tp2']}"
+              f"  fill {row['fill']}  {row['status']}{result}  {row['bars']} bars")
+    s = document["summary"]
+    print(f"{len(document['signals'])} signals, {s['closed']} closed, {document['open']} open; TP1 before stop "
+          f"{s['tp1_first_pct']}%, average {s['avg_r']} R after fees, profit factor {s['profit_factor']}")
     return 0
 
 
@@ -100,7 +177,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"replay": cmd_replay, "audit": cmd_audit, "verify": cmd_verify, "backup": cmd_backup}
+    handlers = {"replay": cmd_replay, "audit": cmd_audit, "verify": cmd_verify, "backup": cmd_backup,
+                "backtest": cmd_backtest}
     if args.command in ("run", "demo"):
         from app import system
 

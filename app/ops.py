@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from domain import autosignal, invariants, ledger
+from domain import autosignal, invariants, ledger, outcomes
 from domain.events import decode, upcast, user_of
 from domain.outbox import Outbox
+from domain.track_record import TrackRecord, summarize
 from domain.user import UserState
 from domain.user import evolve as evolve_user
 from eventstore import EventStore, Recorded
@@ -101,6 +102,44 @@ def audit(store: EventStore, user: int | None = None, since_ms: int | None = Non
         if since_ms is None or entry.at >= since_ms:
             book["entries"].append(entry.to_dict())
     return {"users": sorted(users.values(), key=lambda b: b["user_id"])}
+
+
+_STATUS = {"tp2": "tp2", "stop": "stopped", "tp1_then_stop": "stopped", "expired": "expired"}
+
+
+def audit_outcomes(store: EventStore, since_ms: int | None = None) -> dict[str, Any]:
+    """Every tracked signal (signal candle at or after `since`) with its levels, fill and outcome.
+
+    Status: open, tp1 (open, TP1 taken), tp2, stopped, expired; result in R after fees once closed.
+    Statuses and results come from domain.track_record; levels and fill from the issued and entered events.
+    """
+    record = TrackRecord()
+    levels: dict[str, dict[str, Any]] = {}
+    fills: dict[str, float] = {}
+    for logged in store.read_all():
+        data = logged.data
+        if logged.type in ("ManualSignalIssued", "AutoSignalIssued"):
+            for trade_id, setup in outcomes.setups(data["signal_id"], data.get("signal") or {}):
+                levels.setdefault(trade_id, {k: setup.get(k) for k in ("open_time", "entry", "stop", "tp1", "tp2")})
+        elif logged.type == "SignalEntered":
+            fills[data["signal_id"]] = data["price"]
+        record.apply(logged)
+    rows = [{"signal_id": r.signal_id, "kind": r.kind, "symbol": r.symbol, "interval": r.interval, "side": r.side,
+             "confidence": r.confidence, **levels[r.signal_id], "fill": fills.get(r.signal_id),
+             "status": _STATUS[r.reason], "reason": r.reason, "tp1_first": r.tp1_first, "result_r": r.result_r,
+             "result_pct": r.result_pct, "bars": r.bars} for r in record.closed]
+    for trade_id, entry in record.open.items():
+        s = entry.signal
+        rows.append({"signal_id": trade_id, "kind": entry.kind, "symbol": s.get("symbol"),
+                     "interval": s.get("interval"), "side": s.get("side"), "confidence": s.get("confidence"),
+                     **levels[trade_id], "fill": fills.get(trade_id), "status": "tp1" if entry.tp1 else "open",
+                     "reason": None, "tp1_first": entry.tp1, "result_r": None, "result_pct": None, "bars": None})
+    if since_ms is not None:
+        rows = [row for row in rows if (row["open_time"] or 0) >= since_ms]
+    rows.sort(key=lambda row: (row["open_time"] or 0, row["signal_id"]))
+    closed = [r for r in record.closed if since_ms is None or (levels[r.signal_id]["open_time"] or 0) >= since_ms]
+    return {"signals": rows, "open": sum(1 for row in rows if row["result_r"] is None),
+            "summary": asdict(summarize(closed))}
 
 
 def verify(store: EventStore) -> tuple[bool, list[str]]:
