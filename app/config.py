@@ -26,12 +26,12 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
-def _int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _number(kind: Callable[[str], Any], what: str, low: float, high: float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise ValueError(f"must be a whole number between {low} and {high}") from None
+            raise ValueError(f"must be {what} between {low} and {high}") from None
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
         return value
@@ -39,17 +39,12 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _float(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"must be a number between {low:g} and {high:g}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
+def _int(low: int, high: int) -> Callable[[str], int]:
+    return _number(int, "a whole number", low, high)
 
-    return parse
+
+def _float(low: float, high: float) -> Callable[[str], float]:
+    return _number(float, "a number", low, high)
 
 
 def _bool(text: str) -> bool:
