@@ -151,3 +151,40 @@ def test_a_token_telegram_refuses_stops_run_at_once(tmp_path):
                                 capture_output=True, text=True, timeout=90)
     assert result.returncode == 1 and "Telegram adapter did not start" in result.stderr
     assert "Unauthorized" in result.stderr and wrong not in result.stderr
+
+
+def test_audit_outcomes_lists_every_setup_with_levels_fill_status_and_r(tmp_path):
+    def setup(symbol: str, open_time: int, side: str = "LONG") -> dict:
+        return {"symbol": symbol, "interval": "1h", "open_time": open_time, "side": side, "entry": 100.0,
+                "stop": 98.0, "tp1": 103.0, "tp2": 106.0, "confidence": 80}
+
+    t = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+    scan = {"kind": "scan", "signals": [setup("ETHUSDT", t), setup("SOLUSDT", t, "SHORT")]}
+    path = tmp_path / "live.db"
+    with EventStore.open(path) as store:
+        append(store, "user-42", ev.UserRegistered(42, "ann", "en"), ev.CreditsGranted(100, "welcome"), update_id=1)
+        append(store, "user-42", ev.ManualSignalIssued("m:42:2", 2, 20, setup("BTCUSDT", t)), update_id=2)
+        append(store, "user-42", ev.ManualSignalIssued("m:42:3", 3, 60, scan), update_id=3)
+        append(store, "autosignal", ev.AutoSignalIssued("a:BTCUSDT:1h:0:LONG", setup("BTCUSDT", t - 86_400_000), []))
+        append(store, "outcomes", ev.SignalEntered("m:42:2", 100.5, t + 3_600_000),
+               ev.TargetHit("m:42:2", "tp1", 103.0, t + 7_200_000),
+               ev.SignalEntered("a:BTCUSDT:1h:0:LONG", 100.0, t - 82_800_000),
+               ev.StopHit("a:BTCUSDT:1h:0:LONG", 98.0, t - 79_200_000),
+               ev.SignalClosed("a:BTCUSDT:1h:0:LONG", -1.04, -2.0, "stop", 2),
+               ev.SignalEntered("m:42:3/SOLUSDT", 100.0, t + 3_600_000))
+    result = cli("audit", "--db", str(path), "--outcomes", "--json")
+    assert result.returncode == 0, result.stderr
+    document = orjson.loads(result.stdout)
+    rows = {row["signal_id"]: row for row in document["signals"]}
+    assert set(rows) == {"m:42:2", "m:42:3/ETHUSDT", "m:42:3/SOLUSDT", "a:BTCUSDT:1h:0:LONG"}
+    assert (rows["m:42:2"]["status"], rows["m:42:2"]["fill"], rows["m:42:2"]["result_r"]) == ("tp1", 100.5, None)
+    stopped = rows["a:BTCUSDT:1h:0:LONG"]
+    assert (stopped["kind"], stopped["status"], stopped["result_r"], stopped["bars"]) == ("auto", "stopped", -1.04, 2)
+    assert (stopped["entry"], stopped["stop"], stopped["tp1"], stopped["tp2"]) == (100.0, 98.0, 103.0, 106.0)
+    assert rows["m:42:3/ETHUSDT"]["status"] == "open" and rows["m:42:3/ETHUSDT"]["fill"] is None
+    assert rows["m:42:3/SOLUSDT"]["side"] == "SHORT" and rows["m:42:3/SOLUSDT"]["kind"] == "manual"
+    assert document["open"] == 3 and document["summary"]["closed"] == 1
+    recent = orjson.loads(cli("audit", "--db", str(path), "--outcomes", "--since", "2026-01-01", "--json").stdout)
+    assert {row["signal_id"] for row in recent["signals"]} == set(rows) - {"a:BTCUSDT:1h:0:LONG"}
+    text = cli("audit", "--db", str(path), "--outcomes")
+    assert "a:BTCUSDT:1h:0:LONG  auto BTCUSDT 1h" in text.stdout and "stopped -1.04R (stop)" in text.stdout
