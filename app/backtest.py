@@ -23,7 +23,7 @@ from multiprocessing import Manager
 from pathlib import Path
 from typing import Any, TextIO
 
-from analysis.candles import Candles, load_csv, symbol_in_name
+from analysis.candles import Candles, interval_ms, load_csv, symbol_in_name
 from analysis.resample import join, resample
 from app import backtest_stats as stats
 from app.backtest_sim import SeriesRun, Setup, bar_range, simulate
@@ -69,8 +69,11 @@ def default_setup(min_confidence: float | None = None, cooldown_min: int | None 
     return Setup(policy, rules, **range_)
 
 
-def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None) -> list[Series]:
-    """The files as series: last row dropped, aggregated to `interval`, one series per symbol and interval."""
+def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None,
+                max_hole: int = 48) -> list[Series]:
+    """The files as series: last row dropped, aggregated to `interval`, and the files of one symbol and
+    interval joined when they overlap or the hole between them is at most `max_hole` bars (else the
+    outcome horizon would close trades across it at a price from much later: they stay apart)."""
     groups: dict[tuple[str, str], list[tuple[str, Candles]]] = {}
     for path in files:
         if not Path(path).is_file():
@@ -83,10 +86,21 @@ def load_series(files: Sequence[str | Path], symbol: str | None = None, interval
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
         groups.setdefault((candles.symbol, candles.interval), []).append((str(path), candles))
-    try:
-        return [Series(tuple(p for p, _ in parts), join([c for _, c in parts])) for parts in groups.values()]
-    except ValueError as exc:
-        raise BacktestError(str(exc)) from None
+    series = []
+    for parts in groups.values():
+        parts.sort(key=lambda part: int(part[1].open_time[0]))
+        chains = [[parts[0]]]
+        for part in parts[1:]:
+            reach = max(int(c.open_time[-1]) for _, c in chains[-1]) + (max_hole + 1) * interval_ms(part[1].interval)
+            if int(part[1].open_time[0]) <= reach:
+                chains[-1].append(part)
+            else:
+                chains.append([part])
+        try:
+            series += [Series(tuple(p for p, _ in chain), join([c for _, c in chain])) for chain in chains]
+        except ValueError as exc:
+            raise BacktestError(str(exc)) from None
+    return series
 
 
 def run_backtest(
@@ -108,7 +122,7 @@ def run_backtest(
     log_path = Path(db) if db is not None else Path(tempfile.mkdtemp(prefix="backtest-")) / "events.db"
     if log_path.exists():
         raise BacktestError(f"{log_path} already exists; the backtest writes a new log")
-    series = load_series(files, symbol, interval)
+    series = load_series(files, symbol, interval, setup.rules.horizon_bars)
     began = time.perf_counter()
     runs = _replay(series, setup, workers or os.cpu_count() or 1, progress)
     seconds = time.perf_counter() - began

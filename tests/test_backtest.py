@@ -176,3 +176,16 @@ def test_missing_file_and_existing_log_are_refused(tmp_path: Path) -> None:
     existing = cli("backtest", "--data", str(klines_dir() / MISRORI.format("BTCUSDT")),
                    "--db", str(tmp_path / "old.db"))
     assert existing.returncode == 2 and "already exists" in existing.stderr
+
+
+def test_one_symbols_files_join_when_they_touch_and_stay_apart_across_a_long_hole() -> None:
+    from app.backtest import load_series
+
+    names = ["c9s__bbgo/pkg/datasource/csvsource/testdata/BTCUSDT-1h-2021-Q1.csv",  # ends 4 days before misrori
+             "intabyu__interview-at/data/BTCUSDT-1h-2023-02.csv", "intabyu__interview-at/data/BTCUSDT-1h-2023-01.csv",
+             MISRORI.format("BTCUSDT")]
+    series = load_series([klines_dir() / name for name in names])
+    assert [(s.candles.symbol, len(s.candles), len(s.files)) for s in series] == [("BTCUSDT", 2157, 1),
+                                                                                   ("BTCUSDT", 23987, 3)]
+    months = load_series([klines_dir() / name for name in names[1:3]])  # Jan's dropped last row: a 1-bar hole
+    assert len(months) == 1 and len(months[0].candles) == 744 + 672 - 2
