@@ -23,7 +23,7 @@ from multiprocessing import Manager
 from pathlib import Path
 from typing import Any, TextIO
 
-from analysis.candles import Candles, interval_ms, load_csv, symbol_in_name
+from analysis.candles import Candles, interval_ms, load_csv
 from analysis.resample import join, resample
 from app import backtest_stats as stats
 from app.backtest_sim import SeriesRun, Setup, bar_range, simulate
@@ -70,7 +70,7 @@ def default_setup(min_confidence: float | None = None, cooldown_min: int | None 
 
 
 def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None,
-                max_hole: int = 48) -> list[Series]:
+                max_hole: int = outcomes.HORIZON_BARS) -> list[Series]:
     """The files as series: last row dropped, aggregated to `interval`, and the files of one symbol and
     interval joined when they overlap or the hole between them is at most `max_hole` bars (else the
     outcome horizon would close trades across it at a price from much later: they stay apart)."""
@@ -79,28 +79,33 @@ def load_series(files: Sequence[str | Path], symbol: str | None = None, interval
         if not Path(path).is_file():
             raise BacktestError(f"{path}: no such file")
         try:
-            candles = load_csv(path, symbol=symbol or symbol_in_name(path))
+            candles = load_csv(path, symbol=symbol)
             if len(candles) < 2:
                 raise ValueError(f"{path}: {len(candles)} candle(s); nothing to replay after dropping the last")
             candles = resample(candles[:-1], interval or candles.interval)
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
         groups.setdefault((candles.symbol, candles.interval), []).append((str(path), candles))
-    series = []
-    for parts in groups.values():
-        parts.sort(key=lambda part: int(part[1].open_time[0]))
-        chains = [[parts[0]]]
-        for part in parts[1:]:
-            reach = max(int(c.open_time[-1]) for _, c in chains[-1]) + (max_hole + 1) * interval_ms(part[1].interval)
-            if int(part[1].open_time[0]) <= reach:
-                chains[-1].append(part)
-            else:
-                chains.append([part])
-        try:
-            series += [Series(tuple(p for p, _ in chain), join([c for _, c in chain])) for chain in chains]
-        except ValueError as exc:
-            raise BacktestError(str(exc)) from None
-    return series
+    try:
+        return [Series(tuple(path for path, _ in chain), join([c for _, c in chain]))
+                for parts in groups.values() for chain in _chains(parts, max_hole)]
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
+
+
+def _chains(parts: list[tuple[str, Candles]], max_hole: int) -> list[list[tuple[str, Candles]]]:
+    """Parts of one symbol and interval in time order, grouped where each starts within `max_hole`
+    bars after the latest bar of the group before it."""
+    parts = sorted(parts, key=lambda part: int(part[1].open_time[0]))
+    chains = [[parts[0]]]
+    for part in parts[1:]:
+        step = interval_ms(part[1].interval)
+        reach = max(int(c.open_time[-1]) for _, c in chains[-1]) + (max_hole + 1) * step
+        if int(part[1].open_time[0]) <= reach:
+            chains[-1].append(part)
+        else:
+            chains.append([part])
+    return chains
 
 
 def run_backtest(
