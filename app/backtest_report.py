@@ -13,7 +13,8 @@ def _num(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _row(label: str, s: dict[str, Any]) -> str:
+def summary_row(label: str, s: dict[str, Any]) -> str:
+    """One line of a track-record table (domain.track_record.Summary as a dict)."""
     return (f"{label:<16}{s['closed']:>8,}{_num(s['tp1_first_pct'], '.1f'):>8}%{_num(s['tp2_pct'], '.1f'):>6}%"
             f"{_num(s['stopped_pct'], '.1f'):>8}%{_num(s['expired_pct'], '.1f'):>8}%{_num(s['avg_r'], '+.3f'):>8}"
             f"{_num(s['profit_factor'], '.2f'):>6}{s['max_drawdown_r']:>10.1f}")
@@ -21,8 +22,8 @@ def _row(label: str, s: dict[str, Any]) -> str:
 
 def _table(title: str, t: dict[str, Any]) -> list[str]:
     lines = [title, HEAD]
-    lines += [_row(label, s) for label, s in t["by_symbol"].items()]
-    lines.append(_row("overall", t["overall"]))
+    lines += [summary_row(label, s) for label, s in t["by_symbol"].items()]
+    lines.append(summary_row("overall", t["overall"]))
     lines.append(f"open at the end: {t['open_at_end']:,}; repeats (same symbol and side as the previous bar's): "
                  f"{t['repeats']:,}")
     return lines

@@ -14,6 +14,7 @@ import pytest
 
 from analysis.candles import load_csv
 from analysis.strategy import analyze
+from app.backtest_report import summary_row
 from domain.events import upcast
 from domain.track_record import TrackRecord, summarize
 from eventstore import EventStore
@@ -120,6 +121,10 @@ def test_no_gate_makes_every_setup_an_autosignal(tmp_path: Path) -> None:
     gated = backtest(tmp_path / "gated.db", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10")
     assert gated["every_setup"] == doc["every_setup"]
     assert gated["autosignal"]["overall"]["closed"] < doc["autosignal"]["overall"]["closed"]
+    printed = cli("backtest", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10")  # text, default log
+    assert printed.returncode == 0, printed.stderr
+    assert summary_row("overall", gated["autosignal"]["overall"]) in printed.stdout.splitlines()
+    assert summary_row("overall", gated["every_setup"]["overall"]) in printed.stdout.splitlines()
 
 
 def test_five_minute_candles_aggregated_to_1h_backtest_like_the_1h_file(tmp_path: Path) -> None:
