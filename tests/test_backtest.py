@@ -121,7 +121,7 @@ def test_no_gate_makes_every_setup_an_autosignal(tmp_path: Path) -> None:
     gated = backtest(tmp_path / "gated.db", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10")
     assert gated["every_setup"] == doc["every_setup"]
     assert gated["autosignal"]["overall"]["closed"] < doc["autosignal"]["overall"]["closed"]
-    printed = cli("backtest", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10")  # text, default log
+    printed = cli("backtest", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10", "--db", str(tmp_path / "t"))
     assert printed.returncode == 0, printed.stderr
     assert summary_row("overall", gated["autosignal"]["overall"]) in printed.stdout.splitlines()
     assert summary_row("overall", gated["every_setup"]["overall"]) in printed.stdout.splitlines()
