@@ -1,4 +1,11 @@
-"""One instance per log: an exclusive lock on `<DB_PATH>.lock`, held for the life of the process."""
+"""One instance per log: an exclusive flock on the database file itself, held for the life of the process.
+
+The lock belongs to the file's inode, not to the path that reached it: a hard link, a symlink
+or another relative path to the same log meets the same lock, so a second writer is refused
+(a lock on `<path>.lock` let two processes append to one file through two names and lose rows).
+flock locks are independent of the POSIX record locks SQLite takes, so the two never interfere;
+the descriptor stays open until `release()`, after the log is closed.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +20,21 @@ class AlreadyRunning(RuntimeError):
 
 class InstanceLock:
     def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(f"{db_path}.lock")
+        self.path = Path(db_path)
         self._fd: int | None = None
 
     def acquire(self) -> InstanceLock:
+        """Lock the log file (creating an empty one when absent); raises AlreadyRunning if it is held."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise AlreadyRunning(
-                f"another signalbot is already running on {self.path.with_suffix('')} (pid {holder}); "
+                f"another signalbot is already running on {self.path} (the same file, by whatever path); "
                 "stop it first, or set DB_PATH to another log"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
 

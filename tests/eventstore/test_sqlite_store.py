@@ -67,3 +67,14 @@ def test_a_second_writer_on_the_same_file_is_caught_not_silently_merged(db_path)
         first.append("s", 1, [ev(4)])
         assert [r.position for r in first.read_all()] == [1, 2, 3]
         assert first.verify().ok
+
+
+def test_a_correct_retry_after_another_store_wrote_the_stream_succeeds(db_path):
+    with EventStore.open(db_path) as a, EventStore.open(db_path) as b:
+        a.append("s", 0, [ev(1)])  # A caches s@1
+        b.append("s", 1, [ev(2)])  # B moves s to 2 behind A's back
+        assert a.stream_version("s") == 2
+        assert a.append("s", 2, [ev(3)]) == [3]  # A's correct retry is not refused by its stale cache
+        with pytest.raises(ConcurrencyError, match="expected version 2, actual version 3"):
+            b.append("s", 2, [ev(4)])
+        assert [r.version for r in b.read_stream("s")] == [1, 2, 3] and b.verify().ok

@@ -131,6 +131,26 @@ def test_one_instance_per_log(tmp_path):
     InstanceLock(db).acquire().release()
 
 
+@pytest.mark.parametrize("other_name", ["hard link", "symlink", "another relative path"])
+def test_the_lock_belongs_to_the_file_whatever_path_reaches_it(tmp_path, monkeypatch, other_name):
+    from app.config import load_settings
+    from app.system import System
+
+    db = tmp_path / "ev.db"
+    EventStore.open(db).close()
+    (tmp_path / "sub").mkdir()
+    other = tmp_path / "other.db"
+    if other_name == "hard link":
+        other.hardlink_to(db)
+    elif other_name == "symlink":
+        other.symlink_to(db)
+    else:
+        monkeypatch.chdir(tmp_path / "sub")
+        other = Path("..") / "sub" / ".." / "ev.db"
+    with InstanceLock(db), pytest.raises(AlreadyRunning, match="already running"):
+        System(load_settings({"DB_PATH": str(other)}, None)).start(telegram=False)
+
+
 def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "AUTOSIGNAL_MIN_CONFIDENCE": "lots", "DB_PATH": str(tmp_path / "e.db")}
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "run"], cwd=tmp_path, env=env,
