@@ -49,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
+    run = commands.add_parser(
         "run", help="serve Telegram (or the console without a token) from the live Binance feed",
         epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run.add_argument("--new-log", action="store_true",
+                     help="start a new log in an empty or schema-less file at DB_PATH (otherwise refused)")
     demo = commands.add_parser("demo", help="the whole system offline: simulator, fresh log, scripted tour")
     demo.add_argument("--data", nargs="+", metavar="CSV", help="real kline files for the simulator")
     demo.add_argument("--interactive", action="store_true", help="hand the console to you after the tour")
@@ -176,6 +178,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    from eventstore import EventStoreError
+
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "audit": cmd_audit, "verify": cmd_verify, "backup": cmd_backup,
                 "backtest": cmd_backtest}
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return system.main(args)
     try:
         return handlers[args.command](args)
-    except (FileNotFoundError, FileExistsError, RuntimeError) as exc:
+    except (FileNotFoundError, FileExistsError, RuntimeError, EventStoreError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -73,16 +73,25 @@ def _ids(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+# Every watched pair is backfilled over REST at start and after each reconnect (about two klines
+# requests of up to 1,000 candles at the default CANDLE_BUFFER; weight 5 each on USD-M, whose budget is
+# 2,400 a minute). 100 pairs keep a full re-backfill within half a minute's budget, leaving the rest for
+# users' on-demand /futures streams and retries; past the top 100 the 24 h volume is thin anyway.
+MAX_WATCHLIST = 100
+
+
 def _watchlist(text: str) -> tuple[str, ...] | int:
     value = text.strip().upper()
-    if match := re.fullmatch(r"TOP(\d{1,3})", value):
+    if match := re.fullmatch(r"TOP(\d+)", value):
         count = int(match.group(1))
-        if not 1 <= count <= 200:
-            raise ValueError("topN needs N between 1 and 200")
+        if not 1 <= count <= MAX_WATCHLIST:
+            raise ValueError(f"topN needs N between 1 and {MAX_WATCHLIST} (the pairs the feed can keep backfilled)")
         return count
     symbols = tuple(s.strip() for s in value.split(",") if s.strip())
     if not symbols or not all(re.fullmatch(r"[A-Z0-9]{2,20}", s) for s in symbols):
         raise ValueError("must be comma-separated symbols such as BTCUSDT,ETHUSDT, or topN such as top25")
+    if len(set(symbols)) > MAX_WATCHLIST:
+        raise ValueError(f"lists at most {MAX_WATCHLIST} symbols (the pairs the feed can keep backfilled)")
     return symbols
 
 
@@ -104,6 +113,12 @@ def _text(text: str) -> str:
     return text
 
 
+def _http_url(text: str) -> str:
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8081")
+    return text.rstrip("/")
+
+
 def _secret(text: str) -> str:
     if text and not re.fullmatch(r"\d{3,20}:[A-Za-z0-9_-]{20,}", text):
         raise ValueError("does not look like a Bot API token (digits:letters, from @BotFather)")
@@ -123,7 +138,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("TELEGRAM_BOT_TOKEN", "token", "", _secret,
             "bot token from @BotFather; without it the console adapter runs", secret=True),
-    Setting("TELEGRAM_API_URL", "telegram_api_url", "", _text, "Bot API server base URL (a local one, or a fake)"),
+    Setting("TELEGRAM_API_URL", "telegram_api_url", "", _http_url, "Bot API server base URL (a local one, or a fake)"),
     Setting("ADMIN_IDS", "admin_ids", "", _ids, "comma-separated Telegram ids allowed to run admin commands"),
     Setting("DB_PATH", "db_path", "data/events.db", _text, "the event log (SQLite file)"),
     Setting("MARKET", "market", "spot", _choice(*MARKETS), "Binance market: spot or usdm (USD-M futures)"),

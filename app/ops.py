@@ -19,9 +19,10 @@ from eventstore import EventStore, Recorded
 
 
 def open_log(db_path: str | Path) -> EventStore:
+    """The log for reading only: nothing is written to the file, and a file that is not a log is refused."""
     if not Path(db_path).is_file():
         raise FileNotFoundError(f"no event log at {db_path}")
-    return EventStore.open(db_path, upcast=upcast)
+    return EventStore.open(db_path, upcast=upcast, readonly=True)
 
 
 def with_progress(records: Iterable[Recorded], total: int, out: TextIO | None) -> Iterator[Recorded]:

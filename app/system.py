@@ -29,16 +29,12 @@ from actors.user_session import Services, Sessions
 from app.alerts import Alerts
 from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
+from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
-from domain.events import upcast
-from eventstore import CorruptLogError, EventStore
+from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig
 
 log = logging.getLogger("system")
-
-
-class StartError(RuntimeError):
-    """The system cannot start; the message says why and what to do."""
 
 
 def analyzer_pool(workers: int) -> AnalyzerPool:
@@ -78,13 +74,10 @@ class System:
     alerts: Alerts | None = None
     _stopped: bool = False
 
-    def start(self, telegram: bool = True) -> System:
+    def start(self, telegram: bool = True, new_log: bool = False) -> System:
+        """Start every part; `new_log` allows a new log in an empty or schema-less file at DB_PATH."""
         s = self.settings
-        self.lock = InstanceLock(s.db_path).acquire()
-        try:
-            self.store = EventStore.open(s.db_path, synchronous=s.synchronous, upcast=upcast)
-        except CorruptLogError as exc:
-            raise StartError(f"{exc}; restore the last good backup (main.py backup) or run main.py verify") from None
+        self.lock, self.store = open_for_run(s.db_path, s.synchronous, new_log)
         report = self.store.verify()
         if not report.ok:
             raise StartError(
@@ -159,13 +152,13 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, new_log: bool = False) -> int:
     """The live bot: Telegram with a token, the console without one; until a signal (or console EOF)."""
     stop = threading.Event()
     _install_signal_handlers(stop)
     system = System(settings)
     try:
-        system.start(telegram=bool(settings.token))
+        system.start(telegram=bool(settings.token), new_log=new_log)
     except (AlreadyRunning, StartError) as exc:
         log.error("%s", exc)
         system.stop()
@@ -222,4 +215,4 @@ def main(args: Any) -> int:
         from app.demo import run_demo
 
         return run_demo(args, settings)
-    return run(settings)
+    return run(settings, new_log=args.new_log)

@@ -1,6 +1,6 @@
 """The append-only event log. Knows nothing about credits or signals."""
 
-from .errors import ConcurrencyError, CorruptLogError, EventStoreError, StoreClosedError
+from .errors import ConcurrencyError, CorruptLogError, EventStoreError, NotALogError, StoreClosedError
 from .journal import Subscription
 from .records import NewEvent, Recorded, Snapshot, StoreStats, VerifyReport
 from .store import EventStore
@@ -11,6 +11,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "NewEvent",
+    "NotALogError",
     "Recorded",
     "Snapshot",
     "StoreClosedError",

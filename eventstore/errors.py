@@ -26,5 +26,9 @@ class CorruptLogError(EventStoreError):
         self.position = position
 
 
+class NotALogError(EventStoreError):
+    """The file is empty or holds no event log, and the caller did not ask to create one."""
+
+
 class StoreClosedError(EventStoreError):
     """The store was closed; nothing more can be appended or read."""

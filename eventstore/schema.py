@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import sqlite_utils
 
@@ -16,13 +17,31 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
 """
 
 
-def connect(path: str, synchronous: str) -> sqlite3.Connection:
-    """A connection in WAL mode with the chosen durability; autocommit so transactions are explicit."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
+def open_file(path: str, readonly: bool = False) -> sqlite3.Connection:
+    """A bare connection, nothing written yet; `readonly` opens with `mode=ro`, so SQLite writes nothing."""
+    target, uri = (f"{Path(path).absolute().as_uri()}?mode=ro", True) if readonly else (path, False)
+    conn = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def make_durable(conn: sqlite3.Connection, synchronous: str) -> None:
+    """WAL mode with the chosen durability; autocommit, so transactions are explicit."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+
+
+def connect(path: str, synchronous: str, readonly: bool = False) -> sqlite3.Connection:
+    """A connection ready to use: WAL with the chosen durability, or read-only as the file is."""
+    conn = open_file(path, readonly)
+    if not readonly:
+        make_durable(conn, synchronous)
+    return conn
+
+
+def has_schema(conn: sqlite3.Connection) -> bool:
+    """Whether the file holds an event log (an empty or foreign file does not)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone() is not None
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .chain import GENESIS, row_hash
-from .errors import CorruptLogError, StoreClosedError
+from .errors import CorruptLogError, NotALogError, StoreClosedError
 from .journal import (
     SELECT_COLUMNS,
     AppendRequest,
@@ -25,7 +25,7 @@ from .journal import (
     encode_payload,
 )
 from .records import NewEvent, Recorded, Snapshot, StoreStats, VerifyReport
-from .schema import SYNCHRONOUS_MODES, connect, ensure_schema
+from .schema import SYNCHRONOUS_MODES, connect, ensure_schema, has_schema, make_durable, open_file
 from .verify import verify_log
 
 Upcast = Callable[[str, int, dict[str, Any]], dict[str, Any]]
@@ -39,22 +39,28 @@ def _wall_clock_ms() -> int:
 class EventStore:
     """An append-only, hash-chained SQLite event log; thread-safe, domain-free."""
 
-    def __init__(self, path: str, synchronous: str, upcast: Upcast | None, clock: Callable[[], int]) -> None:
+    def __init__(self, path: str, synchronous: str, upcast: Upcast | None, clock: Callable[[], int],
+                 create: bool, readonly: bool) -> None:
         self.path = path
         self._synchronous = synchronous
+        self._readonly = readonly
         self._upcast = upcast
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._closed = False
         writer = None
         try:
-            writer = connect(path, synchronous)
-            ensure_schema(writer)
+            writer = open_file(path, readonly)
+            if not has_schema(writer) and (readonly or not create):
+                raise NotALogError(_not_a_log(path))
+            if not readonly:
+                make_durable(writer, synchronous)
+                ensure_schema(writer)
             _check_tail(writer)
-        except (sqlite3.DatabaseError, CorruptLogError) as exc:
+        except (sqlite3.DatabaseError, CorruptLogError, NotALogError) as exc:
             if writer is not None:
                 writer.close()
-            if isinstance(exc, CorruptLogError | sqlite3.OperationalError):
-                raise  # corrupt, or simply unreachable (missing folder, permissions): say which
+            if isinstance(exc, CorruptLogError | NotALogError | sqlite3.OperationalError):
+                raise  # corrupt, not a log, or simply unreachable (missing folder, permissions): say which
             raise CorruptLogError(f"{path}: {exc}") from exc
         self._journal = Journal(writer, self._decode, clock)
 
@@ -66,12 +72,20 @@ class EventStore:
         synchronous: str = "FULL",
         upcast: Upcast | None = None,
         clock: Callable[[], int] | None = None,
+        create: bool = True,
+        readonly: bool = False,
     ) -> EventStore:
-        """Open (or create) the log at `path`. `clock` stamps recorded_at (ms); the wall clock by default."""
+        """Open (or create) the log at `path`. `clock` stamps recorded_at (ms); the wall clock by default.
+
+        `create=False` refuses (NotALogError) a file without the log's schema, e.g. an empty file where a
+        log used to be, instead of silently starting a new log in it. `readonly` opens the file with
+        `mode=ro` for reading commands: nothing is written (no schema, no WAL switch), appends fail, and a
+        file without the schema is refused.
+        """
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {synchronous!r}")
-        return cls(str(path), mode, upcast, clock or _wall_clock_ms)
+        return cls(str(path), mode, upcast, clock or _wall_clock_ms, create, readonly)
 
     def close(self) -> None:
         """Commit what is queued, stop the journal, close every connection. Idempotent."""
@@ -128,7 +142,7 @@ class EventStore:
         try:
             conn = self._readers.get_nowait()
         except queue.Empty:
-            conn = connect(self.path, self._synchronous)
+            conn = connect(self.path, self._synchronous, self._readonly)
         try:
             yield conn
         finally:
@@ -211,6 +225,12 @@ class EventStore:
         """Walk the whole chain: hashes, positions, per-stream versions (see eventstore.verify)."""
         with self._reader() as conn:
             return verify_log(conn)
+
+
+def _not_a_log(path: str) -> str:
+    if Path(path).stat().st_size == 0:
+        return f"{path} is empty (0 bytes), not an event log"
+    return f"{path} holds no event log (no events table)"
 
 
 def _check_tail(conn: sqlite3.Connection) -> None:

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from eventstore import ConcurrencyError, CorruptLogError, EventStore, NewEvent
+from eventstore import ConcurrencyError, CorruptLogError, EventStore, NewEvent, NotALogError
 from tests.eventstore.contract import EventStoreContract, ev
 
 
@@ -78,3 +78,39 @@ def test_a_correct_retry_after_another_store_wrote_the_stream_succeeds(db_path):
         with pytest.raises(ConcurrencyError, match="expected version 2, actual version 3"):
             b.append("s", 2, [ev(4)])
         assert [r.version for r in b.read_stream("s")] == [1, 2, 3] and b.verify().ok
+
+
+def test_an_empty_or_foreign_file_is_refused_unless_a_new_log_is_asked_for(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(NotALogError, match="empty"):
+        EventStore.open(empty, create=False)
+    assert empty.stat().st_size == 0
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(NotALogError, match="no event log"):
+        EventStore.open(foreign, create=False)
+    with EventStore.open(empty, create=True) as store:
+        store.append("s", 0, [ev(1)])
+    EventStore.open(empty, create=False).close()
+
+
+def test_read_only_opens_write_nothing_and_refuse_a_file_without_the_schema(tmp_path, db_path):
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(NotALogError):
+        EventStore.open(foreign, readonly=True)
+    assert foreign.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db"]
+    with EventStore.open(db_path) as store:
+        store.append("s", 0, [ev(1)])
+    with EventStore.open(db_path, readonly=True) as reader:
+        assert [r.version for r in reader.read_stream("s")] == [1] and reader.verify().ok
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.append("s", 1, [ev(2)])

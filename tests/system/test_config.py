@@ -30,11 +30,21 @@ def test_defaults_are_the_documented_ones():
         ("AUTOSIGNAL_ENABLED", "maybe"),
         ("BINANCE_WS_URL", "not a url"),
         ("TELEGRAM_RATE", "0"),
+        ("TELEGRAM_API_URL", "ftp://127.0.0.1:8081"),
+        ("TELEGRAM_API_URL", "127.0.0.1:8081"),
+        ("WATCHLIST", "top101"),
+        ("WATCHLIST", "top9999999"),
     ],
 )
 def test_bad_values_name_the_setting(name, value):
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value}, None)
+
+
+def test_the_largest_watchlist_the_feed_serves_is_accepted():
+    assert load_settings({"WATCHLIST": "top100"}, None).watchlist == 100
+    assert load_settings({"TELEGRAM_API_URL": "http://127.0.0.1:8081/"}, None).telegram_api_url == (
+        "http://127.0.0.1:8081")
 
 
 def test_token_is_never_shown():

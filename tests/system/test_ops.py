@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -149,6 +150,65 @@ def test_the_lock_belongs_to_the_file_whatever_path_reaches_it(tmp_path, monkeyp
         other = Path("..") / "sub" / ".." / "ev.db"
     with InstanceLock(db), pytest.raises(AlreadyRunning, match="already running"):
         System(load_settings({"DB_PATH": str(other)}, None)).start(telegram=False)
+
+
+def test_read_only_commands_refuse_a_file_that_is_not_a_log_and_leave_it_untouched(tmp_path):
+    foreign = tmp_path / "notes.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    for command in ("verify", "replay", "audit"):
+        result = cli(command, "--db", str(foreign))
+        assert result.returncode == 2 and "no event log" in result.stderr and "Traceback" not in result.stderr
+    assert foreign.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_an_empty_file_where_a_log_was_is_refused_unless_a_new_log_is_asked_for(tmp_path):
+    from app.log_file import StartError, open_for_run
+
+    db = tmp_path / "events.db"
+    db.touch()
+    with pytest.raises(StartError, match=r"empty \(0 bytes\).*--new-log"):
+        open_for_run(str(db), "FULL", new_log=False)
+    assert db.stat().st_size == 0
+    lock, store = open_for_run(str(db), "FULL", new_log=True)
+    store.close()
+    lock.release()
+    lock, store = open_for_run(str(db), "FULL", new_log=False)  # now it is a log
+    store.close()
+    lock.release()
+
+
+def test_a_db_path_that_cannot_hold_the_log_is_one_line_naming_it(tmp_path):
+    from app.log_file import StartError, open_for_run
+
+    (tmp_path / "a-file").write_text("x")
+    for bad in (tmp_path, tmp_path / "a-file" / "events.db"):
+        with pytest.raises(StartError, match="DB_PATH") as info:
+            open_for_run(str(bad), "FULL", new_log=False)
+        assert "\n" not in str(info.value)
+    env = {"PATH": "/usr/bin:/bin", "DB_PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "DB_PATH" in result.stderr and "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert "DB_PATH" in error and "is a directory" in error
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_named(tmp_path):
+    from app.log_file import StartError, open_for_run
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(StartError, match="read-only"):
+            open_for_run(str(folder / "events.db"), "FULL", new_log=False)
+    finally:
+        folder.chmod(0o755)
 
 
 def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
