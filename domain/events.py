@@ -230,8 +230,17 @@ class SignalDelivered(Event):
 class DeliveryFailed(Event):
     signal_id: str
     chat_id: int
-    reason: str  # blocked | bad_request | expired
-    detail: str | None = None  # Telegram's description for bad_request
+    reason: str  # blocked | bad_request | expired | migrated | unreachable | error
+    detail: str | None = None  # Telegram's description, or the last error after bounded retries
+
+
+@dataclass(frozen=True)
+class DeliveryRedirected(Event):
+    """The chat became another (a group upgraded to a supergroup): the delivery is owed to `to_chat_id` now."""
+
+    signal_id: str
+    chat_id: int
+    to_chat_id: int
 
 
 # --- outcomes (writer: OutcomeTracker; the backtest writes the same) ------------------------

@@ -36,7 +36,10 @@ class InvariantReport:
 
 def check(records: Iterable[LoggedEvent]) -> InvariantReport:
     """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each;
-    one refund per failed paid manual signal and none for anything else."""
+    one refund per failed paid manual signal and none for anything else.
+
+    A redirect (the chat became a supergroup) is the old chat's outcome and makes the new chat owed.
+    """
     report = InvariantReport()
     balances: dict[int, int] = {}
     owed: dict[tuple[str, int], int] = {}  # (signal_id, chat) -> attempts
@@ -64,7 +67,7 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
             for chat in data["recipients"]:
                 owed[(data["signal_id"], chat)] = 0
                 report.issued += 1
-        elif kind in ("DeliveryAttempted", "SignalDelivered", "DeliveryFailed"):
+        elif kind in ("DeliveryAttempted", "SignalDelivered", "DeliveryFailed", "DeliveryRedirected"):
             key = (data["signal_id"], data["chat_id"])
             if key not in owed:
                 report.fail(record.position, f"{kind} for {key} which was never issued")
@@ -76,7 +79,9 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
                 report.fail(record.position, f"{key} has a second outcome ({kind})")
                 continue
             settled.add(key)
-            if kind == "SignalDelivered":
+            if kind == "DeliveryRedirected":
+                owed[(data["signal_id"], data["to_chat_id"])] = 0  # the same signal, owed to the new chat
+            elif kind == "SignalDelivered":
                 report.delivered += 1
             else:
                 report.failed += 1

@@ -25,6 +25,8 @@ class Delivery:
     priority: int
     position: int
     attempts: int = 0
+    redirected: bool = False  # already re-addressed once (a group's migration): never again
+    reply_to: int | None = None  # the command's message in a group: the signal answers it
 
     @property
     def key(self) -> tuple[str, int]:
@@ -32,7 +34,12 @@ class Delivery:
 
 
 class Outbox:
-    """Pending deliveries in log order, plus the chats known to have blocked the bot."""
+    """Pending deliveries in log order, plus the users known to have blocked the bot.
+
+    Only users (positive chat ids) are remembered as blocked: a user's next message unblocks them
+    (BotUnblocked), while a group that removed the bot has no such event, so each later delivery
+    to a group simply tries once.
+    """
 
     def __init__(self) -> None:
         self.pending: dict[tuple[str, int], Delivery] = {}
@@ -50,11 +57,13 @@ class Outbox:
                 chats, priority = [data.get("chat_id") or user_of(rec.stream)], MANUAL
             case "AutoSignalIssued":
                 chats, priority = data["recipients"], AUTO
+            case "DeliveryRedirected":
+                return self._redirect(data)
             case _:
                 self._settle(rec)
                 return []
-        owed = [Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position)
-                for chat in chats]
+        owed = [Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position,
+                         reply_to=data.get("reply_to")) for chat in chats]
         owed = [d for d in owed if d.key not in self.pending]
         self.pending.update((d.key, d) for d in owed)
         return owed
@@ -70,12 +79,20 @@ class Outbox:
                 self.pending.pop((data["signal_id"], data["chat_id"]), None)
             case "DeliveryFailed":
                 self.pending.pop((data["signal_id"], data["chat_id"]), None)
-                if data.get("reason") == "blocked":
+                if data.get("reason") == "blocked" and data["chat_id"] > 0:
                     self.blocked.add(data["chat_id"])
             case "BotBlocked":
                 self.blocked.add(user_of(rec.stream))
             case "BotUnblocked":
                 self.blocked.discard(user_of(rec.stream))
+
+    def _redirect(self, data: dict[str, Any]) -> list[Delivery]:
+        old = self.pending.pop((data["signal_id"], data["chat_id"]), None)
+        if old is None:
+            return []
+        moved = replace(old, chat_id=data["to_chat_id"], attempts=0, redirected=True)
+        self.pending[moved.key] = moved
+        return [moved]
 
     def in_flight(self) -> list[Delivery]:
         """Pending deliveries already attempted: a crash may have sent them once already."""

@@ -10,8 +10,11 @@ is committed before the send and the outcome after it; appends run in a thread
 (`asyncio.to_thread`) and are batched, so the loop never blocks on SQLite.
 
 Limits: a global token bucket (`rate` messages/s), at least `per_chat_interval` seconds
-between messages to one chat, a 429 pauses the whole Sender for `retry_after`, network and
-5xx errors retry the same message with backoff.
+between messages to one private chat and `per_group_interval` to one group (Telegram allows a
+group about 20 a minute), a 429 pauses the whole Sender for `retry_after`. What follows a
+failed send is decided per error class in `send_errors`: bounded retries (then `DeliveryFailed`
+with a reason), a re-address once when a group became a supergroup (`DeliveryRedirected`), or
+failed at once; nothing is retried without end.
 """
 
 from __future__ import annotations
@@ -23,21 +26,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.types import ReplyParameters
 
 from actors.clock import Clock
 from actors.messages import RefundOwed, UserBlocked
 from analysis.candles import INTERVAL_MS
-from domain.events import DeliveryAttempted, DeliveryFailed, Event, SignalDelivered
+from domain.events import DeliveryAttempted, DeliveryFailed, DeliveryRedirected, Event, SignalDelivered
 from domain.outbox import MANUAL, Delivery, Outbox
 from domain.refunds import OwedRefund, Refunds
 from eventstore import ConcurrencyError, EventStore, NewEvent
+from telegram_adapter import send_errors
 from telegram_adapter.formatting import signal_text, split_text
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,11 @@ CATCH_UP_BATCH = 10_000
 
 
 class Transport(Protocol):
-    async def send(self, chat_id: int, text: str) -> int:
-        """Send one HTML message and return its message_id (raises aiogram's Telegram errors)."""
+    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
+        """Send one HTML message (as a reply to message `reply_to`, if given) and return its message_id.
+
+        Raises aiogram's Telegram errors.
+        """
         ...
 
 
@@ -59,8 +60,9 @@ class BotTransport:
     def __init__(self, bot: Any) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int, text: str) -> int:
-        message = await self.bot.send_message(chat_id, text, parse_mode="HTML")
+    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
+        replying = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        message = await self.bot.send_message(chat_id, text, parse_mode="HTML", reply_parameters=replying)
         return message.message_id
 
 
@@ -93,6 +95,8 @@ class _Item:
     text: str | None = field(compare=False, default=None)  # a reply
     delivery: Delivery | None = field(compare=False, default=None)
     failures: int = field(compare=False, default=0)
+    reply_to: int | None = field(compare=False, default=None)  # the command's message, in a group
+    redirected: bool = field(compare=False, default=False)
 
 
 class OutboxWriter:
@@ -148,13 +152,17 @@ class Sender:
         per_chat_interval: float = 1.0,
         concurrency: int = 8,
         max_backoff: float = 30.0,
+        per_group_interval: float = 3.0,
+        max_attempts: int = 8,
     ) -> None:
         self.transport = transport
         self.store = store
         self.clock = clock
         self.sessions = sessions
         self.per_chat_interval = per_chat_interval
+        self.per_group_interval = per_group_interval
         self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
         self.outbox = Outbox()
         self.refunds = Refunds()
         self.writer = OutboxWriter(store)
@@ -214,10 +222,10 @@ class Sender:
 
     # --- input -----------------------------------------------------------------------
 
-    def reply(self, chat_id: int, text: str) -> None:
-        """Queue a command's reply (on the Sender's loop)."""
+    def reply(self, chat_id: int, text: str, reply_to: int | None = None) -> None:
+        """Queue a command's reply (on the Sender's loop); in a group, as a reply to message `reply_to`."""
         for piece in split_text(text):
-            self._push(_Item(REPLY, next(self._seq), chat_id, text=piece))
+            self._push(_Item(REPLY, next(self._seq), chat_id, text=piece, reply_to=reply_to))
 
     def _from_journal(self, records: list[Any]) -> None:
         """Journal thread: hand the events to the loop and return at once."""
@@ -279,16 +287,19 @@ class Sender:
             return chat_id
         return None
 
+    def _interval(self, chat_id: int) -> float:
+        """Seconds between two messages to one chat: groups (negative ids) allow about 20 a minute."""
+        return self.per_group_interval if chat_id < 0 else self.per_chat_interval
+
     async def _run(self, item: _Item) -> None:
-        delay = self.per_chat_interval
+        delay = self._interval(item.chat_id)
         try:
             retry = await self._send(item)
             if retry is not None:
-                item.failures += 1
                 heapq.heappush(self._chats[item.chat_id], item)
                 delay = max(delay, retry)
-        except Exception:
-            log.exception("sending to chat %s failed; the message stays owed", item.chat_id)
+        except Exception:  # the log could not be written: the message stays owed, as the log says
+            log.exception("recording a send to chat %s failed; the message stays owed", item.chat_id)
             item.failures += 1
             heapq.heappush(self._chats[item.chat_id], item)
             delay = max(delay, self._backoff(item))
@@ -313,34 +324,73 @@ class Sender:
             if settled:
                 return None
             await self.writer.write(DeliveryAttempted(delivery.signal_id, delivery.chat_id))
-        first, *rest = [item.text] if delivery is None else split_text(signal_text(delivery.signal))
-        await self.bucket.take()
+        pieces = [item.text] if delivery is None else split_text(signal_text(delivery.signal))
+        reply_to = item.reply_to if delivery is None else delivery.reply_to
         try:
-            message_id = await self.transport.send(item.chat_id, first)
-            for piece in rest:
-                await asyncio.sleep(self.per_chat_interval)
-                await self.bucket.take()
-                await self.transport.send(item.chat_id, piece)
-        except TelegramRetryAfter as exc:
-            loop = asyncio.get_running_loop()
-            self._paused_until = max(self._paused_until, loop.time() + exc.retry_after)
-            log.warning("Telegram asks to wait %s s; the Sender pauses", exc.retry_after)
-            return float(exc.retry_after)
-        except TelegramForbiddenError:
-            await self._blocked(item)
-            return None
-        except TelegramBadRequest as exc:
-            log.warning("Telegram refused a message to %s: %s", item.chat_id, exc.message)
-            if delivery is not None:
-                await self._fail(delivery, "bad_request", exc.message)
-            return None
-        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as exc:
-            log.warning("sending to %s failed (%s); retrying", item.chat_id, type(exc).__name__)
-            return self._backoff(item)
+            message_id = await self._transmit(item.chat_id, pieces, reply_to)
+        except Exception as exc:
+            return await self._after_error(item, exc)
         if delivery is not None:
             await self.writer.write(SignalDelivered(delivery.signal_id, delivery.chat_id, message_id))
             self._queued.discard(delivery.key)
         return None
+
+    async def _transmit(self, chat_id: int, pieces: list[str], reply_to: int | None) -> int:
+        """Send the pieces of one message in order; returns the first piece's message_id."""
+        first, *rest = pieces
+        await self.bucket.take()
+        message_id = await self.transport.send(chat_id, first, reply_to)
+        for piece in rest:
+            await asyncio.sleep(self._interval(chat_id))
+            await self.bucket.take()
+            await self.transport.send(chat_id, piece, reply_to)
+        return message_id
+
+    async def _after_error(self, item: _Item, exc: Exception) -> float | None:
+        """Apply the decided outcome of a failed send; returns the wait before a retry, or None when settled."""
+        decided = send_errors.outcome(exc)
+        delivery = item.delivery
+        match decided:
+            case send_errors.Blocked():
+                await self._blocked(item)
+            case send_errors.Fail(reason, detail):
+                log.warning("Telegram refused a message to %s: %s", item.chat_id, detail)
+                if delivery is not None:
+                    await self._fail(delivery, reason, detail)
+            case send_errors.Readdress(to_chat_id):
+                await self._readdress(item, to_chat_id)
+            case send_errors.Retry(wait, reason):
+                item.failures += 1
+                if item.failures >= self.max_attempts:
+                    log.warning("giving up on a message to %s after %d attempts: %s",
+                                item.chat_id, item.failures, send_errors.describe(exc))
+                    if delivery is not None:
+                        await self._fail(delivery, reason, send_errors.describe(exc))
+                    return None
+                if wait is not None:  # Telegram's flood control: the whole Sender waits
+                    loop = asyncio.get_running_loop()
+                    self._paused_until = max(self._paused_until, loop.time() + wait)
+                    log.warning("Telegram asks to wait %s s; the Sender pauses", wait)
+                    return wait
+                log.warning("sending to %s failed (%s); retrying", item.chat_id, send_errors.describe(exc))
+                return self._backoff(item)
+        return None
+
+    async def _readdress(self, item: _Item, to_chat_id: int) -> None:
+        """A group became a supergroup: send to the new chat once; a second move settles it as failed."""
+        delivery = item.delivery
+        already = delivery.redirected if delivery is not None else item.redirected
+        if already:
+            log.warning("chat %s moved again (to %s); not following a second time", item.chat_id, to_chat_id)
+            if delivery is not None:
+                await self._fail(delivery, "migrated", f"chat moved again, to {to_chat_id}")
+            return
+        log.info("chat %s became supergroup %s; re-addressing", item.chat_id, to_chat_id)
+        if delivery is None:
+            self._push(_Item(item.priority, next(self._seq), to_chat_id, text=item.text, redirected=True))
+            return
+        await self.writer.write(DeliveryRedirected(delivery.signal_id, delivery.chat_id, to_chat_id))
+        self._queued.discard(delivery.key)  # the Outbox owes it to the new chat once it folds the redirect
 
     async def _settle_without_sending(self, delivery: Delivery) -> bool:
         if delivery.key not in self.outbox.pending:
@@ -356,10 +406,12 @@ class Sender:
         return False
 
     async def _blocked(self, item: _Item) -> None:
-        self.outbox.blocked.add(item.chat_id)
+        user = item.chat_id > 0  # a group that removed the bot is not a user who blocked it
+        if user:
+            self.outbox.blocked.add(item.chat_id)
         if item.delivery is not None:
             await self._fail(item.delivery, "blocked")
-        if self.sessions is not None:
+        if user and self.sessions is not None:
             self.sessions.tell(UserBlocked(item.chat_id))
 
     async def _fail(self, delivery: Delivery, reason: str, detail: str | None = None) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+import aiogram.exceptions
 import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from actors.clock import ManualClock
+from domain import invariants
 from domain.events import upcast
+from domain.outbox import fold
 from eventstore import EventStore
+from telegram_adapter import send_errors
 from telegram_adapter.sender import BotTransport, Sender
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session_stack import T0, Stack
@@ -93,3 +97,79 @@ def test_refusals_are_recorded_once_and_long_signals_are_split(fake, stack):
     assert seen[(ids["long"], 23)] == ["DeliveryAttempted", "SignalDelivered"]
     pieces = fake.messages_to(23)
     assert len(pieces) == 2 and all(len(p) <= 4096 for p in pieces) and pieces[1].endswith("own risk.</i>")
+
+
+def test_a_group_upgraded_to_a_supergroup_is_re_addressed_once_then_settled(fake, stack):
+    fake.migrated.update({-100: -1001, -200: -300, -300: -400})  # -200 moves twice: followed only once
+    ids = {}
+    drive(fake, stack, lambda: ids.setdefault("sig", broadcast(stack, SIGNAL, [-100, -200])), lambda sender: None,
+          lambda: len(outcomes(stack)) == 4 and all(len(v) == 2 for v in outcomes(stack).values()))
+    seen = outcomes(stack)
+    assert seen[(ids["sig"], -100)] == ["DeliveryAttempted", "DeliveryRedirected"]
+    assert seen[(ids["sig"], -1001)] == ["DeliveryAttempted", "SignalDelivered"]
+    assert seen[(ids["sig"], -200)] == ["DeliveryAttempted", "DeliveryRedirected"]
+    assert seen[(ids["sig"], -300)] == ["DeliveryAttempted", "DeliveryFailed:migrated"]
+    assert fake.messages_to(-1001) and not fake.messages_to(-400)
+    assert not fold(stack.store.read_all()).pending and invariants.check(stack.store.read_all()).ok
+
+
+class Exploding:
+    """A transport whose every send raises something no one anticipated."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
+        self.calls += 1
+        raise ValueError("something unforeseen")
+
+
+def test_an_unknown_error_is_retried_a_bounded_number_of_times_then_failed_with_a_reason(stack):
+    transport = Exploding()
+    signal_id = broadcast(stack, SIGNAL, [31])
+
+    async def main():
+        sender = Sender(transport, stack.store, stack.clock, max_attempts=3, max_backoff=0.01, per_chat_interval=0)
+        await sender.start()
+        sender.reply(32, "a reply that cannot be sent")
+        try:
+            async with asyncio.timeout(10):
+                while not (sender.idle() and not sender.pending_count()):
+                    await asyncio.sleep(0.02)
+        finally:
+            await sender.stop()
+
+    asyncio.run(main())
+    assert transport.calls == 6  # 3 tries for the signal, 3 for the reply, then nothing more
+    assert outcomes(stack)[(signal_id, 31)] == ["DeliveryAttempted"] * 3 + ["DeliveryFailed:error"]
+    failed = next(r for r in stack.store.read_stream("outbox") if r.type == "DeliveryFailed")
+    assert failed.data["detail"] == "ValueError: something unforeseen"
+
+
+def _instance(cls: type) -> BaseException:
+    exc = cls.__new__(cls)
+    exc.message, exc.retry_after, exc.migrate_to_chat_id = "Bad Request: m", 1, -1009
+    return exc
+
+
+DECIDED = {
+    "TelegramRetryAfter": send_errors.Retry(1.0, "rate_limited"),
+    "TelegramMigrateToChat": send_errors.Readdress(-1009),
+    "TelegramForbiddenError": send_errors.Blocked(),
+    **dict.fromkeys(["TelegramBadRequest", "TelegramNotFound", "TelegramConflictError", "TelegramEntityTooLarge"],
+                    send_errors.Fail("bad_request", "Bad Request: m")),
+    **dict.fromkeys(["TelegramUnauthorizedError", "TelegramServerError", "RestartingTelegram",
+                     "TelegramNetworkError", "ClientDecodeError"], send_errors.Retry(None, "unreachable")),
+    **dict.fromkeys(["AiogramError", "DetailedAiogramError", "TelegramAPIError", "CallbackAnswerException",
+                     "SceneException", "UnsupportedKeywordArgument", "DataNotDictLikeError"],
+                    send_errors.Retry(None, "error")),
+}
+
+
+def test_every_error_class_aiogram_can_raise_has_a_decided_outcome():
+    classes = {name: cls for name, cls in vars(aiogram.exceptions).items()
+               if isinstance(cls, type) and issubclass(cls, Exception)}
+    assert set(classes) == set(DECIDED), "a new aiogram error class needs a decided outcome in send_errors"
+    for name, cls in classes.items():
+        assert send_errors.outcome(_instance(cls)) == DECIDED[name], name
+    assert send_errors.outcome(ConnectionResetError()) == send_errors.Retry(None, "unreachable")

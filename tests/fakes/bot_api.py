@@ -3,8 +3,10 @@
 It answers the methods the bot uses, long-polls `getUpdates` honouring `offset` and `timeout`,
 enforces Telegram's limits (about 1 message/s per chat with small bursts, 30/s overall:
 429 with `retry_after`), answers 403 for chats marked blocked and 400 for malformed HTML or
-over-long text, and records every call. Faults (429 storms, 5xx, slowness) are switched on
-by tests. It runs on its own loop thread, so tests and the bot's loop stay independent.
+over-long text, 400 with `migrate_to_chat_id` for a group upgraded to a supergroup, and records
+every call. Groups get about 20 messages a minute. Faults (429 storms, 5xx, slowness) are switched
+on by tests, which can also push group messages, service messages and malformed updates. It runs
+on its own loop thread, so tests and the bot's loop stay independent.
 """
 
 from __future__ import annotations
@@ -63,15 +65,17 @@ class Call:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, description: str, **parameters: int) -> None:
         super().__init__(description)
-        self.status, self.description, self.retry_after = status, description, retry_after
+        self.status, self.description, self.parameters = status, description, parameters
 
 
 @dataclass
 class _Limits:
     per_chat_rate: float = 1.0
     per_chat_burst: float = 3.0
+    per_group_rate: float = 20 / 60
+    per_group_burst: float = 3.0
     global_per_s: int = 30
     window: deque = field(default_factory=deque)
     buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat -> (tokens, at)
@@ -80,11 +84,13 @@ class _Limits:
         while self.window and now - self.window[0] >= 1.0:
             self.window.popleft()
         if len(self.window) >= self.global_per_s:
-            raise _Refused(429, "Too Many Requests: retry after 1", 1)
-        tokens, at = self.buckets.get(chat_id, (self.per_chat_burst, now))
-        tokens = min(self.per_chat_burst, tokens + (now - at) * self.per_chat_rate)
+            raise _Refused(429, "Too Many Requests: retry after 1", retry_after=1)
+        rate, burst = (self.per_group_rate, self.per_group_burst) if chat_id < 0 else (
+            self.per_chat_rate, self.per_chat_burst)
+        tokens, at = self.buckets.get(chat_id, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
         if tokens < 1:
-            raise _Refused(429, "Too Many Requests: retry after 1", 1)
+            raise _Refused(429, "Too Many Requests: retry after 1", retry_after=1)
         self.buckets[chat_id] = (tokens - 1, now)
         self.window.append(now)
 
@@ -99,6 +105,8 @@ class FakeBotAPI:
         self.sent: list[dict[str, Any]] = []  # messages Telegram accepted
         self.blocked: set[int] = set()
         self.missing_chats: set[int] = set()  # 400 "chat not found"
+        self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id (400 with migrate_to_chat_id)
+        self.pushed: dict[int, dict[str, Any]] = {}  # update_id -> the message pushed with it
         self.storm = 0  # the next n sends get 429
         self.storm_retry_after = 1
         self.server_errors = 0  # the next n sends get 502
@@ -150,23 +158,38 @@ class FakeBotAPI:
     # --- what tests do -------------------------------------------------------------------
 
     def push_text(self, user_id: int, text: str, username: str | None = None, language: str = "en",
-                  copies: int = 1) -> int:
-        """A user writes `text` in their private chat; returns the update_id. `copies` > 1 delivers the
-        same update that many times (Telegram delivers at least once)."""
-        with self._lock:
-            update_id = self._next_update
-            self._next_update += 1
-            message_id = self._next_message
-            self._next_message += 1
+                  chat_id: int | None = None, chat_type: str = "private", copies: int = 1) -> int:
+        """A user writes `text` in their private chat (or in group `chat_id`); returns the update_id.
+
+        `copies` > 1 delivers the same update that many times (Telegram delivers at least once)."""
+        message: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return self.push_message(user_id, message, username, language, chat_id, chat_type, copies)
+
+    def push_message(self, user_id: int, fields: dict[str, Any], username: str | None = None,
+                     language: str = "en", chat_id: int | None = None, chat_type: str = "private",
+                     copies: int = 1) -> int:
+        """A message from `user_id` with `fields` (text, or a service field such as new_chat_members)."""
         user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language}
         if username:
             user["username"] = username
-        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()), "text": text,
-                                   "chat": {"id": user_id, "type": "private"}, "from": user}
-        if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        update = {"update_id": update_id, "message": message}
-        self._loop.call_soon_threadsafe(self._add_update, update, copies)
+        chat: dict[str, Any] = {"id": chat_id or user_id, "type": chat_type}
+        if chat_type != "private":
+            chat["title"] = "Traders"
+        with self._lock:
+            message_id = self._next_message
+            self._next_message += 1
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat, "from": user, **fields}
+        return self.push_update({"message": message}, copies)
+
+    def push_update(self, body: dict[str, Any], copies: int = 1) -> int:
+        """Queue any update body, even one Telegram's schema would not allow; returns its update_id."""
+        with self._lock:
+            update_id = self._next_update
+            self._next_update += 1
+            self.pushed[update_id] = body.get("message", {})
+        self._loop.call_soon_threadsafe(self._add_update, {"update_id": update_id, **body}, copies)
         return update_id
 
     def messages_to(self, chat_id: int) -> list[str]:
@@ -195,8 +218,8 @@ class FakeBotAPI:
         except _Refused as refused:
             status = refused.status
             body = {"ok": False, "error_code": status, "description": refused.description}
-            if refused.retry_after is not None:
-                body["parameters"] = {"retry_after": refused.retry_after}
+            if refused.parameters:
+                body["parameters"] = refused.parameters
         with self._lock:
             self.calls.append(Call(method, params, status, time.monotonic()))
         return web.json_response(body, status=status)
@@ -242,20 +265,24 @@ class FakeBotAPI:
         if self.storm:
             self.storm -= 1
             raise _Refused(429, f"Too Many Requests: retry after {self.storm_retry_after}",
-                           self.storm_retry_after)
+                           retry_after=self.storm_retry_after)
         if chat_id in self.blocked:
             raise _Refused(403, "Forbidden: bot was blocked by the user")
         if chat_id in self.missing_chats:
             raise _Refused(400, "Bad Request: chat not found")
+        if chat_id in self.migrated:
+            raise _Refused(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           migrate_to_chat_id=self.migrated[chat_id])
         text = params.get("caption" if method == "sendPhoto" else "text") or ""
         _validate(method, text, params)
         self.limits.check(chat_id, time.monotonic())
         with self._lock:
             message_id = self._next_message
             self._next_message += 1
-            self.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "method": method})
+            self.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "method": method,
+                              "reply_to": (params.get("reply_parameters") or {}).get("message_id")})
         message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
-                                   "chat": {"id": chat_id, "type": "private"}}
+                                   "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}}
         if method == "sendPhoto":
             message["photo"] = [{"file_id": f"photo{message_id}", "file_unique_id": f"u{message_id}",
                                  "width": 1, "height": 1}]
