@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -16,6 +17,7 @@ from aiogram.types import BotCommand
 
 from actors.clock import Clock
 from eventstore import EventStore
+from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.router import build_router
 from telegram_adapter.sender import BotTransport, Sender
 
@@ -73,8 +75,8 @@ class TelegramBot:
         self._ready = threading.Event()
         self._stopping = asyncio.Event()
         self._error: BaseException | None = None
-        self._dispatcher: Dispatcher | None = None
         self._bot: Bot | None = None
+        self.updates = PollCounters()
 
     def start(self, timeout: float = 30.0) -> TelegramBot:
         self._thread.start()
@@ -115,24 +117,19 @@ class TelegramBot:
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
                              rate=self.config.rate, **self.sender_options)
         await self.sender.start()
-        self._dispatcher = Dispatcher()
-        self._dispatcher.include_router(
-            build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal))
+        dispatcher = Dispatcher()
+        dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety
             log.warning("setMyCommands failed: %r", exc)
-        polling = asyncio.create_task(self._dispatcher.start_polling(
-            self._bot, handle_signals=False, handle_as_tasks=False, close_bot_session=False,
-            polling_timeout=self.config.polling_timeout))
+        polling = asyncio.create_task(poll(self._bot, dispatcher, self.config.polling_timeout, self.updates))
         self._ready.set()
         try:
             await self._stopping.wait()
-            try:
-                await self._dispatcher.stop_polling()
-            except RuntimeError:
-                pass  # polling had not started yet
-            await polling
+            polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
             await self.sender.stop()
         finally:
             await self._bot.session.close()

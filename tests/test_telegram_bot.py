@@ -128,6 +128,21 @@ def test_429_storm_5xx_and_slow_server_lose_and_duplicate_nothing(world):
     assert all(len(fake.messages_to(u)) == 1 for u in (3002, 3003, 3004))
 
 
+def test_one_malformed_update_is_skipped_and_counted_and_the_good_ones_are_answered(world):
+    fake, _stack, bot = world
+    fake.push_text(51, "/start")
+    said(fake, 51, 1)
+    nameless = {"message_id": 9001, "date": 1, "chat": {"id": 52, "type": "private"}, "text": "/start",
+                "from": {"id": 52, "is_bot": False}}  # no first_name: aiogram refuses the whole batch
+    fake.push_update({"message": nameless})
+    fake.push_update({"message": "not even an object"})
+    fake.push_text(51, "/credits")
+    fake.push_text(53, "/start")
+    assert said(fake, 51, 2)[1].startswith("Balance: 100")
+    assert "Welcome" in said(fake, 53, 1)[0]
+    assert not fake.messages_to(52) and bot.updates.unparsable == 2 and bot.updates.failed == 0
+
+
 def test_blocked_user_stops_receiving_until_they_write_again(world):
     fake, stack, bot = world
     fake.push_text(77, "/start")
