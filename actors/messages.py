@@ -225,7 +225,9 @@ class Command:
     """One user's command (from Telegram or the console) for `Sessions` -> `Reply`.
 
     `name` is the command without the slash ("" for plain text); `update_id` is the
-    idempotency key (Telegram's update_id, increasing per bot).
+    idempotency key (Telegram's update_id, increasing per bot). `group` marks a command sent in
+    a group chat `chat_id` (message `message_id` there): it charges the sender, and personal
+    answers go to the sender's private chat.
     """
 
     update_id: int
@@ -236,15 +238,19 @@ class Command:
     username: str | None = None
     language: str | None = None
     reply_to: Future | None = field(default=None, compare=False)
+    group: bool = False
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Reply:
     """The answer to a `Command`: text to send (HTML), or None when the Outbox delivers a signal
-    (`signal_id`) or the update was a repeat."""
+    (`signal_id`) or the update was a repeat. `private`: send it to the user's private chat even
+    when the command came from a group (a balance is never shown to a group)."""
 
     text: str | None
     signal_id: str | None = None
+    private: bool = False
 
 
 @dataclass(frozen=True)

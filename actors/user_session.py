@@ -56,6 +56,8 @@ _ID = re.compile(r"[0-9]{1,15}")
 CANDLES_WANTED = 500
 MIN_CANDLES = 100
 TOP_PAIRS = 10
+PERSONAL = frozenset({"start", "credits", "history", "buy"})  # answered privately when asked in a group
+SERVED = frozenset({*rules.COSTS, *PERSONAL, "help", "autosignal"})  # what a group may ask of a session
 ADMIN_COMMANDS = frozenset(
     {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit"}
 )
@@ -193,7 +195,30 @@ class UserSession(pykka.ThreadingActor):
     def _command(self, cmd: Command) -> Reply:
         if cmd.update_id <= self.state.last_update_id:
             return Reply(None)  # a redelivered update: already answered, nothing changes
+        if cmd.group:
+            return self._in_group(cmd)
         self._decide(rules.Contact(), None)
+        return self._answer(cmd)
+
+    def _in_group(self, cmd: Command) -> Reply:
+        """A command in a group: only a user who started the bot privately is served; personal answers go there.
+
+        Writing in a group says nothing about the private chat, so it does not unblock the user, and
+        nobody registers from a group (the bot could not answer them privately).
+        """
+        if cmd.name not in SERVED:
+            return Reply(None)  # another bot's command, or a typo: not ours to answer in front of the group
+        if cmd.name == "help":
+            return Reply(fmt.HELP)
+        if not self.state.registered:
+            return Reply(fmt.START_PRIVATELY)
+        if cmd.name not in PERSONAL:
+            return self._answer(cmd)
+        if self.state.blocked:
+            return Reply(fmt.PRIVATE_ONLY.format(name=cmd.name))
+        return replace(self._answer(cmd), private=True)
+
+    def _answer(self, cmd: Command) -> Reply:
         if self.state.banned:
             return Reply(fmt.SUSPENDED)
         if cmd.name == "start":
@@ -246,7 +271,9 @@ class UserSession(pykka.ThreadingActor):
             if scan:
                 return Reply(fmt.scan_text(result) + "\nNo setup in any pair: no credits were charged.")
             return Reply(fmt.no_setup_text(result))
-        issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id), cmd.update_id)
+        reply_to = cmd.message_id if cmd.group else None
+        issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id, reply_to),
+                              cmd.update_id)
         if isinstance(issued, rules.Rejection):
             return Reply(fmt.esc(issued.reason))
         return Reply(None, rules.signal_id(self.user_id, cmd.update_id))

@@ -187,12 +187,12 @@ class GaugedTransport:
         self.first: float | None = None
         self.last = 0.0
 
-    async def send(self, chat_id: int, text: str) -> int:
+    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         self.first = self.first or time.perf_counter()
         try:
-            return await self.inner.send(chat_id, text)
+            return await self.inner.send(chat_id, text, reply_to)
         finally:
             self.in_flight -= 1
             self.last = time.perf_counter()

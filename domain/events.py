@@ -117,6 +117,7 @@ class ManualSignalIssued(Event):
     signal: Payload
     chat_id: int | None = None  # where to deliver; the user's id (private chat) when absent
     at: int | None = None  # ms UTC the request was served: counts toward the rate limit
+    reply_to: int | None = None  # in a group: the command's message, which the signal answers
 
 
 @dataclass(frozen=True)

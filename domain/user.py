@@ -128,6 +128,7 @@ class IssueSignal:
     kind: str  # analyze | futures | signals
     signal: dict[str, Any]
     chat_id: int | None = None
+    reply_to: int | None = None  # the command's message when asked in a group
 
 
 @dataclass(frozen=True)
@@ -289,13 +290,13 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
     match command:
         case Touch():
             return _topup(state, now)
-        case IssueSignal(update_id, kind, signal, chat_id):
+        case IssueSignal(update_id, kind, signal, chat_id, reply_to):
             refused = affordable(state, kind, now)
             if refused:
                 return refused
             issued = ManualSignalIssued(
                 signal_id(state.user_id, update_id), update_id, cost_of(state, kind, now), signal,
-                chat_id if chat_id is not None else state.chat_id, at=now,
+                chat_id if chat_id is not None else state.chat_id, at=now, reply_to=reply_to,
             )
             return [*_topup(state, now), issued]
         case ServeNoSetup(update_id, kind):

@@ -118,7 +118,8 @@ class TelegramBot:
                              rate=self.config.rate, **self.sender_options)
         await self.sender.start()
         dispatcher = Dispatcher()
-        dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal))
+        dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
+                                               bot_username=me.username))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety

@@ -6,6 +6,14 @@ AUTOSIGNAL_ADMIN = frozenset({"signal_on", "signal_off", "signal_status", "signa
 MAX_ARGS = 8
 
 
+def addressed_to(text: str | None, username: str | None) -> bool:
+    """Whether a group message is a command for this bot: `/cmd` or `/cmd@our_username`, not `/cmd@other_bot`."""
+    if not text or not text.startswith("/"):
+        return False
+    _, at, suffix = text.split(maxsplit=1)[0].partition("@")
+    return not at or (username is not None and suffix.lower() == username.lower())
+
+
 def parse(text: str | None) -> tuple[str, tuple[str, ...]]:
     """`/Analyze@bot btc` -> ("analyze", ("btc",)); plain text -> ("", ())."""
     if not text or not text.startswith("/"):

@@ -24,7 +24,7 @@ class ConsoleTransport:
         self.names = names
         self._ids = itertools.count(1)
 
-    async def send(self, chat_id: int, text: str) -> int:
+    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
         head = f"  → {self.names.get(chat_id, chat_id)}\n" if self.names is not None else ""
         self.out.write(head + plain(text) + "\n\n")
         self.out.flush()

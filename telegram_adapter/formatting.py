@@ -36,6 +36,15 @@ HELP = (
     "You are charged only when a signal is delivered."
 )
 
+START_PRIVATELY = (
+    "To use me, open a private chat with me and send /start there (100 free credits); "
+    "then ask here again."
+)
+PRIVATE_ONLY = (
+    "I answer /{name} in a private chat, so your balance stays yours: "
+    "open a private chat with me and send /start there first."
+)
+
 
 SUSPENDED = "Your account is suspended. Contact an admin."
 ADMIN_NOT_BANNED = "An admin cannot be banned, yourself included (remove the id from ADMIN_IDS first)."

@@ -5,6 +5,11 @@ The handler only `tell`s and returns, so with sequential update handling the com
 reach Sessions in update_id order (which the sessions' idempotency relies on). An update
 Telegram delivers again while the process runs gets no second answer, whatever the command
 (the sessions' log-based idempotency covers charging commands across a crash).
+
+Only what a person writes reaches the handler: service messages (members joining, a new title,
+a group's migration, a pin) are never answered. In a group the bot acts only on commands without
+a suffix or addressed to its own username, answers as a reply to the command's message, and
+sends personal answers (and admin ones) to the sender's private chat instead.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import asyncio
 import logging
 from collections import deque
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.enums import ChatType, ContentType
 from aiogram.types import Message, Update
 
 from actors.messages import AutoSignalCommand, Command, Reply
-from telegram_adapter.commands import AUTOSIGNAL_ADMIN, parse
+from actors.user_session import ADMIN_COMMANDS
+from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
 
 log = logging.getLogger(__name__)
@@ -27,6 +35,31 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 120.0
 SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
+GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
+WRITTEN = frozenset({  # what a person writes or sends; every other content type is a service message
+    ContentType.TEXT, ContentType.ANIMATION, ContentType.AUDIO, ContentType.DOCUMENT, ContentType.LIVE_PHOTO,
+    ContentType.PAID_MEDIA, ContentType.PHOTO, ContentType.STICKER, ContentType.STORY, ContentType.VIDEO,
+    ContentType.VIDEO_NOTE, ContentType.VOICE, ContentType.CHECKLIST, ContentType.CONTACT, ContentType.DICE,
+    ContentType.GAME, ContentType.POLL, ContentType.VENUE, ContentType.LOCATION,
+})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a command was written, so that its answer goes back there (or privately)."""
+
+    chat_id: int
+    user_id: int
+    group_message_id: int | None = None  # set in a group: the answer replies to this message
+    admin: bool = False  # an admin command: answered privately even when asked in a group
+
+    def target(self, answer: Any) -> tuple[int, int | None]:
+        """(chat, message to reply to) for this answer."""
+        if self.group_message_id is None:
+            return self.chat_id, None
+        if self.admin or (isinstance(answer, Reply) and answer.private):
+            return self.user_id, None
+        return self.chat_id, self.group_message_id
 
 
 def route(
@@ -39,6 +72,7 @@ def route(
     autosignal: Any = None,
     username: str | None = None,
     language: str | None = None,
+    group_message_id: int | None = None,
 ) -> Future:
     """Send one update's command to its actor; the returned future gets the Reply (or text)."""
     name, args = parse(text)
@@ -52,7 +86,8 @@ def route(
         else:
             autosignal.tell(AutoSignalCommand(update_id, user_id, name, args, reply))
         return reply
-    sessions.tell(Command(update_id, user_id, chat_id, name, args, username, language, reply))
+    sessions.tell(Command(update_id, user_id, chat_id, name, args, username, language, reply,
+                          group=group_message_id is not None, message_id=group_message_id))
     return reply
 
 
@@ -82,12 +117,14 @@ class SeenUpdates:
         return True
 
 
-def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None) -> Router:
+def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None,
+                 bot_username: str | None = None) -> Router:
+    """The message handler; `bot_username` (from getMe) tells which group commands are ours."""
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
 
-    @router.message()
+    @router.message(F.content_type.in_(WRITTEN))
     async def on_message(message: Message, event_update: Update) -> None:
         user = message.from_user
         if user is None or user.is_bot:
@@ -95,21 +132,27 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         if not seen.first_time(event_update.update_id):
             log.info("update %s delivered again: already answered", event_update.update_id)
             return
-        chat_id = message.chat.id
-        reply = route(event_update.update_id, user.id, chat_id, message.text, sessions, admin_ids, autosignal,
-                      user.username, user.language_code)
-        task = asyncio.get_running_loop().create_task(_answer(sender, chat_id, reply))
+        group = message.chat.type in GROUPS
+        if group and not addressed_to(message.text, bot_username):
+            return  # chatter, or a command for another bot
+        name, _ = parse(message.text)
+        origin = Origin(message.chat.id, user.id, message.message_id if group else None,
+                        admin=name in ADMIN_COMMANDS or name in AUTOSIGNAL_ADMIN)
+        reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
+                      autosignal, user.username, user.language_code, origin.group_message_id)
+        task = asyncio.get_running_loop().create_task(_answer(sender, origin, reply))
         waiting.add(task)
         task.add_done_callback(waiting.discard)
 
     return router
 
 
-async def _answer(sender: Any, chat_id: int, reply: Future) -> None:
+async def _answer(sender: Any, origin: Origin, reply: Future) -> None:
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
         answer = Reply(LATE)
     text = reply_text(answer)
     if text:
-        sender.reply(chat_id, text)
+        chat_id, reply_to = origin.target(answer)
+        sender.reply(chat_id, text, reply_to)

@@ -79,6 +79,15 @@ def test_one_chat_gets_at_most_one_message_a_second(fake, stack):
     assert [c.status for c in fake.calls_of("sendMessage")] == [200] * 4  # the fake allows no burst here
 
 
+def test_a_group_gets_its_own_slower_pace(stack):
+    with FakeBotAPI(per_group_rate=4.0, per_group_burst=1.0) as strict:
+        drive(strict, stack, lambda: None, lambda sender: [sender.reply(-7, f"g{i}") for i in range(4)],
+              lambda: len(strict.sent) == 4, per_group_interval=0.25)
+        assert strict.messages_to(-7) == ["g0", "g1", "g2", "g3"]
+        assert [c.status for c in strict.calls_of("sendMessage")] == [200] * 4
+    assert Sender(None, stack.store, stack.clock).per_group_interval >= 60 / 20  # Telegram: ~20 a minute a group
+
+
 def test_refusals_are_recorded_once_and_long_signals_are_split(fake, stack):
     fake.missing_chats.add(21)
     long_signal = {**SIGNAL, "reasons": [f"reason {i} " + "z" * 90 for i in range(60)]}

@@ -29,9 +29,9 @@ def market():
 
 @pytest.fixture
 def world(tmp_path, market):
-    fake = FakeBotAPI(per_chat_rate=5.0).start()
+    fake = FakeBotAPI(per_chat_rate=5.0, per_group_rate=5.0).start()
     stack = start_stack(tmp_path, market, quiet=frozenset({"XRPUSDT"}))
-    bot = start_bot(stack, fake)
+    bot = start_bot(stack, fake, per_group_interval=0.25)
     yield fake, stack, bot
     bot.stop()
     stop_stack(stack)
@@ -141,6 +141,41 @@ def test_one_malformed_update_is_skipped_and_counted_and_the_good_ones_are_answe
     assert said(fake, 51, 2)[1].startswith("Balance: 100")
     assert "Welcome" in said(fake, 53, 1)[0]
     assert not fake.messages_to(52) and bot.updates.unparsable == 2 and bot.updates.failed == 0
+
+
+GROUP = -500
+
+
+def test_in_a_group_the_bot_answers_only_its_own_commands_and_never_shows_a_balance(world):
+    fake, stack, _bot = world
+    fake.push_text(61, "/start")
+    said(fake, 61, 1)
+    in_group = {"chat_id": GROUP, "chat_type": "group"}
+    fake.push_text(61, "hello everyone, what do you think of btc?", **in_group)
+    fake.push_text(61, "/analyze@some_other_bot btc", **in_group)
+    member = {"id": 99, "is_bot": False, "first_name": "New"}
+    for service in ({"new_chat_members": [member]}, {"new_chat_title": "Pro traders"},
+                    {"pinned_message": {"message_id": 1, "date": 1, "chat": {"id": GROUP, "type": "group"}}},
+                    {"migrate_to_chat_id": -1000500}):
+        fake.push_message(61, service, **in_group)
+    fake.push_message(61, {"migrate_from_chat_id": GROUP}, chat_id=-1000500, chat_type="supergroup")
+    analyze = fake.push_text(61, "/analyze@Fake_Signal_Bot btc", **in_group)
+    fake.push_text(61, "/credits", **in_group)
+    stranger_credits = fake.push_text(62, "/credits", **in_group)
+    stranger_analyze = fake.push_text(62, "/analyze btc", **in_group)
+    assert said(fake, 61, 2)[1].startswith("Balance: 80")  # privately, after the group's signal was charged
+    wait_until(lambda: len(fake.messages_to(GROUP)) >= 3, what="three answers in the group")
+    answers = {m["reply_to"]: m["text"] for m in fake.sent if m["chat_id"] == GROUP}
+    message_id = {u: fake.pushed[u]["message_id"] for u in (analyze, stranger_credits, stranger_analyze)}
+    assert set(answers) == set(message_id.values()), "every group answer replies to its command"
+    assert "<b>BTCUSDT</b> 1h" in answers[message_id[analyze]]
+    for update in (stranger_credits, stranger_analyze):
+        assert "open a private chat with me and send /start" in answers[message_id[update]]
+    assert not any("Balance" in m["text"] for m in fake.sent if m["chat_id"] < 0)
+    assert len(fake.messages_to(61)) == 2 and not fake.messages_to(62) and not fake.messages_to(-1000500)
+    issued = [r.data for r in stack.store.read_stream("user-61") if r.type == "ManualSignalIssued"]
+    assert [(d["chat_id"], d["cost"], d["reply_to"]) for d in issued] == [(GROUP, 20, message_id[analyze])]
+    assert not stack.store.read_stream("user-62")
 
 
 def test_blocked_user_stops_receiving_until_they_write_again(world):

@@ -9,7 +9,7 @@ from analysis.candles import load_csv
 from analysis.strategy import analyze
 from domain.user import DAY_MS, UserState
 from telegram_adapter import formatting as fmt
-from telegram_adapter.commands import parse
+from telegram_adapter.commands import addressed_to, parse
 from tests.fakes.bot_api import html_error
 from tests.fakes.telegram_stack import SIGNAL
 
@@ -84,3 +84,10 @@ def test_parse_commands():
     assert parse("hello /start") == ("", ())
     assert parse("") == ("", ()) and parse(None) == ("", ())
     assert parse("/x " + " ".join("a" * 20))[1] == ("a",) * 8
+
+
+def test_a_group_command_is_ours_without_a_suffix_or_with_our_username():
+    assert addressed_to("/analyze btc", "fake_signal_bot")
+    assert addressed_to("/credits@Fake_Signal_Bot", "fake_signal_bot")
+    assert not addressed_to("/analyze@some_other_bot btc", "fake_signal_bot")
+    assert not addressed_to("hello /analyze", "fake_signal_bot") and not addressed_to(None, "fake_signal_bot")
