@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,12 @@ def klines_dir() -> Path:
 @pytest.fixture
 def shared_klines() -> Path:
     return klines_dir()
+
+
+def foreign_sqlite(path: Path) -> bytes:
+    """Write an SQLite file that is not an event log (one unrelated table); returns its bytes."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from eventstore import ConcurrencyError, CorruptLogError, EventStore, NewEvent, NotALogError
+from tests.conftest import foreign_sqlite
 from tests.eventstore.contract import EventStoreContract, ev
 
 
@@ -87,10 +88,7 @@ def test_an_empty_or_foreign_file_is_refused_unless_a_new_log_is_asked_for(tmp_p
         EventStore.open(empty, create=False)
     assert empty.stat().st_size == 0
     foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.commit()
-    conn.close()
+    foreign_sqlite(foreign)
     with pytest.raises(NotALogError, match="no event log"):
         EventStore.open(foreign, create=False)
     with EventStore.open(empty, create=True) as store:
@@ -100,11 +98,7 @@ def test_an_empty_or_foreign_file_is_refused_unless_a_new_log_is_asked_for(tmp_p
 
 def test_read_only_opens_write_nothing_and_refuse_a_file_without_the_schema(tmp_path, db_path):
     foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.commit()
-    conn.close()
-    before = foreign.read_bytes()
+    before = foreign_sqlite(foreign)
     with pytest.raises(NotALogError):
         EventStore.open(foreign, readonly=True)
     assert foreign.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db"]

@@ -15,6 +15,7 @@ from app import ops
 from app.lock import AlreadyRunning, InstanceLock
 from domain import events as ev
 from eventstore import EventStore, NewEvent
+from tests.conftest import foreign_sqlite
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNAL = {"symbol": "BTCUSDT", "interval": "1h", "open_time": 1_700_000_000_000, "side": "LONG", "entry": 1.0}
@@ -154,11 +155,7 @@ def test_the_lock_belongs_to_the_file_whatever_path_reaches_it(tmp_path, monkeyp
 
 def test_read_only_commands_refuse_a_file_that_is_not_a_log_and_leave_it_untouched(tmp_path):
     foreign = tmp_path / "notes.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.commit()
-    conn.close()
-    before = foreign.read_bytes()
+    before = foreign_sqlite(foreign)
     for command in ("verify", "replay", "audit"):
         result = cli(command, "--db", str(foreign))
         assert result.returncode == 2 and "no event log" in result.stderr and "Traceback" not in result.stderr
