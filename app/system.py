@@ -32,7 +32,7 @@ from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
 from eventstore import EventStore
-from telegram_adapter.bot import TelegramBot, TelegramConfig
+from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 
 log = logging.getLogger("system")
 
@@ -159,7 +159,7 @@ def run(settings: Settings, new_log: bool = False) -> int:
     system = System(settings)
     try:
         system.start(telegram=bool(settings.token), new_log=new_log)
-    except (AlreadyRunning, StartError) as exc:
+    except (AlreadyRunning, StartError, TelegramStartError) as exc:
         log.error("%s", exc)
         system.stop()
         return 1

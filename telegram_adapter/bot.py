@@ -13,12 +13,14 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import BotCommand
 
 from actors.clock import Clock
 from eventstore import EventStore
 from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.router import build_router
+from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ MENU = [
     BotCommand(command="history", description="your last signals"),
     BotCommand(command="help", description="all commands"),
 ]
+
+
+class TelegramStartError(RuntimeError):
+    """The Bot API refused the token or could not be reached at start; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,13 @@ class TelegramBot:
         self.updates = PollCounters()
 
     def start(self, timeout: float = 30.0) -> TelegramBot:
+        """Raises TelegramStartError (one line naming the setting) when the Bot API refuses or is unreachable."""
         self._thread.start()
-        if not self._ready.wait(timeout) or self._error:
+        if not self._ready.wait(timeout):
+            raise TelegramStartError(f"the Telegram adapter did not start within {timeout:.0f} s")
+        if isinstance(self._error, TelegramStartError):
+            raise self._error
+        if self._error:
             raise RuntimeError(f"the Telegram adapter did not start: {self._error!r}")
         return self
 
@@ -97,6 +108,8 @@ class TelegramBot:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self._main())
+        except TelegramStartError as exc:
+            self._error = exc
         except BaseException as exc:
             self._error = exc
             log.exception("the Telegram adapter stopped")
@@ -110,9 +123,9 @@ class TelegramBot:
         self._bot = Bot(self.config.token, session=session)
         try:  # a wrong token or an unreachable API fails start() now, not silently inside polling later
             me = await self._bot.get_me()
-        except Exception:
+        except Exception as exc:
             await self._bot.session.close()
-            raise
+            raise TelegramStartError(self._refusal(exc)) from None
         log.info("Telegram bot @%s (id %s)", me.username, me.id)
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
                              rate=self.config.rate, **self.sender_options)
@@ -134,6 +147,15 @@ class TelegramBot:
             await self.sender.stop()
         finally:
             await self._bot.session.close()
+
+
+    def _refusal(self, exc: Exception) -> str:
+        """Why getMe failed, naming the setting to fix (never the token itself)."""
+        head = "the Telegram adapter did not start: "
+        if isinstance(exc, TelegramUnauthorizedError):
+            return head + f"TELEGRAM_BOT_TOKEN was refused by the Bot API ({describe(exc)}); check it with @BotFather"
+        where = self.config.api_url or "https://api.telegram.org"
+        return head + f"TELEGRAM_API_URL {where} did not answer getMe ({describe(exc)})"
 
 
 def build_bot(sessions: Any, store: EventStore, clock: Clock, autosignal: Any = None,

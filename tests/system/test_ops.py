@@ -228,6 +228,7 @@ def test_a_token_telegram_refuses_stops_run_at_once(tmp_path):
                                 capture_output=True, text=True, timeout=90)
     assert result.returncode == 1 and "Telegram adapter did not start" in result.stderr
     assert "Unauthorized" in result.stderr and wrong not in result.stderr
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_audit_outcomes_lists_every_setup_with_levels_fill_status_and_r(tmp_path):
