@@ -69,7 +69,7 @@ class Bot:
         self.env, self.log_path, self.proc = env, log_path, None
 
     def start(self, telegram: FakeBotAPI) -> None:
-        polls = len(telegram.calls_of("getMe"))  # aiogram's first call when polling starts
+        polls = len(telegram.calls_of("getMe"))  # the adapter's first call at start
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "main.py", "run"], cwd=ROOT, env=self.env,
                                          stdout=log, stderr=log, stdin=subprocess.DEVNULL)
