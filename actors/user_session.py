@@ -271,8 +271,7 @@ class UserSession(pykka.ThreadingActor):
             if scan:
                 return Reply(fmt.scan_text(result) + "\nNo setup in any pair: no credits were charged.")
             return Reply(fmt.no_setup_text(result))
-        reply_to = cmd.message_id if cmd.group else None
-        issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id, reply_to),
+        issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id, cmd.message_id),
                               cmd.update_id)
         if isinstance(issued, rules.Rejection):
             return Reply(fmt.esc(issued.reason))
