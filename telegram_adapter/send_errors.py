@@ -8,6 +8,7 @@ Nothing is retried without end, unknown exceptions included.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aiogram.exceptions import (
@@ -23,6 +24,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+
+_TOKEN_IN_URL = re.compile(r"bot\d+:[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ def outcome(exc: BaseException) -> Outcome:
 
 
 def describe(exc: BaseException) -> str:
-    """A short, single-line account of an error for the log and the event's detail."""
-    text = " ".join(str(exc).split())
+    """A short, single-line account of an error for the log and the event's detail, without the token.
+
+    HTTP client errors may quote the request URL, which holds the token (`/bot<id>:<secret>/`).
+    """
+    text = _TOKEN_IN_URL.sub("bot***", " ".join(str(exc).split()))
     return f"{type(exc).__name__}: {text}"[:300]

@@ -182,3 +182,8 @@ def test_every_error_class_aiogram_can_raise_has_a_decided_outcome():
     for name, cls in classes.items():
         assert send_errors.outcome(_instance(cls)) == DECIDED[name], name
     assert send_errors.outcome(ConnectionResetError()) == send_errors.Retry(None, "unreachable")
+
+
+def test_an_error_quoting_the_request_url_is_described_without_the_token():
+    exc = OSError("500, url='http://127.0.0.1:81/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage'")
+    assert "AAHdq" not in send_errors.describe(exc) and "bot***/sendMessage" in send_errors.describe(exc)
