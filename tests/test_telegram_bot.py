@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventstore import NewEvent
+from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI, html_error
 from tests.fakes.market import load_market
@@ -292,3 +293,11 @@ def test_kill_9_after_the_signal_commits_then_restart_sends_it_once(tmp_path, ma
     finally:
         stop_stack(stack)
         fake.stop()
+
+
+def test_an_api_url_that_does_not_answer_stops_the_adapter_with_one_line_naming_it():
+    config = TelegramConfig("123456:TEST", "http://127.0.0.1:9", frozenset())
+    with pytest.raises(TelegramStartError) as info:
+        TelegramBot(config, None, None, None).start()
+    assert "TELEGRAM_API_URL http://127.0.0.1:9 did not answer getMe" in str(info.value)
+    assert "\n" not in str(info.value) and config.token not in str(info.value)
