@@ -1,20 +1,30 @@
-"""Signal charts: the PNG read back with Pillow (size, budget, line colours), no look-ahead, determinism."""
+"""Signal charts: the PNG read back with Pillow (size, budget, line colours), no look-ahead, determinism;
+the process pool (failures are None and counted, a hung or dead worker is replaced) and the disk cache."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import os
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from analysis.candles import Candles, load_csv
+from analysis.candles import Candles, interval_ms, load_csv
 from analysis.strategy import NoSetup, Signal, analyze
+from app.config import load_settings
+from telegram_adapter.charts.cache import PNG_SIGNATURE, ChartCache
 from telegram_adapter.charts.draw import HEIGHT, PRICE_RECT, WIDTH, draw, spread
+from telegram_adapter.charts.pool import ChartRenderer
+from telegram_adapter.charts.service import ChartService
 from telegram_adapter.charts.spec import chart_spec, window
 from telegram_adapter.charts.theme import THEMES
 from tests.conftest import klines_dir
+from tests.fakes.chart_jobs import fake_png
 
 ROLES = {"ENTRY": "entry", "SL": "stop", "TP1": "target", "TP2": "target"}
 
@@ -126,3 +136,103 @@ def test_tags_are_spread_apart_in_order_and_in_bounds():
     assert sorted(placed) == [placed[2], placed[0], placed[1], placed[3]]
     assert all(b - a >= 1.0 - 1e-9 for a, b in zip(sorted(placed), sorted(placed)[1:], strict=False))
     assert placed[3] == 11.0 and placed[2] == pytest.approx(8.0)
+
+
+def synthetic(symbol: str, bars: int = 150) -> tuple[dict, Candles]:
+    """A plain-analysis payload (no levels) and rising 1h candles that end at its candle."""
+    close = 100.0 + np.arange(bars, dtype=np.float64)
+    candles = Candles(symbol, "1h", np.arange(bars, dtype=np.int64) * interval_ms("1h"), close - 0.5, close + 1,
+                      close - 1, close, np.ones(bars))
+    return {"symbol": symbol, "interval": "1h", "open_time": int(candles.open_time[-1])}, candles
+
+
+def test_a_worker_process_renders_the_same_bytes_as_this_one(issued):
+    signal, candles = issued
+
+    async def scenario() -> bytes | None:
+        renderer = ChartRenderer(workers=1, theme="light")
+        try:
+            assert await renderer.start()
+            return await renderer.render(signal, candles)
+        finally:
+            renderer.close()
+
+    assert asyncio.run(scenario()) == draw(chart_spec(signal, candles, "light")).png
+
+
+def test_failed_slow_and_dead_renders_are_none_counted_logged_and_the_pool_recovers(caplog):
+    caplog.set_level(logging.WARNING, logger="telegram_adapter.charts.pool")
+    good = synthetic("BTCUSDT")
+
+    async def scenario() -> Counter:
+        renderer = ChartRenderer(workers=1, timeout=1.0, job=fake_png, initializer=None)
+        try:
+            assert await renderer.start()
+            assert (await renderer.render(*good)).startswith(PNG_SIGNATURE)
+            for symbol, reason in (("BOOMUSDT", "failed"), ("HANGUSDT", "timed_out"), ("DIEUSDT", "broken")):
+                assert await renderer.render(*synthetic(symbol)) is None
+                assert renderer.counts[reason] == 1, reason
+                assert await renderer.start()  # the replacement pool is up and warm
+                assert (await renderer.render(*good)).startswith(PNG_SIGNATURE), f"after {reason}"
+            # a payload whose candle is not among the candles never reaches a worker
+            assert await renderer.render(good[0] | {"open_time": 1}, good[1]) is None
+            assert renderer.failures == 4
+            return renderer.counts
+        finally:
+            renderer.close()
+
+    counts = asyncio.run(scenario())
+    assert counts == Counter(rendered=4, failed=2, timed_out=1, broken=1, replaced=2)
+    logged = caplog.text
+    assert "BOOMUSDT 1h" in logged and "the renderer blew up" in logged
+    assert "timed out" in logged and "broken" in logged and "no candle opened at" in logged
+
+
+def test_cache_returns_the_same_bytes_keeps_no_temp_files_and_prunes_oldest_first(tmp_path):
+    folder = tmp_path / "charts"
+    cache = ChartCache(folder, cap_bytes=2500)
+    assert cache.get("a:BTCUSDT:15m:1:LONG") is None
+    charts = {f"m:42:{k}": PNG_SIGNATURE + bytes([k]) * 992 for k in range(4)}  # 1,000 bytes each
+    for age, (key, png) in enumerate(charts.items()):
+        cache.put(key, png)
+        assert cache.get(key) == png
+        os.utime(cache.path(key), ns=(age * 10**9, age * 10**9))  # written `age` s after the epoch
+    assert sorted(p.suffix for p in folder.iterdir()) == [".png", ".png"]
+    survivors = {key for key in charts if cache.get(key) is not None}
+    assert survivors == {"m:42:2", "m:42:3"}
+    restarted = ChartCache(folder, cap_bytes=2500)
+    assert restarted.get("m:42:3") == charts["m:42:3"]
+    restarted.path("m:42:3").write_bytes(b"")  # emptied by a crash: a miss, not a broken photo
+    assert restarted.get("m:42:3") is None
+
+
+def test_service_renders_once_per_signal_and_serves_it_again_after_a_restart(tmp_path):
+    signal_id = "a:BTCUSDT:1h:536400000:LONG"
+    good = synthetic("BTCUSDT")
+
+    async def scenario() -> tuple[list[bytes | None], int]:
+        renderer = ChartRenderer(workers=1, job=fake_png, initializer=None)
+        service = ChartService(renderer, ChartCache(tmp_path))
+        try:
+            first = await service.chart(signal_id, *good)
+            again = await service.chart(signal_id, *good)
+            restarted = ChartService(renderer, ChartCache(tmp_path))
+            return [first, again, await restarted.cached(signal_id), await restarted.cached("m:1:1")], \
+                renderer.counts["rendered"]
+        finally:
+            await service.close()
+
+    (first, again, after_restart, unknown), rendered = asyncio.run(scenario())
+    assert first is not None and first == again == after_restart and unknown is None
+    assert rendered == 1
+
+
+def test_service_follows_the_settings(tmp_path):
+    settings = load_settings({"DB_PATH": str(tmp_path / "events.db"), "CHART_THEME": "light",
+                              "CHART_WORKERS": "2"}, None)
+    service = ChartService.from_settings(settings)
+    try:
+        assert (service.renderer.theme, service.renderer.workers) == ("light", 2)
+        assert service.cache.folder == tmp_path / "charts" and service.cache.folder.is_dir()
+    finally:
+        service.renderer.close()
