@@ -2,7 +2,8 @@
 
 Deterministic: fixed size, DPI, font and layout, and no metadata in the PNG, so the same spec gives the
 same bytes in any process (charts are cached by signal id). matplotlib is used directly rather than
-through mplfinance: twice as fast on this chart, and no pandas at run time (bench/chart_bench.py).
+through mplfinance: measured on 120-candle charts, p50 66 ms against 120 ms (candles and volume as one
+PolyCollection each), and no pandas at run time.
 """
 
 from __future__ import annotations
