@@ -116,6 +116,7 @@ class ChartRenderer:
             self._pool.submit(os.getpid)  # spawns and warms the new workers now, not on the next render
 
     def _failed(self, reason: str, what: str, error: object) -> None:
+        """Count and log a render that gave no chart; the traceback only for an error the render raised."""
         self.counts[reason] += 1
         log.warning("chart %s: %s (%s); the signal goes out as text", what, reason.replace("_", " "), error,
-                    exc_info=error if isinstance(error, BaseException) else None)
+                    exc_info=error if reason == "failed" and isinstance(error, BaseException) else None)
