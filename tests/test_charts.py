@@ -165,7 +165,7 @@ def test_failed_slow_and_dead_renders_are_none_counted_logged_and_the_pool_recov
     good = synthetic("BTCUSDT")
 
     async def scenario() -> Counter:
-        renderer = ChartRenderer(workers=1, timeout=1.0, job=fake_png, initializer=None)
+        renderer = ChartRenderer(workers=1, timeout=2.0, job=fake_png, initializer=None)
         try:
             assert await renderer.start()
             assert (await renderer.render(*good)).startswith(PNG_SIGNATURE)
