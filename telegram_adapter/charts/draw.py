@@ -76,7 +76,10 @@ def draw(spec: ChartSpec) -> Drawing:
         _candles(prices, volume, spec.candles, theme)
         _zones(prices, spec, theme)
         rows = _levels(prices, spec, theme)
-        _axes_labels(prices, volume, spec)
+        _price_ticks(prices, spec.decimals)
+        prices.tick_params(labelbottom=False)
+        volume.set_yticks([])
+        _time_ticks(volume, spec.candles)
         _texts(figure, spec, theme)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, facecolor=theme.background, metadata={"Software": None})
@@ -176,23 +179,26 @@ def spread(values: list[float], gap: float, low: float, high: float) -> list[flo
     return out
 
 
-def _axes_labels(prices: Axes, volume: Axes, spec: ChartSpec) -> None:
+def _price_ticks(prices: Axes, decimals: int) -> None:
+    """About six round prices on the right axis, with no more digits than their spacing needs."""
     low, high = prices.get_ylim()
     ticks = MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(low, high)
     ticks = ticks[(ticks >= low) & (ticks <= high)]
     step = float(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
-    digits = min(spec.decimals, max(0, ceil(-log10(step))))
+    digits = min(decimals, max(0, ceil(-log10(step))))
     prices.set_yticks(ticks, [f"{tick:,.{digits}f}" for tick in ticks])
-    prices.tick_params(labelbottom=False)
-    volume.set_yticks([])
-    candles = spec.candles
-    step = next((ms for ms in TIME_STEPS_MS if ms * 6 >= len(candles) * interval_ms(candles.interval)),
-                TIME_STEPS_MS[-1])
-    positions = np.flatnonzero(candles.open_time % step == 0)
+
+
+def _time_ticks(volume: Axes, candles: Candles) -> None:
+    """At most six UTC times under the volume, on candles that open at a round time."""
+    spacing = next((ms for ms in TIME_STEPS_MS if ms * 6 >= len(candles) * interval_ms(candles.interval)),
+                   TIME_STEPS_MS[-1])
+    positions = np.flatnonzero(candles.open_time % spacing == 0)
     positions = positions[positions >= 2]  # a label on the first candle would be cut by the left edge
     if len(positions) < 2:  # no candle on a round time (holes in the data): evenly spaced instead
         positions = np.linspace(0, len(candles) - 1, 6)[1:].round().astype(int)
-    pattern = "%Y-%m-%d" if interval_ms(candles.interval) >= DAY_MS else "%m-%d" if step >= DAY_MS else "%m-%d %H:%M"
+    daily = interval_ms(candles.interval) >= DAY_MS
+    pattern = "%Y-%m-%d" if daily else "%m-%d" if spacing >= DAY_MS else "%m-%d %H:%M"
     times = candles.open_time[positions].astype("datetime64[ms]").astype(object)
     volume.set_xticks(positions, [moment.strftime(pattern) for moment in times])
 
