@@ -7,6 +7,8 @@ import asyncio
 import io
 import logging
 import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
 
@@ -236,3 +238,10 @@ def test_service_follows_the_settings(tmp_path):
         assert service.cache.folder == tmp_path / "charts" and service.cache.folder.is_dir()
     finally:
         service.renderer.close()
+
+
+def test_the_bots_process_never_loads_matplotlib():
+    """Only the workers draw: importing the service (what the Sender holds) leaves matplotlib out."""
+    probe = "import sys, telegram_adapter.charts.service; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from analysis.candles import Candles
-from telegram_adapter.charts.draw import render_png, warm_up
+from telegram_adapter.charts import worker
 from telegram_adapter.charts.spec import ChartSpec, chart_spec
 from telegram_adapter.charts.theme import THEMES
 
@@ -38,8 +38,8 @@ class ChartRenderer:
     """
 
     def __init__(self, workers: int = 1, theme: str = "dark", timeout: float = TIMEOUT_S,
-                 job: Callable[[ChartSpec], bytes] = render_png,
-                 initializer: Callable[[], None] | None = warm_up) -> None:
+                 job: Callable[[ChartSpec], bytes] = worker.render,
+                 initializer: Callable[[], None] | None = worker.warm_up) -> None:
         if theme not in THEMES:
             raise ValueError(f"unknown chart theme {theme!r}; expected one of {', '.join(THEMES)}")
         self.workers, self.theme, self.timeout = workers, theme, timeout
