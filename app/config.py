@@ -165,6 +165,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANDLE_BUFFER", "candle_buffer", "1000", _int(200, 5000), "closed candles kept per symbol and interval"),
     Setting("SYNCHRONOUS", "synchronous", "FULL", _choice("full", "normal", "extra"), "SQLite durability of commits"),
     Setting("LOG_LEVEL", "log_level", "INFO", _choice("debug", "info", "warning", "error"), "stderr log level"),
+    Setting("CHART_THEME", "chart_theme", "dark", _choice("dark", "light"), "signal chart colours: dark or light"),
+    Setting("CHART_WORKERS", "chart_workers", "1", _int(1, 16), "chart rendering processes"),
+    Setting("CHART_CACHE_DIR", "chart_cache_dir", "", _text,
+            "folder of rendered charts by signal id (default: charts/ beside DB_PATH)"),
 )
 
 
@@ -191,6 +195,9 @@ class Settings:
     candle_buffer: int
     synchronous: str
     log_level: str
+    chart_theme: str
+    chart_workers: int
+    chart_cache_dir: str
 
     def __repr__(self) -> str:  # the token must never reach a log line or a traceback
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -238,6 +245,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     values["rest_url"] = values["rest_url"] or rest_default
     values["synchronous"] = values["synchronous"].upper()
     values["log_level"] = values["log_level"].upper()
+    values["chart_cache_dir"] = values["chart_cache_dir"] or str(Path(values["db_path"]).parent / "charts")
     return Settings(**values)
 
 

@@ -15,6 +15,13 @@ def test_defaults_are_the_documented_ones():
     assert (s.autosignal_enabled, s.autosignal_interval, s.autosignal_cooldown_min) == (True, "15m", 60)
     assert s.autosignal_min_confidence == 75 and s.telegram_rate == 25 and s.token == ""
     assert s.ws_url.startswith("wss://") and s.rest_url.startswith("https://")
+    assert (s.chart_theme, s.chart_workers, s.chart_cache_dir) == ("dark", 1, "data/charts")
+
+
+def test_chart_cache_sits_beside_the_log_unless_set():
+    assert load_settings({"DB_PATH": "/var/lib/bot/events.db"}, None).chart_cache_dir == "/var/lib/bot/charts"
+    assert load_settings({"CHART_CACHE_DIR": "/tmp/c"}, None).chart_cache_dir == "/tmp/c"
+    assert load_settings({"CHART_THEME": "LIGHT"}, None).chart_theme == "light"
 
 
 @pytest.mark.parametrize(
@@ -34,6 +41,8 @@ def test_defaults_are_the_documented_ones():
         ("TELEGRAM_API_URL", "127.0.0.1:8081"),
         ("WATCHLIST", "top101"),
         ("WATCHLIST", "top9999999"),
+        ("CHART_THEME", "pink"),
+        ("CHART_WORKERS", "0"),
     ],
 )
 def test_bad_values_name_the_setting(name, value):
@@ -70,5 +79,6 @@ def test_help_documents_every_setting():
     for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "ADMIN_IDS", "DB_PATH", "MARKET", "BINANCE_WS_URL",
                  "BINANCE_REST_URL", "WATCHLIST", "AUTOSIGNAL_ENABLED", "AUTOSIGNAL_INTERVAL",
                  "AUTOSIGNAL_COOLDOWN_MIN", "AUTOSIGNAL_MIN_CONFIDENCE", "TELEGRAM_RATE", "ANALYZER_WORKERS",
-                 "SESSION_CAP", "SESSION_IDLE_MIN", "CANDLE_BUFFER"):
+                 "SESSION_CAP", "SESSION_IDLE_MIN", "CANDLE_BUFFER", "CHART_THEME", "CHART_WORKERS",
+                 "CHART_CACHE_DIR"):
         assert name in text

@@ -1,0 +1,20 @@
+"""Stand-ins for the chart workers' job, picked by symbol (they run in spawned processes: keep imports light)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from telegram_adapter.charts.spec import ChartSpec
+
+
+def fake_png(spec: ChartSpec) -> bytes:
+    """BOOMUSDT raises, HANGUSDT never returns, DIEUSDT kills its worker; any other symbol gets a tiny 'PNG'."""
+    symbol = spec.candles.symbol
+    if symbol == "BOOMUSDT":
+        raise RuntimeError("the renderer blew up")
+    if symbol == "HANGUSDT":
+        time.sleep(600)
+    if symbol == "DIEUSDT":
+        os._exit(3)
+    return b"\x89PNG\r\n\x1a\n" + spec.title.encode()
