@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -194,18 +196,34 @@ def test_a_db_path_that_cannot_hold_the_log_is_one_line_naming_it(tmp_path):
     assert "DB_PATH" in error and "is a directory" in error
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_folder_is_named(tmp_path):
+def test_a_read_only_folder_is_named():
+    """Root writes into any folder, so the check runs in a child that drops to an unprivileged user."""
     from app.log_file import StartError, open_for_run
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
+    def attempt(folder: str) -> None:
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        try:
+            open_for_run(os.path.join(folder, "events.db"), "FULL", new_log=False)
+        except StartError as exc:
+            os._exit(0 if "read-only" in str(exc) and "DB_PATH" in str(exc) else 3)
+        os._exit(4)
+
+    parent = tempfile.mkdtemp(prefix="signalbot-ro-")
+    folder = os.path.join(parent, "ro")
     try:
-        with pytest.raises(StartError, match="read-only"):
-            open_for_run(str(folder / "events.db"), "FULL", new_log=False)
+        os.mkdir(folder)
+        os.chmod(parent, 0o755)
+        os.chmod(folder, 0o555)
+        child = os.fork()
+        if child == 0:
+            attempt(folder)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
     finally:
-        folder.chmod(0o755)
+        os.chmod(folder, 0o755)
+        shutil.rmtree(parent)
 
 
 def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
