@@ -85,6 +85,7 @@ class Signal:
     reasons: tuple[str, ...]
     smc: dict[str, Any] = field(hash=False, compare=True)
     precision: int = 2
+    setup: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)  # identity: see `_setup`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class Signal:
             "reasons": list(self.reasons),
             "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
             "precision": self.precision,
+            "setup": copy.deepcopy(self.setup),
         }
 
     @classmethod
@@ -150,6 +152,7 @@ class Zone:
     top: float
     bottom: float
     bar: int  # the candle the zone is drawn from
+    known: int  # the bar at whose close the zone became known (causal); `bar` in compat mode
 
     def distance(self, price: float) -> float:
         """0 inside the zone, else the gap to its nearer edge as a fraction of price."""
@@ -180,7 +183,7 @@ def _read_causal(candles: Candles) -> Read:
         for row in causal.unfilled(candles, result, kind).tolist():
             bar = int(result["Index"][row])
             zones.append(Zone(kind, int(result[kind][row]), float(result["Top"][row]),
-                              float(result["Bottom"][row]), bar))
+                              float(result["Bottom"][row]), bar, row))
     structure = causal.bos_choch(candles, swings)
     rows = np.flatnonzero(~np.isnan(structure["Level"]))
     last_break = None
@@ -198,7 +201,7 @@ def _read_compat(candles: Candles) -> Read:
     for kind, result in (("OB", compat.ob(candles, swings)), ("FVG", compat.fvg(candles))):
         for row in np.flatnonzero((~np.isnan(result[kind])) & (result["MitigatedIndex"] == 0)).tolist():
             zones.append(Zone(kind, int(result[kind][row]), float(result["Top"][row]),
-                              float(result["Bottom"][row]), row))
+                              float(result["Bottom"][row]), row, row))
     structure = compat.bos_choch(candles, swings)
     marked = np.flatnonzero(~np.isnan(structure["Level"]))
     last_break, trend = None, 0
@@ -262,10 +265,19 @@ def _gauges(candles: Candles) -> Gauges:
 
 @dataclass(frozen=True)
 class _Vote:
+    """One trigger for a side: `bar` is its formation candle (a zone's candle, a break's breaking
+    bar), `since` the first bar of the run of bars, ending at the last, on which it held."""
+
     direction: int
     code: str
     reason: str
+    bar: int
+    since: int
     zone: Zone | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.zone.kind if self.zone is not None else self.code
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,7 @@ class _Context:
     price: float
     gauges: Gauges
     decimals: int
+    candles: Candles
 
     def f(self, value: float) -> str:
         return _fmt(value, self.decimals)
@@ -291,7 +304,8 @@ def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
         raise ValueError(f"{candles.symbol} {candles.interval}: {len(candles)} candles, "
                          f"the analysis needs at least {MIN_CANDLES}")
     read = _read_causal(candles) if mode == "causal" else _read_compat(candles)
-    ctx = _Context(read, len(candles) - 1, float(candles.close[-1]), _gauges(candles), price_precision(candles))
+    ctx = _Context(read, len(candles) - 1, float(candles.close[-1]), _gauges(candles), price_precision(candles),
+                   candles)
     smc = _summary(ctx, candles, mode)
     g = ctx.gauges
     bias = DIRECTION_NAME[read.trend or (int(np.sign(g.ema21 - g.ema50)) if not math.isnan(g.ema50) else 0)]
@@ -330,6 +344,7 @@ def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
         reasons=tuple(reasons),
         smc=smc,
         precision=ctx.decimals,
+        setup=_setup(ctx, votes, side),
     )
 
 
@@ -342,25 +357,48 @@ def _votes(ctx: _Context) -> list[_Vote]:
         if near:
             zone = min(near, key=lambda z: (z.distance(price), -z.bar))
             where = "around" if zone.distance(price) == 0 else ("below" if direction == 1 else "above")
+            closes = ctx.candles.close[zone.known:]
+            gap = np.minimum(np.abs(closes - zone.top), np.abs(closes - zone.bottom)) / closes
+            held = ((zone.bottom <= closes) & (closes <= zone.top)) | (gap <= OB_DISTANCE)
             votes.append(_Vote(direction, "order_block",
                                f"{DIRECTION_NAME[direction].capitalize()} order block {f(zone.bottom)}-"
                                f"{f(zone.top)} is {zone.distance(price) * 100:.2f}% {where} price "
-                               f"(candle {ctx.last - zone.bar} bars ago)", zone))
+                               f"(candle {ctx.last - zone.bar} bars ago)", zone.bar,
+                               _run_start(held, zone.known), zone))
     for direction in (1, -1):
         inside = [z for z in zones if z.kind == "FVG" and z.direction == direction and z.bottom <= price <= z.top]
         if inside:
             zone = max(inside, key=lambda z: z.bar)
+            closes = ctx.candles.close[zone.known:]
+            held = (zone.bottom <= closes) & (closes <= zone.top)
             votes.append(_Vote(direction, "fvg",
                                f"Close {f(price)} is inside an unfilled {DIRECTION_NAME[direction]} fair "
-                               f"value gap {f(zone.bottom)}-{f(zone.top)}", zone))
+                               f"value gap {f(zone.bottom)}-{f(zone.top)}", zone.bar,
+                               _run_start(held, zone.known), zone))
     brk, ema50 = ctx.read.last_break, ctx.gauges.ema50
     if brk is not None and ctx.last - brk.bar < RECENT_BREAK_BARS and not math.isnan(ema50) \
             and (price - ema50) * brk.direction > 0:
         votes.append(_Vote(brk.direction, brk.kind,
                            f"{DIRECTION_NAME[brk.direction].capitalize()} {brk.kind} through "
                            f"{f(brk.level)} {ctx.last - brk.bar} bars ago, with the close on the EMA50 "
-                           f"{f(ema50)} side of the trend"))
+                           f"{f(ema50)} side of the trend", brk.bar, brk.bar))
     return votes
+
+
+def _run_start(held: np.ndarray, first: int) -> int:
+    """The bar where the run of True ending at the last element of `held` begins (`held[0]` is bar `first`)."""
+    misses = np.flatnonzero(~held)
+    return first + (int(misses[-1]) + 1 if len(misses) else 0)
+
+
+def _setup(ctx: _Context, votes: list[_Vote], side: int) -> dict[str, Any]:
+    """The setup's identity: its side's triggers as `SIDE:KIND:formation open_time` (order block first,
+    then gap, then break; `id` is the first), and `since`, the open time of the bar from which the `id`
+    trigger has held without a break (what a manual request shows as "active since")."""
+    own = [v for v in votes if v.direction == side]
+    times = ctx.candles.open_time
+    triggers = [f"{SIDE[side]}:{v.kind}:{int(times[v.bar])}" for v in own]
+    return {"id": triggers[0], "triggers": triggers, "since": int(times[own[0].since])}
 
 
 def _levels(ctx: _Context, votes: list[_Vote], side: int) -> tuple[float, float, float, float] | str:

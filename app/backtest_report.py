@@ -25,7 +25,7 @@ def _table(title: str, t: dict[str, Any]) -> list[str]:
     lines += [summary_row(label, s) for label, s in t["by_symbol"].items()]
     lines.append(summary_row("overall", t["overall"]))
     lines.append(f"open at the end: {t['open_at_end']:,}; repeats (same symbol and side as the previous bar's): "
-                 f"{t['repeats']:,}")
+                 f"{t['repeats']:,}; repeated setups (a trigger signalled before): {t['repeated_setups']:,}")
     return lines
 
 

@@ -64,6 +64,7 @@ class SeriesRun:
     outcome_events: list[tuple[int, Event, str]] = field(default_factory=list)
     setups: list[ClosedSignal] = field(default_factory=list)  # every setup closed, in close order
     setups_open: int = 0
+    repeated_setups: dict[str, int] = field(default_factory=lambda: {"autosignal": 0, "every_setup": 0})
     table: dict[str, np.ndarray] = field(default_factory=dict)  # BAR_FIELDS -> one value per setup
 
 
@@ -108,6 +109,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
     trades = outcomes.OutcomeState()
     every, mirrors = TrackRecord(), TrackRecord()
     auto_ids: set[str] = set()
+    signalled: dict[str, set[str]] = {"autosignal": set(), "every_setup": set()}  # triggers seen per set
     bars: list[tuple[int, int, int, int, bool, str, str]] = []
     o, h, low, c = candles.open, candles.high, candles.low, candles.close
     for i in range(lo, hi):
@@ -137,6 +139,10 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             mirrors.apply(_Logged("AutoSignalIssued", {"signal_id": mid, "signal": mirrored(signal)}))
             bars.append((t, signal["confidence"], 1 if side == "LONG" else -1, trend_side(signal),
                          sid in auto_ids, sid, mid))
+            for name in ("every_setup", "autosignal") if sid in auto_ids else ("every_setup",):
+                found = autosignal.triggers(signal)
+                run.repeated_setups[name] += bool(signalled[name].intersection(found))
+                signalled[name].update(found)
         if progress is not None and (i - lo + 1) % PROGRESS_EVERY == 0:
             progress(i - lo + 1)
     run.seconds, run.cpu_seconds = time.perf_counter() - began, time.process_time() - began_cpu

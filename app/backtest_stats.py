@@ -28,7 +28,7 @@ RESAMPLES = 2000  # block bootstrap draws
 BOOTSTRAP_SEED = 11
 
 
-def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int) -> dict[str, Any]:
+def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated_setups: int) -> dict[str, Any]:
     """domain.track_record.summarize per `SYMBOL interval` and overall, with open and repeated counts."""
     labels = sorted({f"{r.symbol} {r.interval}" for r in rows})
     return {
@@ -37,6 +37,7 @@ def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int) -> dict[
                       for label in labels},
         "open_at_end": open_at_end,
         "repeats": repeats,
+        "repeated_setups": repeated_setups,
     }
 
 
@@ -143,8 +144,10 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
         "bars": bars,
         "seconds": round(seconds, 2),
         "bars_per_s": round(bars / seconds) if seconds > 0 else None,
-        "autosignal": table(result.autosignals, autosignals_open, repeats(runs, autosignals_only=True)),
-        "every_setup": table(result.setups, sum(run.setups_open for run in runs), repeats(runs, False)),
+        "autosignal": table(result.autosignals, autosignals_open, repeats(runs, autosignals_only=True),
+                            sum(run.repeated_setups["autosignal"] for run in runs)),
+        "every_setup": table(result.setups, sum(run.setups_open for run in runs), repeats(runs, False),
+                             sum(run.repeated_setups["every_setup"] for run in runs)),
         "baselines": {"autosignal": baselines(merged, merged["auto"].astype(bool)),
                       "every_setup": baselines(merged, every)},
         "calibration": {"autosignal": calibration(result.autosignals), "every_setup": calibration(result.setups)},

@@ -23,6 +23,8 @@ from domain.events import (
 STREAM = "autosignal"
 SIDES = ("LONG", "SHORT")
 DAY_MS = 86_400_000
+SETUP_MEMORY_BARS = 1_000  # issued triggers kept this many bars back: twice the analysis window (500 candles),
+                           # so a trigger old enough to be forgotten can no longer be in any analysis
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,16 @@ class AutoSignalState:
     """What the `autosignal` stream says now.
 
     `last_open` keeps the last issued candle per (symbol, interval): one number per key,
-    not a growing set, and enough because candles arrive in time order.
+    not a growing set, and enough because candles arrive in time order. `issued` keeps the setup
+    triggers already auto-issued per (symbol, interval) with their formation time, pruned to the
+    last SETUP_MEMORY_BARS bars (bounded memory).
     """
 
     enabled: bool = True
     cooldowns: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol, side) -> until
     last_open: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol, interval) -> open
+    last_side: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (symbol, interval) -> side
+    issued: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)  # -> {trigger: formed}
     day: int = -1  # UTC day (market time) of `today`
     today: int = 0  # signals issued on that day
 
@@ -151,8 +157,15 @@ def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -
     confidence = cmd.signal["confidence"]
     if confidence < policy.min_confidence:
         return Rejection(f"confidence {confidence} below {policy.min_confidence:g}")
+    key = (cmd.symbol, cmd.interval)
+    step = interval_ms(cmd.interval)
+    if state.last_open.get(key) == cmd.open_time - step and state.last_side.get(key) == side:
+        return Rejection(f"{side} was auto-issued on the previous bar")
+    repeated = [t for t in triggers(cmd.signal) if t in state.issued.get(key, {})]
+    if repeated:
+        return Rejection(f"setup already issued ({', '.join(repeated)})")
     until = state.cooldowns.get((cmd.symbol, side), 0)
-    if until > now:
+    if until >= now:  # a cooldown that ends on the close it guards still blocks it
         return Rejection(f"{side} in cooldown until {until}")
     return [
         AutoSignalIssued(
@@ -160,8 +173,13 @@ def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -
             signal=dict(cmd.signal),
             recipients=list(cmd.recipients),
         ),
-        CooldownStarted(symbol=cmd.symbol, side=side, until=cmd.close_time + policy.cooldown_ms),
+        CooldownStarted(symbol=cmd.symbol, side=side, until=cmd.close_time + max(policy.cooldown_ms, step)),
     ]
+
+
+def triggers(signal: Mapping[str, Any]) -> list[str]:
+    """The setup identity's triggers (`SIDE:KIND:formation open_time`); none for a signal without one."""
+    return list((signal.get("setup") or {}).get("triggers") or [])
 
 
 # --- evolve --------------------------------------------------------------------------------
@@ -172,9 +190,11 @@ def evolve(state: AutoSignalState, event: Event) -> AutoSignalState:
         case AutoSignalIssued(signal=signal):
             key = (signal["symbol"], signal["interval"])
             last_open = {**state.last_open, key: max(signal["open_time"], state.last_open.get(key, -1))}
+            last_side = {**state.last_side, key: signal["side"]}
             day = _close_time(signal) // DAY_MS
             today = state.today + 1 if day == state.day else 1
-            return replace(state, last_open=last_open, day=day, today=today)
+            return replace(state, last_open=last_open, last_side=last_side, day=day, today=today,
+                           issued={**state.issued, key: _remember(state.issued.get(key, {}), signal)})
         case CooldownStarted(symbol, side, until):
             return replace(state, cooldowns={**state.cooldowns, (symbol, side): until})
         case CooldownCleared(symbol, side):
@@ -185,6 +205,13 @@ def evolve(state: AutoSignalState, event: Event) -> AutoSignalState:
         case AutoSignalDisabled():
             return replace(state, enabled=False)
     return state
+
+
+def _remember(issued: Mapping[str, int], signal: Mapping[str, Any]) -> dict[str, int]:
+    """`issued` plus the signal's triggers, minus those formed over SETUP_MEMORY_BARS bars before it."""
+    horizon = int(signal["open_time"]) - SETUP_MEMORY_BARS * interval_ms(signal["interval"])
+    fresh = {t: int(t.rsplit(":", 1)[1]) for t in triggers(signal)}
+    return {t: formed for t, formed in {**issued, **fresh}.items() if formed >= horizon}
 
 
 def fold(events: Iterable[Event], state: AutoSignalState) -> AutoSignalState:

@@ -105,8 +105,22 @@ def signal_text(signal: dict[str, Any]) -> str:
     if smc:
         lines.append(f"<b>SMC</b> {smc}")
     lines.append(f"Candle: {when(signal.get('open_time'))}")
+    since = active_since(signal)
+    if since:
+        lines.append(since)
     lines.append(FOOTER)
     return "\n".join(lines)
+
+
+def active_since(signal: dict[str, Any]) -> str:
+    """"Setup active since HH:MM UTC" (the date too when it is not the candle's day): when the setup
+    first appeared, from the analysis; empty for a signal without a setup identity."""
+    since = (signal.get("setup") or {}).get("since") if isinstance(signal.get("setup"), dict) else None
+    if not isinstance(since, int) or isinstance(since, bool):
+        return ""
+    clock = time.strftime("%H:%M", time.gmtime(since / 1000))
+    other_day = day(since) != day(int(signal.get("open_time") or since))
+    return f"Setup active since {clock} UTC" + (f" on {day(since)}" if other_day else "")
 
 
 def no_setup_text(read: dict[str, Any]) -> str:

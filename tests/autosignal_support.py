@@ -75,9 +75,11 @@ class FakeSignal:
     open_time: int
     side: str
     confidence: float
+    trigger: str | None = None  # the setup identity's one trigger (None: a setup without identity)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        setup = {} if self.trigger is None else {"setup": {"id": self.trigger, "triggers": [self.trigger]}}
+        return setup | {
             "symbol": self.symbol,
             "interval": self.interval,
             "open_time": self.open_time,
@@ -120,9 +122,9 @@ class ScriptedAnalyzer(pykka.ThreadingActor):
         return answer(message, AnalysisResult(result))
 
 
-def signal_at(side: str, confidence: float = 80) -> Callable[[Candles], FakeSignal]:
+def signal_at(side: str, confidence: float = 80, trigger: str | None = None) -> Callable[[Candles], FakeSignal]:
     def script(candles: Candles) -> FakeSignal:
-        return FakeSignal(candles.symbol, candles.interval, int(candles.open_time[-1]), side, confidence)
+        return FakeSignal(candles.symbol, candles.interval, int(candles.open_time[-1]), side, confidence, trigger)
 
     return script
 

@@ -157,8 +157,19 @@ def test_cooldown_per_side_survives_restart(harness):
     side["value"] = "SHORT"  # the opposite side is independent
     assert h.decide("BTCUSDT", HISTORY + 2).startswith("issued")
     side["value"] = "LONG"
-    assert h.decide("BTCUSDT", HISTORY + 3).startswith("issued")  # close == until: out of cooldown
+    assert "cooldown" in h.decide("BTCUSDT", HISTORY + 3)  # close == until: the cooldown still blocks it
+    assert h.decide("BTCUSDT", HISTORY + 4).startswith("issued")
     assert [d["side"] for t, d in h.stream() if t == "CooldownStarted"] == ["LONG", "SHORT", "LONG"]
+
+
+def test_the_same_setup_is_never_auto_issued_again_even_after_a_restart(harness, series):
+    trigger = f"LONG:OB:{int(series['BTCUSDT'].open_time[HISTORY - 30])}"
+    h = harness(script=signal_at("LONG", trigger=trigger), cooldown_min=0)
+    assert h.decide("BTCUSDT", HISTORY).startswith("issued")
+    assert h.decide("BTCUSDT", HISTORY + 1) == "LONG was auto-issued on the previous bar"
+    h.restart()
+    assert h.decide("BTCUSDT", HISTORY + 2) == f"setup already issued ({trigger})"
+    assert [t for t, _ in h.stream()] == ["AutoSignalIssued", "CooldownStarted"]
 
 
 def test_below_threshold_and_no_setup_issue_nothing(harness):

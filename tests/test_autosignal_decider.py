@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.autosignal import (
+    SETUP_MEMORY_BARS,
     AutoSignalState,
     ClearCooldown,
     Disable,
@@ -34,7 +35,9 @@ T0 = 1_732_712_400_000  # a 15m open time
 POLICY = Policy(min_confidence=75, cooldown_ms=60 * 60_000)
 
 
-def candle(k: int, side: str = "LONG", confidence: float = 80, symbol: str = "BTCUSDT") -> Evaluate:
+def candle(k: int, side: str = "LONG", confidence: float = 80, symbol: str = "BTCUSDT",
+           triggers: list[str] | None = None) -> Evaluate:
+    """A signal at bar k; its setup identity is a break at that bar unless `triggers` are given."""
     open_time = T0 + k * M15
     close_time = open_time + M15 - 1
     signal = {
@@ -49,6 +52,7 @@ def candle(k: int, side: str = "LONG", confidence: float = 80, symbol: str = "BT
         "tp2": 103.0,
         "confidence": confidence,
         "reasons": ["test"],
+        "setup": {"triggers": triggers or [f"{side}:BOS:{open_time}"]},
     }
     return Evaluate(symbol, "15m", open_time, close_time, signal, recipients=(7, 42))
 
@@ -105,11 +109,47 @@ def test_founding_events_record_the_setting():
 
 def test_cooldown_blocks_the_same_side_until_close_plus_cooldown():
     state, _ = run(initial(), candle(0))
-    for k in (1, 2, 3):  # closes 15, 30, 45 minutes later: inside the hour
+    for k in (1, 2, 3, 4):  # closes 15, 30, 45 and 60 minutes later: 60 ends on the close it guards
         out = run(state, candle(k))[1]
-        assert isinstance(out, Rejection) and "cooldown" in out.reason
-    state, out = run(state, candle(4))  # closes exactly at `until`
+        assert isinstance(out, Rejection) and ("cooldown" in out.reason or "previous bar" in out.reason)
+    state, out = run(state, candle(5))
     assert isinstance(out, list) and out[0].signal_id.endswith(":LONG")
+
+
+def test_cooldown_is_at_least_one_bar_and_blocks_the_next_close():
+    policy = Policy(min_confidence=0, cooldown_ms=0)
+    cmd = candle(0)
+    out = decide(initial(), cmd, cmd.close_time, policy)
+    assert out[1] == CooldownStarted(symbol="BTCUSDT", side="LONG", until=cmd.close_time + M15)
+    state = fold(out, initial())
+    state = evolve(state, CooldownCleared("BTCUSDT", "LONG", by=1))  # even without a cooldown...
+    nxt = candle(1)
+    assert decide(state, nxt, nxt.close_time, policy) == Rejection("LONG was auto-issued on the previous bar")
+    fresh = fold(out, initial())
+    assert fresh.cooldowns[("BTCUSDT", "LONG")] == nxt.close_time  # ends on the next close, which it blocks
+    later = candle(2)
+    assert isinstance(decide(fresh, later, later.close_time, policy), list)
+
+
+def test_the_same_setup_is_never_auto_issued_again():
+    zone = [f"LONG:OB:{T0 - 20 * M15}"]
+    state, out = run(initial(), candle(0, triggers=[*zone, f"LONG:BOS:{T0}"]))
+    assert isinstance(out, list) and out
+    restarted = fold([out[0]], initial())  # folded from the stream: a restart remembers it too
+    for s in (state, restarted):
+        again = run(s, candle(40, triggers=zone))[1]
+        assert again == Rejection(f"setup already issued ({zone[0]})")
+        shared = run(s, candle(40, triggers=[f"LONG:FVG:{T0 + 30 * M15}", f"LONG:BOS:{T0}"]))[1]
+        assert isinstance(shared, Rejection)  # one trigger in common is the same setup
+    assert isinstance(run(state, candle(40, triggers=[f"LONG:OB:{T0 + 30 * M15}"]))[1], list)
+    assert isinstance(run(state, candle(40, side="SHORT", triggers=[f"SHORT:OB:{T0 - 20 * M15}"]))[1], list)
+
+
+def test_issued_setups_are_forgotten_once_older_than_the_memory_so_state_stays_bounded():
+    state, _ = run(initial(), candle(0, triggers=[f"LONG:OB:{T0}"]))
+    far = SETUP_MEMORY_BARS + 1
+    state, _ = run(state, candle(far, triggers=[f"LONG:OB:{T0 + far * M15}"]))
+    assert state.issued == {("BTCUSDT", "15m"): {f"LONG:OB:{T0 + far * M15}": T0 + far * M15}}
 
 
 def test_opposite_side_and_other_symbols_are_independent():

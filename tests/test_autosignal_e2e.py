@@ -50,6 +50,7 @@ def expected_signals(files, fresh: list) -> list[str]:
     """The strategy offline on the same candles, with the issue's rules written out plainly."""
     data = {s: load_csv(files[s], symbol=s, interval="1h")[: HISTORY + LIVE] for s in SYMBOLS}
     last_issue: dict[tuple[str, str], int] = {}
+    triggers: dict[str, set[str]] = {s: set() for s in SYMBOLS}
     issued = []
     for msg in fresh:
         candles = data[msg.symbol]
@@ -59,9 +60,12 @@ def expected_signals(files, fresh: list) -> list[str]:
             continue
         key = (msg.symbol, result.side)
         close = msg.candle.close_time
-        if key in last_issue and close < last_issue[key] + COOLDOWN_MIN * 60_000:
-            continue
+        if key in last_issue and close <= last_issue[key] + max(COOLDOWN_MIN * 60_000, 3_600_000):
+            continue  # in cooldown (one that ends on this close included; at least one bar)
+        if triggers[msg.symbol].intersection(result.setup["triggers"]):
+            continue  # the same setup, already issued
         last_issue[key] = close
+        triggers[msg.symbol].update(result.setup["triggers"])
         issued.append(f"a:{msg.symbol}:1h:{msg.candle.open_time}:{result.side}")
     return issued
 
@@ -133,7 +137,7 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
         (d["signal"]["symbol"], f"issued {d['signal_id']} to {len(recipients)} recipients") for d in issued
     }
     assert all(d["recipients"] == recipients for d in issued)
-    assert any("cooldown" in o for _, _, o in decided)  # the cooldown really held some back
+    assert any("already issued" in o for _, _, o in decided)  # the setup identity really held some back
     closes: dict[tuple[str, str], list[int]] = {}
     for d in issued:
         closes.setdefault((d["signal"]["symbol"], d["signal"]["side"]), []).append(d["signal"]["close_time"])

@@ -27,6 +27,14 @@ def test_signal_text_shows_every_part_at_the_symbol_precision():
     assert "<code>0.1235</code>" in fmt.signal_text({**SIGNAL, "entry": 0.12345, "precision": 0.0001})
 
 
+def test_a_signal_says_since_when_its_setup_is_active():
+    same_day = {**SIGNAL, "setup": {"id": "LONG:OB:1", "triggers": ["LONG:OB:1"], "since": 1732698000000}}
+    assert "Setup active since 09:00 UTC\n" in fmt.signal_text(same_day)
+    days_before = {**SIGNAL, "setup": {"since": 1732698000000 - 86_400_000}}
+    assert "Setup active since 09:00 UTC on 2024-11-26" in fmt.signal_text(days_before)
+    assert "active since" not in fmt.signal_text(SIGNAL)  # a signal logged before setups had an identity
+
+
 @settings(max_examples=60, deadline=None)
 @given(symbol=hostile, reason=hostile, key=hostile, value=hostile, username=hostile)
 def test_market_and_user_strings_are_escaped(symbol, reason, key, value, username):

@@ -174,7 +174,7 @@ def test_signal_and_no_setup_dicts_have_the_contract_shape(series: dict[str, Can
             break
     signal, nothing = seen[Signal], seen[NoSetup]
     assert list(signal) == ["symbol", "interval", "open_time", "close_time", "side", "entry", "stop", "tp1",
-                            "tp2", "rr1", "rr2", "confidence", "reasons", "smc", "precision"]
+                            "tp2", "rr1", "rr2", "confidence", "reasons", "smc", "precision", "setup"]
     assert list(nothing) == ["symbol", "interval", "open_time", "reason", "bias", "smc"]
     for payload in (signal, nothing):
         assert json.loads(json.dumps(payload)) == payload
@@ -184,6 +184,31 @@ def test_signal_and_no_setup_dicts_have_the_contract_shape(series: dict[str, Can
     assert NoSetup.from_dict(nothing).to_dict() == nothing
     assert Signal.from_dict({**signal, "signal_id": "a:x"}).to_dict() == signal
     assert signal["close_time"] == signal["open_time"] + 3_600_000 - 1
+
+
+def test_a_setup_keeps_its_identity_and_its_since_while_its_trigger_holds(series: dict[str, Candles]) -> None:
+    """The identity names the side's triggers by formation candle; bar after bar the same trigger keeps
+    the same `since`, which lies between the trigger's formation and the signal's candle."""
+    candles = series[PROPERTY_FILES[0]]
+    previous: dict | None = None
+    kept = 0
+    for end in range(2000, 2300):  # growing from one start: the causal read of bar t never changes
+        result = analyze(candles[:end])
+        if not isinstance(result, Signal):
+            previous = None
+            continue
+        setup = result.setup
+        assert setup["id"] == setup["triggers"][0] and len(set(setup["triggers"])) == len(setup["triggers"])
+        for trigger in setup["triggers"]:
+            side, kind, formed = trigger.split(":")
+            assert side == result.side and kind in ("OB", "FVG", "BOS", "CHOCH")
+            assert int(formed) <= result.open_time and int(formed) in candles.open_time
+        assert int(setup["id"].rsplit(":", 1)[1]) <= setup["since"] <= result.open_time
+        if previous is not None and previous["id"] == setup["id"]:
+            assert setup["since"] == previous["since"]
+            kept += 1
+        previous = setup
+    assert kept > 10  # the same setup does persist over bars: why autosignals need the identity
 
 
 def test_a_cheap_coin_keeps_its_decimals(series: dict[str, Candles]) -> None:
