@@ -37,7 +37,7 @@ from actors.messages import (
     answer,
 )
 from analysis.candles import Candles
-from analysis.strategy import analyze
+from analysis.strategy import DEFAULT_COSTS, Costs, analyze
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,13 @@ class AnalyzerWorker(pykka.ThreadingActor):
 
     With `in_process=False` the analysis runs on the actor's thread; with True it runs in the
     worker's own child process (spawned, so no locks are inherited), which the GIL cannot serialize.
+    `costs` (FEE_RATE, MAX_FEE_SHARE) go to every analysis.
     """
 
-    def __init__(self, in_process: bool = False) -> None:
+    def __init__(self, in_process: bool = False, costs: Costs = DEFAULT_COSTS) -> None:
         super().__init__()
         self.in_process = in_process
+        self.costs = costs
         self.executor: ProcessPoolExecutor | None = None
 
     def on_start(self) -> None:
@@ -70,14 +72,14 @@ class AnalyzerWorker(pykka.ThreadingActor):
             return None
         if self.executor is None:
             try:
-                outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode))
+                outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode, costs=self.costs))
             except Exception as error:
                 outcome = _failure(message.key, error)
             message.router.tell(AnalyzeDone(message.key, outcome))
             return None
         # In a child process the work is pipelined: the child is fed while earlier results travel back.
         try:
-            future = self.executor.submit(analyze, message.candles, mode=message.mode)
+            future = self.executor.submit(analyze, message.candles, mode=message.mode, costs=self.costs)
         except BrokenProcessPool as error:
             self.executor = _child_process()
             message.router.tell(AnalyzeDone(message.key, _failure(message.key, error)))
@@ -188,10 +190,11 @@ class AnalyzerPool:
 
     @classmethod
     def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES,
-              processes: bool = False) -> AnalyzerPool:
-        """`workers` actors (default: the CPU count); `processes=True` gives each its own child process."""
+              processes: bool = False, costs: Costs = DEFAULT_COSTS) -> AnalyzerPool:
+        """`workers` actors (default: the CPU count); `processes=True` gives each its own child process;
+        `costs` for every analysis."""
         count = workers or os.cpu_count() or 1
-        refs = [AnalyzerWorker.start(processes) for _ in range(count)]
+        refs = [AnalyzerWorker.start(processes, costs) for _ in range(count)]
         return cls(AnalyzerRouter.start(refs, cache_entries), refs, processes)
 
     @property

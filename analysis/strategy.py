@@ -63,6 +63,27 @@ DIRECTION_NAME = {1: "bullish", -1: "bearish", 0: "neutral"}
 SIDE = {1: "LONG", -1: "SHORT"}
 
 
+# --- costs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What a trade pays: `fee_rate` per side (FEE_RATE, 0.0004 = Binance USD-M taker) and
+    `max_fee_share` (MAX_FEE_SHARE), the largest share of the risk |entry - stop| that the round-trip
+    fees 2 x fee_rate x entry may take; a setup whose stop is closer is dropped, never squeezed."""
+
+    fee_rate: float = 0.0004
+    max_fee_share: float = 0.10
+
+    def fee_share(self, entry: float, stop: float) -> float:
+        """Round-trip fees as a share of the risk (inf for a zero risk)."""
+        risk = abs(entry - stop)
+        return 2 * self.fee_rate * entry / risk if risk > 0 else math.inf
+
+
+DEFAULT_COSTS = Costs()  # the settings' defaults
+
+
 # --- results ----------------------------------------------------------------------------------
 
 
@@ -295,8 +316,9 @@ class _Context:
         return _fmt(value, self.decimals)
 
 
-def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
-    """The setup at the last candle (which must be closed). ValueError for bad or too few candles."""
+def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_COSTS) -> Signal | NoSetup:
+    """The setup at the last candle (which must be closed), for a trade paying `costs`. ValueError for bad
+    or too few candles."""
     if mode not in ("causal", "compat"):
         raise ValueError(f"mode must be 'causal' or 'compat', got {mode!r}")
     validate(candles)
@@ -322,7 +344,7 @@ def analyze(candles: Candles, *, mode: str = "causal") -> Signal | NoSetup:
     if longs * 2 == len(votes):
         return no_setup("conflicting evidence: " + "; ".join(v.reason for v in votes))
     side = 1 if longs * 2 > len(votes) else -1
-    levels = _levels(ctx, votes, side)
+    levels = _levels(ctx, votes, side, costs)
     if isinstance(levels, str):
         return no_setup(levels)
     entry, stop, tp1, tp2 = levels
@@ -401,7 +423,7 @@ def _setup(ctx: _Context, votes: list[_Vote], side: int) -> dict[str, Any]:
     return {"id": triggers[0], "triggers": triggers, "since": int(times[own[0].since])}
 
 
-def _levels(ctx: _Context, votes: list[_Vote], side: int) -> tuple[float, float, float, float] | str:
+def _levels(ctx: _Context, votes: list[_Vote], side: int, costs: Costs) -> tuple[float, float, float, float] | str:
     """(entry, stop, tp1, tp2) on the price grid, or why there is no tradeable setup."""
     atr, f = ctx.gauges.atr, ctx.f
     if math.isnan(atr) or atr <= 0:
@@ -416,6 +438,11 @@ def _levels(ctx: _Context, votes: list[_Vote], side: int) -> tuple[float, float,
     risk = (entry - stop) * side
     if risk <= 0:
         return "the stop distance rounds to zero at this price precision"
+    share = costs.fee_share(entry, stop)
+    if share > costs.max_fee_share:
+        return (f"{SIDE[side]} setup dropped: its stop {f(stop)} is {risk / entry * 100:.2f}% away, so the round-trip "
+                f"fees ({2 * costs.fee_rate * 100:.2f}% of price) would be {share * 100:.0f}% of the risk "
+                f"(at most {costs.max_fee_share * 100:g}%)")
     # the nearest opposing zone (supply above a LONG, demand below a SHORT) caps the targets;
     # gaps thinner than half an ATR are noise, not zones worth aiming at
     edges = [(z, z.bottom if side == 1 else z.top) for z in ctx.read.zones

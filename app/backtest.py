@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from analysis.candles import Candles, interval_ms, load_csv
 from analysis.resample import join, resample
+from analysis.strategy import Costs
 from app import backtest_stats as stats
 from app.backtest_sim import SeriesRun, Setup, bar_range, simulate
 from app.config import setting
@@ -60,13 +61,13 @@ class BacktestResult:
 
 
 def default_setup(min_confidence: float | None = None, cooldown_min: int | None = None, **range_: Any) -> Setup:
-    """The product's settings (AUTOSIGNAL_*, OUTCOME_HORIZON_BARS, FEE_RATE) unless given."""
+    """The product's settings (AUTOSIGNAL_*, OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE) unless given."""
     policy = autosignal.Policy(
         min_confidence=setting("AUTOSIGNAL_MIN_CONFIDENCE") if min_confidence is None else min_confidence,
         cooldown_ms=(setting("AUTOSIGNAL_COOLDOWN_MIN") if cooldown_min is None else cooldown_min) * 60_000,
     )
     rules = outcomes.Rules(setting("OUTCOME_HORIZON_BARS"), setting("FEE_RATE"))
-    return Setup(policy, rules, **range_)
+    return Setup(policy, rules, Costs(rules.fee_rate, setting("MAX_FEE_SHARE")), **range_)
 
 
 def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None,

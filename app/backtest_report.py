@@ -25,7 +25,8 @@ def _table(title: str, t: dict[str, Any]) -> list[str]:
     lines += [summary_row(label, s) for label, s in t["by_symbol"].items()]
     lines.append(summary_row("overall", t["overall"]))
     lines.append(f"open at the end: {t['open_at_end']:,}; repeats (same symbol and side as the previous bar's): "
-                 f"{t['repeats']:,}; repeated setups (a trigger signalled before): {t['repeated_setups']:,}")
+                 f"{t['repeats']:,}; repeated setups (a trigger signalled before): {t['repeated_setups']:,}; "
+                 f"fees over the max share of risk: {t['fees_over_max_share']:,}")
     return lines
 
 
@@ -55,7 +56,8 @@ def render(doc: dict[str, Any]) -> str:
         f"backtest: {len(doc['series'])} series, {doc['bars']:,} bars in {doc['seconds']:.1f} s "
         f"({_num(doc['bars_per_s'], ',')} bars/s); log: {doc['log']}",
         f"policy: confidence >= {p['min_confidence']:g}, cooldown {p['cooldown_min']} min; outcomes: market entry "
-        f"at the next open, horizon {o['horizon_bars']} bars, fee {o['fee_rate'] * 100:g}% per side; "
+        f"at the next open, horizon {o['horizon_bars']} bars, fee {o['fee_rate'] * 100:g}% per side, round-trip "
+        f"fees at most {o['max_fee_share'] * 100:g}% of the risk; "
         f"window {doc['history']} candles (causal)",
     ]
     for s in doc["series"]:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from analysis.candles import Candles, interval_ms
-from analysis.strategy import Signal, analyze
+from analysis.strategy import DEFAULT_COSTS, Costs, Signal, analyze
 from domain import autosignal, outcomes
 from domain.events import AutoSignalIssued, Event
 from domain.track_record import ClosedSignal, TrackRecord
@@ -32,6 +32,7 @@ class Setup:
 
     policy: autosignal.Policy
     rules: outcomes.Rules
+    costs: Costs = DEFAULT_COSTS  # FEE_RATE and MAX_FEE_SHARE, as the analyzer pool applies them
     history: int = 500  # candles analyzed, ending at the closed one (the AutoSignal actor's default)
     start: int | None = None  # ms: the first bar that may signal (--from); earlier bars are history only
     end: int | None = None  # ms: the last bar replayed (--to); setups still open then are open at the end
@@ -45,7 +46,7 @@ class _Logged(NamedTuple):
 
 
 # per signal bar, for baselines and calibration; results are NaN while a trade is open at the end
-BAR_FIELDS = ("open_time", "confidence", "side", "trend", "auto", "result_r", "mirror_r", "tp1_first")
+BAR_FIELDS = ("open_time", "confidence", "side", "trend", "auto", "result_r", "mirror_r", "tp1_first", "fee_share")
 
 
 @dataclass
@@ -110,7 +111,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
     every, mirrors = TrackRecord(), TrackRecord()
     auto_ids: set[str] = set()
     signalled: dict[str, set[str]] = {"autosignal": set(), "every_setup": set()}  # triggers seen per set
-    bars: list[tuple[int, int, int, int, bool, str, str]] = []
+    bars: list[tuple[int, int, int, int, bool, str, str, float]] = []
     o, h, low, c = candles.open, candles.high, candles.low, candles.close
     for i in range(lo, hi):
         t = int(times[i])
@@ -122,7 +123,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             (mirrors if event.signal_id.startswith("b:") else every).apply(logged)
             if event.signal_id in auto_ids:
                 run.outcome_events.append((t + step, event, key))
-        result = analyze(candles[max(0, i + 1 - setup.history) : i + 1], mode="causal")
+        result = analyze(candles[max(0, i + 1 - setup.history) : i + 1], mode="causal", costs=setup.costs)
         signal = result.to_dict() if isinstance(result, Signal) else None
         decided = autosignal.decide(auto_state, autosignal.Evaluate(symbol, interval, t, t + step - 1, signal),
                                     t + step - 1, setup.policy)
@@ -138,7 +139,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             every.apply(_Logged("AutoSignalIssued", {"signal_id": sid, "signal": signal}))
             mirrors.apply(_Logged("AutoSignalIssued", {"signal_id": mid, "signal": mirrored(signal)}))
             bars.append((t, signal["confidence"], 1 if side == "LONG" else -1, trend_side(signal),
-                         sid in auto_ids, sid, mid))
+                         sid in auto_ids, sid, mid, setup.costs.fee_share(signal["entry"], signal["stop"])))
             for name in ("every_setup", "autosignal") if sid in auto_ids else ("every_setup",):
                 found = autosignal.triggers(signal)
                 run.repeated_setups[name] += bool(signalled[name].intersection(found))
@@ -155,8 +156,8 @@ def _table(bars: list[tuple], own: list[ClosedSignal], mirror: list[ClosedSignal
     closed = {row.signal_id: row for row in own} | {row.signal_id: row for row in mirror}
     nan = float("nan")
     values = [(t, conf, side, trend, auto, closed[sid].result_r if sid in closed else nan,
-               closed[mid].result_r if mid in closed else nan, sid in closed and closed[sid].tp1_first)
-              for t, conf, side, trend, auto, sid, mid in bars]
+               closed[mid].result_r if mid in closed else nan, sid in closed and closed[sid].tp1_first, fee_share)
+              for t, conf, side, trend, auto, sid, mid, fee_share in bars]
     columns = list(zip(*values, strict=True)) if values else [()] * len(BAR_FIELDS)
-    types = (np.int64, np.float64, np.int8, np.int8, bool, np.float64, np.float64, bool)
+    types = (np.int64, np.float64, np.int8, np.int8, bool, np.float64, np.float64, bool, np.float64)
     return {name: np.array(col, dtype=kind) for name, col, kind in zip(BAR_FIELDS, columns, types, strict=True)}

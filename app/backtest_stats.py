@@ -28,8 +28,10 @@ RESAMPLES = 2000  # block bootstrap draws
 BOOTSTRAP_SEED = 11
 
 
-def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated_setups: int) -> dict[str, Any]:
-    """domain.track_record.summarize per `SYMBOL interval` and overall, with open and repeated counts."""
+def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated_setups: int,
+          fee_heavy: int) -> dict[str, Any]:
+    """domain.track_record.summarize per `SYMBOL interval` and overall, with open and repeated counts and
+    the signals whose round-trip fees exceed MAX_FEE_SHARE of their risk."""
     labels = sorted({f"{r.symbol} {r.interval}" for r in rows})
     return {
         "overall": asdict(summarize(rows)),
@@ -38,6 +40,7 @@ def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated
         "open_at_end": open_at_end,
         "repeats": repeats,
         "repeated_setups": repeated_setups,
+        "fees_over_max_share": fee_heavy,
     }
 
 
@@ -134,10 +137,12 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
     bars = sum(run.bars for run in runs)
     merged = merged_table(runs)
     every = np.ones(len(merged["open_time"]), dtype=bool)
+    heavy = merged["fee_share"] > setup.costs.max_fee_share
     return {
         "log": result.log_path,
         "policy": {"min_confidence": setup.policy.min_confidence, "cooldown_min": setup.policy.cooldown_ms // 60_000},
-        "outcome_rules": {"horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate},
+        "outcome_rules": {"horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate,
+                          "max_fee_share": setup.costs.max_fee_share},
         "history": setup.history,
         "series": [{"symbol": run.symbol, "interval": run.interval, "files": list(s.files), "bars": run.bars,
                     "first": run.first, "last": run.last} for s, run in zip(series, runs, strict=True)],
@@ -145,9 +150,10 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
         "seconds": round(seconds, 2),
         "bars_per_s": round(bars / seconds) if seconds > 0 else None,
         "autosignal": table(result.autosignals, autosignals_open, repeats(runs, autosignals_only=True),
-                            sum(run.repeated_setups["autosignal"] for run in runs)),
+                            sum(run.repeated_setups["autosignal"] for run in runs),
+                            int(np.sum(heavy & merged["auto"].astype(bool)))),
         "every_setup": table(result.setups, sum(run.setups_open for run in runs), repeats(runs, False),
-                             sum(run.repeated_setups["every_setup"] for run in runs)),
+                             sum(run.repeated_setups["every_setup"] for run in runs), int(np.sum(heavy))),
         "baselines": {"autosignal": baselines(merged, merged["auto"].astype(bool)),
                       "every_setup": baselines(merged, every)},
         "calibration": {"autosignal": calibration(result.autosignals), "every_setup": calibration(result.setups)},

@@ -157,6 +157,8 @@ SETTINGS: tuple[Setting, ...] = (
             "bars after which a signal still open is closed at that bar's close (expired)"),
     Setting("FEE_RATE", "fee_rate", "0.0004", _float(0, 0.0099),
             "fee per side as a fraction of notional, counted in every outcome's R (0.0004: Binance USD-M taker)"),
+    Setting("MAX_FEE_SHARE", "max_fee_share", "0.10", _float(0.001, 1),
+            "largest share of a signal's risk |entry - stop| its round-trip fees may take; tighter setups are dropped"),
     Setting("TELEGRAM_RATE", "telegram_rate", "25", _int(1, 1000), "outbound messages per second, whole bot"),
     Setting("ANALYZER_WORKERS", "analyzer_workers", str(os.cpu_count() or 1), _int(1, 64),
             "analyzer pool size: one is a thread, more run as processes (the fastest measured)"),
@@ -188,6 +190,7 @@ class Settings:
     autosignal_min_confidence: int
     outcome_horizon_bars: int
     fee_rate: float
+    max_fee_share: float
     telegram_rate: int
     analyzer_workers: int
     session_cap: int

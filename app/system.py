@@ -26,6 +26,7 @@ from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import BeginShutdown
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
+from analysis.strategy import DEFAULT_COSTS, Costs
 from app.alerts import Alerts
 from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
@@ -37,11 +38,11 @@ from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 log = logging.getLogger("system")
 
 
-def analyzer_pool(workers: int) -> AnalyzerPool:
+def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS) -> AnalyzerPool:
     """The fastest measured configuration (bench/analysis_bench.py --pool-only): analyze() holds the GIL,
     so more workers only pay as processes (2 processes 1.24x of one thread, 2 threads 0.55x); a single
     worker is a thread (one process is slower than one thread: the candles are pickled both ways)."""
-    return AnalyzerPool.start(workers, processes=workers > 1)
+    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs)
 
 
 def feed_config(settings: Settings) -> FeedConfig:
@@ -86,7 +87,7 @@ class System:
             )
         log.info("event log %s: %d events verified", s.db_path, report.events_checked)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
-        self.analyzer = analyzer_pool(s.analyzer_workers)
+        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share))
         services = Services(self.store, self.clock, self.feed, self.analyzer)
         self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap

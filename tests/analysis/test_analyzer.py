@@ -13,7 +13,7 @@ import pytest
 from actors.analyzer import AnalyzerPool
 from actors.messages import AnalysisFailed, AnalysisResult, Analyze
 from analysis.candles import Candles, load_csv
-from analysis.strategy import analyze
+from analysis.strategy import Costs, NoSetup, analyze
 from app.system import analyzer_pool
 from tests.conftest import klines_dir
 
@@ -40,6 +40,22 @@ def test_ask_and_reply_to_give_the_same_result_as_analyze(pool: AnalyzerPool, ca
     future: Future = Future()
     pool.tell(Analyze("BNBUSDT", "1h", candles[1:1001], reply_to=future))
     assert future.result(timeout=10).result == analyze(candles[1:1001])
+
+
+def test_the_pool_analyzes_with_the_configured_costs() -> None:
+    """MAX_FEE_SHARE reaches the live analysis: a stop too close for the fees drops the setup there too."""
+    window = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[534:1034]
+    for processes in (False, True):
+        strict = AnalyzerPool.start(workers=1, processes=processes)
+        lenient = AnalyzerPool.start(workers=1, processes=processes, costs=Costs(max_fee_share=1.0))
+        try:
+            dropped = strict.ask(Analyze("ETHUSDT", "5m", window), timeout=30).result
+            assert isinstance(dropped, NoSetup) and "setup dropped" in dropped.reason
+            assert lenient.ask(Analyze("ETHUSDT", "5m", window), timeout=30).result == analyze(
+                window, costs=Costs(max_fee_share=1.0))
+        finally:
+            strict.stop()
+            lenient.stop()
 
 
 def test_many_requests_for_one_candle_cost_one_analysis(pool: AnalyzerPool, candles: Candles) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from analysis import indicators
 from analysis.candles import Candles, load_csv
-from analysis.strategy import BASE, POINTS, NoSetup, Signal, analyze, price_precision
+from analysis.strategy import BASE, DEFAULT_COSTS, POINTS, Costs, NoSetup, Signal, analyze, price_precision
 from tests.analysis.conftest import BANDS
 from tests.conftest import SHARED_KLINES, klines_dir
 
@@ -130,6 +130,7 @@ def check_signal(signal: Signal, candles: Candles) -> None:
     assert signal.rr2 == round((signal.tp2 - signal.entry) * side / risk, 2) <= 3.0
     atr = indicators.atr(candles, 14)[-1]
     assert risk >= 1.2 * atr - 10**-decimals  # never a stop inside the noise
+    assert 2 * DEFAULT_COSTS.fee_rate * signal.entry <= DEFAULT_COSTS.max_fee_share * risk  # fees <= 10% of risk
     for price in (signal.entry, signal.stop, signal.tp1, signal.tp2):
         assert round(price, decimals) == price
 
@@ -209,6 +210,18 @@ def test_a_setup_keeps_its_identity_and_its_since_while_its_trigger_holds(series
             kept += 1
         previous = setup
     assert kept > 10  # the same setup does persist over bars: why autosignals need the identity
+
+
+def test_a_stop_too_close_to_pay_its_fees_drops_the_setup_instead_of_squeezing_it() -> None:
+    candles = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[534:1034]
+    dropped = analyze(candles)
+    assert isinstance(dropped, NoSetup)
+    assert dropped.reason == ("SHORT setup dropped: its stop 1,841.82 is 0.13% away, so the round-trip fees (0.08% "
+                              "of price) would be 60% of the risk (at most 10%)")
+    allowed = analyze(candles, costs=Costs(max_fee_share=1.0))  # the same setup, had fees not mattered
+    assert isinstance(allowed, Signal) and allowed.stop == 1841.82
+    assert Costs().fee_share(allowed.entry, allowed.stop) > 0.10
+    assert isinstance(analyze(candles, costs=Costs(fee_rate=0.0)), Signal)
 
 
 def test_a_cheap_coin_keeps_its_decimals(series: dict[str, Candles]) -> None:
