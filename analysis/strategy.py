@@ -42,6 +42,7 @@ STOP_ATR = 1.2
 STOP_BUFFER_ATR = 0.1
 TARGET_R = (1.5, 3.0)
 MIN_REWARD_R = 1.0
+MIN_TARGET_GAP_R = 0.5  # a second target only this far (in R) beyond the first
 MIN_GAP_ATR = 0.5
 VOLUME_RATIO = 1.1
 
@@ -99,9 +100,9 @@ class Signal:
     entry: float
     stop: float
     tp1: float
-    tp2: float
+    tp2: float | None  # None: one target (the second would lie under MIN_TARGET_GAP_R beyond the first)
     rr1: float
-    rr2: float
+    rr2: float | None
     confidence: int
     reasons: tuple[str, ...]
     smc: dict[str, Any] = field(hash=False, compare=True)
@@ -361,7 +362,7 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
         tp1=tp1,
         tp2=tp2,
         rr1=round((tp1 - entry) * side / risk, 2),
-        rr2=round((tp2 - entry) * side / risk, 2),
+        rr2=None if tp2 is None else round((tp2 - entry) * side / risk, 2),
         confidence=int(max(0, min(100, score))),
         reasons=tuple(reasons),
         smc=smc,
@@ -423,8 +424,9 @@ def _setup(ctx: _Context, votes: list[_Vote], side: int) -> dict[str, Any]:
     return {"id": triggers[0], "triggers": triggers, "since": int(times[own[0].since])}
 
 
-def _levels(ctx: _Context, votes: list[_Vote], side: int, costs: Costs) -> tuple[float, float, float, float] | str:
-    """(entry, stop, tp1, tp2) on the price grid, or why there is no tradeable setup."""
+def _levels(ctx: _Context, votes: list[_Vote], side: int,
+            costs: Costs) -> tuple[float, float, float, float | None] | str:
+    """(entry, stop, tp1, tp2 or None) on the price grid, or why there is no tradeable setup."""
     atr, f = ctx.gauges.atr, ctx.f
     if math.isnan(atr) or atr <= 0:
         return "no ATR yet (too few bars for a 14-bar average true range)"
@@ -455,7 +457,7 @@ def _levels(ctx: _Context, votes: list[_Vote], side: int, costs: Costs) -> tuple
                 f"{'order block' if zone.kind == 'OB' else 'fair value gap'} at {f(edge)} "
                 f"leaves {room / risk:.2f}R of reward for {f(risk)} of risk")
     tp1, tp2 = (round(entry + side * min(r * risk, room), ctx.decimals) for r in TARGET_R)
-    return entry, stop, tp1, tp2
+    return entry, stop, tp1, tp2 if (tp2 - tp1) * side >= MIN_TARGET_GAP_R * risk else None
 
 
 def _confidence(ctx: _Context, votes: list[_Vote], side: int) -> tuple[int, list[str]]:

@@ -25,8 +25,9 @@ def _table(title: str, t: dict[str, Any]) -> list[str]:
     lines += [summary_row(label, s) for label, s in t["by_symbol"].items()]
     lines.append(summary_row("overall", t["overall"]))
     lines.append(f"open at the end: {t['open_at_end']:,}; repeats (same symbol and side as the previous bar's): "
-                 f"{t['repeats']:,}; repeated setups (a trigger signalled before): {t['repeated_setups']:,}; "
-                 f"fees over the max share of risk: {t['fees_over_max_share']:,}")
+                 f"{t['repeats']:,}; repeated setups (a trigger signalled before): {t['repeated_setups']:,}")
+    lines.append(f"signals with fees over the max share of risk: {t['fees_over_max_share']:,}; messages with equal "
+                 f"targets: {t['equal_targets']:,}")
     return lines
 
 

@@ -65,7 +65,9 @@ class SeriesRun:
     outcome_events: list[tuple[int, Event, str]] = field(default_factory=list)
     setups: list[ClosedSignal] = field(default_factory=list)  # every setup closed, in close order
     setups_open: int = 0
-    repeated_setups: dict[str, int] = field(default_factory=lambda: {"autosignal": 0, "every_setup": 0})
+    # per set ("autosignal", "every_setup"): signals sharing a trigger with an earlier one, and with tp2 == tp1
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: {
+        name: {"repeated_setups": 0, "equal_targets": 0} for name in ("autosignal", "every_setup")})
     table: dict[str, np.ndarray] = field(default_factory=dict)  # BAR_FIELDS -> one value per setup
 
 
@@ -142,7 +144,8 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
                          sid in auto_ids, sid, mid, setup.costs.fee_share(signal["entry"], signal["stop"])))
             for name in ("every_setup", "autosignal") if sid in auto_ids else ("every_setup",):
                 found = autosignal.triggers(signal)
-                run.repeated_setups[name] += bool(signalled[name].intersection(found))
+                run.counts[name]["repeated_setups"] += bool(signalled[name].intersection(found))
+                run.counts[name]["equal_targets"] += signal.get("tp2") == signal["tp1"]
                 signalled[name].update(found)
         if progress is not None and (i - lo + 1) % PROGRESS_EVERY == 0:
             progress(i - lo + 1)

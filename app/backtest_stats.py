@@ -28,10 +28,9 @@ RESAMPLES = 2000  # block bootstrap draws
 BOOTSTRAP_SEED = 11
 
 
-def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated_setups: int,
-          fee_heavy: int) -> dict[str, Any]:
-    """domain.track_record.summarize per `SYMBOL interval` and overall, with open and repeated counts and
-    the signals whose round-trip fees exceed MAX_FEE_SHARE of their risk."""
+def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, counts: dict[str, int]) -> dict[str, Any]:
+    """domain.track_record.summarize per `SYMBOL interval` and overall, with the open and repeated counts and
+    the issue's zero-counts (`counts`: repeated_setups, equal_targets, fees_over_max_share)."""
     labels = sorted({f"{r.symbol} {r.interval}" for r in rows})
     return {
         "overall": asdict(summarize(rows)),
@@ -39,8 +38,7 @@ def table(rows: Sequence[ClosedSignal], open_at_end: int, repeats: int, repeated
                       for label in labels},
         "open_at_end": open_at_end,
         "repeats": repeats,
-        "repeated_setups": repeated_setups,
-        "fees_over_max_share": fee_heavy,
+        **counts,
     }
 
 
@@ -130,6 +128,12 @@ def calibration(rows: Sequence[ClosedSignal]) -> dict[str, Any]:
             "spearman": spearman([r.confidence for r in rated], [r.result_r for r in rated])}
 
 
+def _counts(runs: Sequence[SeriesRun], name: str, fee_heavy: np.ndarray) -> dict[str, int]:
+    """The zero-counts of one set of signals over every series."""
+    return {key: sum(run.counts[name][key] for run in runs) for key in ("repeated_setups", "equal_targets")} | {
+        "fees_over_max_share": int(np.sum(fee_heavy))}
+
+
 def document(result: BacktestResult, setup: Setup, series: Sequence[Series], autosignals_open: int,
              seconds: float) -> dict[str, Any]:
     """Everything the backtest prints, as one JSON-ready document."""
@@ -150,10 +154,9 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
         "seconds": round(seconds, 2),
         "bars_per_s": round(bars / seconds) if seconds > 0 else None,
         "autosignal": table(result.autosignals, autosignals_open, repeats(runs, autosignals_only=True),
-                            sum(run.repeated_setups["autosignal"] for run in runs),
-                            int(np.sum(heavy & merged["auto"].astype(bool)))),
+                            _counts(runs, "autosignal", heavy & merged["auto"].astype(bool))),
         "every_setup": table(result.setups, sum(run.setups_open for run in runs), repeats(runs, False),
-                             sum(run.repeated_setups["every_setup"] for run in runs), int(np.sum(heavy))),
+                             _counts(runs, "every_setup", heavy)),
         "baselines": {"autosignal": baselines(merged, merged["auto"].astype(bool)),
                       "every_setup": baselines(merged, every)},
         "calibration": {"autosignal": calibration(result.autosignals), "every_setup": calibration(result.setups)},

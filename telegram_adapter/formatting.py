@@ -91,10 +91,9 @@ def signal_text(signal: dict[str, Any]) -> str:
     icon = "🟢" if side == "LONG" else "🔴"
     lines = [
         f"{icon} <b>{esc(signal.get('symbol'))}</b> {esc(signal.get('interval'))} · <b>{esc(side)}</b>",
-        f"Entry: <code>{price(signal.get('entry'), digits)}</code>",
+        f"Entry (market): <code>{price(signal.get('entry'), digits)}</code>",
         f"Stop: <code>{price(signal.get('stop'), digits)}</code>",
-        f"TP1: <code>{price(signal.get('tp1'), digits)}</code> ({_r(signal.get('rr1'))})",
-        f"TP2: <code>{price(signal.get('tp2'), digits)}</code> ({_r(signal.get('rr2'))})",
+        *targets(signal, digits),
         f"Confidence: {esc(signal.get('confidence'))}%",
     ]
     reasons = signal.get("reasons") or []
@@ -110,6 +109,14 @@ def signal_text(signal: dict[str, Any]) -> str:
         lines.append(since)
     lines.append(FOOTER)
     return "\n".join(lines)
+
+
+def targets(signal: dict[str, Any], digits: int) -> list[str]:
+    """The TP1 line, and a TP2 line only when the signal has a second target (`tp2` not null)."""
+    lines = [f"TP1: <code>{price(signal.get('tp1'), digits)}</code> ({_r(signal.get('rr1'))})"]
+    if signal.get("tp2") is not None:
+        lines.append(f"TP2: <code>{price(signal.get('tp2'), digits)}</code> ({_r(signal.get('rr2'))})")
+    return lines
 
 
 def active_since(signal: dict[str, Any]) -> str:

@@ -70,13 +70,14 @@ def test_the_log_verifies_and_replay_and_audit_outcomes_accept_it(two_symbols: t
     assert text.returncode == 0 and "signals," in text.stdout.splitlines()[-1]
 
 
-def test_no_autosignal_repeats_a_setup_and_no_signal_pays_fees_over_the_max_share(
+def test_the_zero_counts_no_repeated_setup_no_fees_over_the_max_share_no_equal_targets(
         two_symbols: tuple[Path, dict]) -> None:
     _, doc = two_symbols
     assert doc["outcome_rules"]["max_fee_share"] == 0.10
     auto, every = doc["autosignal"], doc["every_setup"]
     assert auto["repeats"] == auto["repeated_setups"] == 0 < every["repeated_setups"]
     assert auto["fees_over_max_share"] == every["fees_over_max_share"] == 0
+    assert auto["equal_targets"] == every["equal_targets"] == 0
 
 
 def test_the_figures_are_the_fold_of_the_logs_events(two_symbols: tuple[Path, dict]) -> None:

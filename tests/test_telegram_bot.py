@@ -50,7 +50,7 @@ def test_commands_get_exactly_one_reply_and_signals_are_formatted(world):
     assert "Welcome, ann&lt;script&gt;!" in said(fake, 42, 1)[0]
     fake.push_text(42, "/analyze btc")
     signal = said(fake, 42, 2)[1]
-    assert "<b>BTCUSDT</b> 1h" in signal and "Entry: <code>" in signal and "Not financial advice" in signal
+    assert "<b>BTCUSDT</b> 1h" in signal and "Entry (market): <code>" in signal and "Not financial advice" in signal
     assert "&lt;b&gt;tags&lt;/b&gt; &amp; symbols" in signal and "R)" in signal
     fake.push_text(42, "/analyze XRP")
     assert "no setup" in said(fake, 42, 3)[2]

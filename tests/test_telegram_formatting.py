@@ -18,13 +18,20 @@ hostile = st.text(max_size=80)
 
 def test_signal_text_shows_every_part_at_the_symbol_precision():
     text = fmt.signal_text(SIGNAL)
-    for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry: <code>3,567.12</code>", "Stop: <code>3,540.50</code>",
-                 "TP1: <code>3,600.00</code> (1.2R)", "TP2: <code>3,650.00</code> (3.1R)", "Confidence: 78%",
+    for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry (market): <code>3,567.12</code>",
+                 "Stop: <code>3,540.50</code>", "TP1: <code>3,600.00</code> (1.2R)",
+                 "TP2: <code>3,650.00</code> (3.1R)", "Confidence: 78%",
                  "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
         assert part in text, part
     assert html_error(text) is None
     assert "0.00001234" in fmt.signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8})
     assert "<code>0.1235</code>" in fmt.signal_text({**SIGNAL, "entry": 0.12345, "precision": 0.0001})
+
+
+def test_one_target_when_tp2_is_null_and_the_entry_says_market():
+    text = fmt.signal_text({**SIGNAL, "tp2": None, "rr2": None})
+    assert "Entry (market): <code>3,567.12</code>" in text and "TP1: <code>3,600.00</code> (1.2R)" in text
+    assert "TP2" not in text and text.count("<code>") == 3
 
 
 def test_a_signal_says_since_when_its_setup_is_active():
@@ -61,7 +68,7 @@ def test_real_strategy_output_formats_cleanly(shared_klines):
     for text in (signal, read):
         assert html_error(text) is None and "trend " in text
     digits = found["signal"]["precision"]
-    assert f"Entry: <code>{found['signal']['entry']:,.{digits}f}</code>" in signal
+    assert f"Entry (market): <code>{found['signal']['entry']:,.{digits}f}</code>" in signal
     assert fmt.esc(found["none"]["reason"]) in read
 
 

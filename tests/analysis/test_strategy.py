@@ -124,14 +124,18 @@ def check_signal(signal: Signal, candles: Candles) -> None:
         score += POINTS["opposing_vote"] if reason.startswith("Against: ") else POINTS[rule]
     assert signal.confidence == max(0, min(100, score))  # the documented formula, nothing hidden
     assert (signal.entry - signal.stop) * side > 0
-    assert (signal.tp1 - signal.entry) * side > 0 and (signal.tp2 - signal.tp1) * side >= 0
+    assert (signal.tp1 - signal.entry) * side > 0
     risk = (signal.entry - signal.stop) * side
     assert signal.rr1 == round((signal.tp1 - signal.entry) * side / risk, 2) >= 1.0
-    assert signal.rr2 == round((signal.tp2 - signal.entry) * side / risk, 2) <= 3.0
+    if signal.tp2 is None:  # one target: a second would not lie 0.5R beyond the first
+        assert signal.rr2 is None
+    else:
+        assert (signal.tp2 - signal.tp1) * side >= 0.5 * risk - 10**-decimals
+        assert signal.rr2 == round((signal.tp2 - signal.entry) * side / risk, 2) <= 3.0
     atr = indicators.atr(candles, 14)[-1]
     assert risk >= 1.2 * atr - 10**-decimals  # never a stop inside the noise
     assert 2 * DEFAULT_COSTS.fee_rate * signal.entry <= DEFAULT_COSTS.max_fee_share * risk  # fees <= 10% of risk
-    for price in (signal.entry, signal.stop, signal.tp1, signal.tp2):
+    for price in (signal.entry, signal.stop, signal.tp1, signal.tp2 or signal.tp1):
         assert round(price, decimals) == price
 
 
@@ -210,6 +214,18 @@ def test_a_setup_keeps_its_identity_and_its_since_while_its_trigger_holds(series
             kept += 1
         previous = setup
     assert kept > 10  # the same setup does persist over bars: why autosignals need the identity
+
+
+def test_a_second_target_only_half_an_r_beyond_the_first_else_tp2_is_null(series: dict[str, Candles]) -> None:
+    candles = series[PROPERTY_FILES[0]]
+    kinds = Counter()
+    for end in range(WINDOW, WINDOW + 1500, 3):
+        result = analyze(candles[end - 500 : end])
+        if isinstance(result, Signal):
+            check_signal(result, candles[end - 500 : end])
+            assert result.tp2 != result.tp1
+            kinds["one target" if result.tp2 is None else "two targets"] += 1
+    assert kinds["one target"] > 0 and kinds["two targets"] > 0
 
 
 def test_a_stop_too_close_to_pay_its_fees_drops_the_setup_instead_of_squeezing_it() -> None:
