@@ -44,7 +44,7 @@ def test_ask_and_reply_to_give_the_same_result_as_analyze(pool: AnalyzerPool, ca
 
 def test_the_pool_analyzes_with_the_configured_costs() -> None:
     """MAX_FEE_SHARE reaches the live analysis: a stop too close for the fees drops the setup there too."""
-    window = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[534:1034]
+    window = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[576:1076]
     for processes in (False, True):
         strict = AnalyzerPool.start(workers=1, processes=processes)
         lenient = AnalyzerPool.start(workers=1, processes=processes, costs=Costs(max_fee_share=1.0))

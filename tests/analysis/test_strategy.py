@@ -51,9 +51,7 @@ def check_reason(reason: str, candles: Candles, side: int, decimals: int) -> str
     """Re-derive the reason's claim from the candles alone; return which rule it was."""
     last = len(candles) - 1
     price = candles.close[-1]
-    against = reason.startswith("Against: ")
-    text = reason.removeprefix("Against: ")
-    direction = -side if against else side
+    text, direction = reason, side  # evidence against the side is no setup, never a reason
     if m := re.fullmatch(rf"(Bullish|Bearish) order block ({NUMBER})-({NUMBER}) is ([\d.]+)% "
                          rf"(around|below|above) price \(candle (\d+) bars ago\)", text):
         assert (m[1] == "Bullish") == (direction == 1)
@@ -121,7 +119,7 @@ def check_signal(signal: Signal, candles: Candles) -> None:
     score = BASE
     for reason in signal.reasons:
         rule = check_reason(reason, candles, side, decimals)
-        score += POINTS["opposing_vote"] if reason.startswith("Against: ") else POINTS[rule]
+        score += POINTS[rule]
     assert signal.confidence == max(0, min(100, score))  # the documented formula, nothing hidden
     assert (signal.entry - signal.stop) * side > 0
     assert (signal.tp1 - signal.entry) * side > 0
@@ -216,6 +214,19 @@ def test_a_setup_keeps_its_identity_and_its_since_while_its_trigger_holds(series
     assert kept > 10  # the same setup does persist over bars: why autosignals need the identity
 
 
+def test_evidence_against_the_side_is_no_setup(series: dict[str, Candles]) -> None:
+    """Any live vote for the other side (an order block, a gap or a break against it) means no trade."""
+    candles = series[PROPERTY_FILES[1]]
+    conflicts = 0
+    for end in range(WINDOW, WINDOW + 1500, 3):
+        result = analyze(candles[end - 500 : end])
+        if isinstance(result, NoSetup) and result.reason.startswith("conflicting evidence: "):
+            words = result.reason.lower()
+            assert "bullish" in words and "bearish" in words
+            conflicts += 1
+    assert conflicts > 10
+
+
 def test_a_second_target_only_half_an_r_beyond_the_first_else_tp2_is_null(series: dict[str, Candles]) -> None:
     candles = series[PROPERTY_FILES[0]]
     kinds = Counter()
@@ -229,13 +240,13 @@ def test_a_second_target_only_half_an_r_beyond_the_first_else_tp2_is_null(series
 
 
 def test_a_stop_too_close_to_pay_its_fees_drops_the_setup_instead_of_squeezing_it() -> None:
-    candles = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[534:1034]
+    candles = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[576:1076]
     dropped = analyze(candles)
     assert isinstance(dropped, NoSetup)
-    assert dropped.reason == ("SHORT setup dropped: its stop 1,841.82 is 0.13% away, so the round-trip fees (0.08% "
-                              "of price) would be 60% of the risk (at most 10%)")
+    assert dropped.reason == ("SHORT setup dropped: its stop 1,842.52 is 0.63% away, so the round-trip fees (0.08% "
+                              "of price) would be 13% of the risk (at most 10%)")
     allowed = analyze(candles, costs=Costs(max_fee_share=1.0))  # the same setup, had fees not mattered
-    assert isinstance(allowed, Signal) and allowed.stop == 1841.82
+    assert isinstance(allowed, Signal) and allowed.stop == 1842.52
     assert Costs().fee_share(allowed.entry, allowed.stop) > 0.10
     assert isinstance(analyze(candles, costs=Costs(fee_rate=0.0)), Signal)
 
