@@ -39,8 +39,9 @@ def _baselines(name: str, b: dict[str, Any]) -> str:
     if not b.get("bars"):
         return f"{name:<16}{0:>7}"
     r, t = b["random_side"], b["trend_side"]
-    return (f"{name:<16}{b['bars']:>7,}{b['strategy_avg_r']:>+10.3f}{r['avg_r']:>+10.3f}{r['difference']:>+8.3f} "
-            f"{_ci(r['ci95']):<18}{t['avg_r']:>+9.3f}{t['difference']:>+8.3f} {_ci(t['ci95'])}")
+    return (f"{name:<16}{b['bars']:>7,}{b['strategy_avg_r']:>+10.3f} {_ci(b['strategy_ci95']):<18}{r['avg_r']:>+8.3f}"
+            f"{r['difference']:>+8.3f} {_ci(r['ci95']):<18}{t['avg_r']:>+9.3f}{t['difference']:>+8.3f} "
+            f"{_ci(t['ci95'])}")
 
 
 def _calibration(name: str, c: dict[str, Any]) -> list[str]:
@@ -68,8 +69,8 @@ def render(doc: dict[str, Any]) -> str:
     lines += [*_table("every setup (what /analyze answered on each bar)", doc["every_setup"]), ""]
     lines += ["baselines: same bars, same stop and target distances, R after fees; diff = strategy - baseline, "
               "95% CI by block bootstrap over calendar weeks",
-              f"{'':<16}{'bars':>7}{'strategy':>10}{'random':>10}{'diff':>8} {'95% CI':<18}{'trend':>9}{'diff':>8}"
-              " 95% CI",
+              f"{'':<16}{'bars':>7}{'strategy':>10} {'95% CI':<18}{'random':>8}{'diff':>8} {'95% CI':<18}{'trend':>9}"
+              f"{'diff':>8} 95% CI",
               _baselines("autosignals", doc["baselines"]["autosignal"]),
               _baselines("every setup", doc["baselines"]["every_setup"]), ""]
     lines += [*_calibration("every setup", doc["calibration"]["every_setup"]),

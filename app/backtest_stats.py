@@ -87,7 +87,8 @@ def baselines(t: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, Any]:
     trend = np.where(t["trend"][keep] == side, own, mirror)
     draws = np.stack([np.random.default_rng(seed).integers(0, 2, len(own)) for seed in range(SEEDS)])
     random = np.where(np.where(draws == 1, 1, -1) == side, own, mirror).mean(axis=0)  # per bar, mean of seeds
-    out: dict[str, Any] = {"bars": len(own), "strategy_avg_r": round(float(own.mean()), 4)}
+    out: dict[str, Any] = {"bars": len(own), "strategy_avg_r": round(float(own.mean()), 4),
+                           "strategy_ci95": week_bootstrap(own, times)}
     for name, base in (("random_side", random), ("trend_side", trend)):
         diff = own - base
         out[name] = {"avg_r": round(float(base.mean()), 4), "difference": round(float(diff.mean()), 4),

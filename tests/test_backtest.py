@@ -97,6 +97,8 @@ def test_the_figures_are_the_fold_of_the_logs_events(two_symbols: tuple[Path, di
     every = doc["every_setup"]
     assert every["overall"]["closed"] >= doc["autosignal"]["overall"]["closed"]
     assert doc["baselines"]["every_setup"]["random_side"]["seeds"] >= 100
+    low, high = doc["baselines"]["every_setup"]["strategy_ci95"]  # the goal's interval: of the mean R itself
+    assert low <= doc["baselines"]["every_setup"]["strategy_avg_r"] <= high
 
 
 def test_autosignals_are_logged_as_the_live_actor_writes_them_from_the_causal_window(
