@@ -54,6 +54,7 @@ def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str,
         rest_url=urls["rest"],
         watchlist=symbols,
         admin_ids=(ADMIN,),
+        autosignal_enabled=True,  # the tour shows the feature, whatever the product default
         autosignal_interval=interval,
         autosignal_min_confidence=min(base.autosignal_min_confidence, 60),
         autosignal_cooldown_min=max(base.autosignal_cooldown_min, 240),

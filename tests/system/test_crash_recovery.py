@@ -123,6 +123,7 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, 
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram.base_url,
                "ADMIN_IDS": str(ADMIN), "DB_PATH": str(db), "BINANCE_WS_URL": simulator["ws"],
                "BINANCE_REST_URL": simulator["rest"], "WATCHLIST": ",".join(SYMBOLS), "AUTOSIGNAL_INTERVAL": "1h",
+               "AUTOSIGNAL_ENABLED": "true",
                "AUTOSIGNAL_MIN_CONFIDENCE": "75",
                "AUTOSIGNAL_COOLDOWN_MIN": "240", "TELEGRAM_RATE": "25", "ANALYZER_WORKERS": "1",
                "LOG_LEVEL": "WARNING"}
