@@ -94,7 +94,7 @@ def signal_text(signal: dict[str, Any]) -> str:
         f"Entry (market): <code>{price(signal.get('entry'), digits)}</code>",
         f"Stop: <code>{price(signal.get('stop'), digits)}</code>",
         *targets(signal, digits),
-        f"Confidence: {esc(signal.get('confidence'))}%",
+        f"Score: {esc(signal.get('confidence'))}/100 (rule points, not a win probability)",
     ]
     reasons = signal.get("reasons") or []
     if reasons:

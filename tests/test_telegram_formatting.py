@@ -20,7 +20,7 @@ def test_signal_text_shows_every_part_at_the_symbol_precision():
     text = fmt.signal_text(SIGNAL)
     for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry (market): <code>3,567.12</code>",
                  "Stop: <code>3,540.50</code>", "TP1: <code>3,600.00</code> (1.2R)",
-                 "TP2: <code>3,650.00</code> (3.1R)", "Confidence: 78%",
+                 "TP2: <code>3,650.00</code> (3.1R)", "Score: 78/100 (rule points, not a win probability)",
                  "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
         assert part in text, part
     assert html_error(text) is None
