@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--cooldown-min", type=_share(0, 10_080), metavar="N", help="autosignal cooldown")
     backtest.add_argument("--db", help="the event log to write (a new file; default: a temporary one)")
     backtest.add_argument("--json", action="store_true", help="stdout holds only the JSON document")
+    backtest.add_argument("--strategy", metavar="PATH", help="strategy parameter file (default: STRATEGY_PATH)")
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the confidence model on kline files' setups and write a strategy parameter file")
+    calibrate.add_argument("--data", nargs="+", required=True, metavar="FILE", help="kline CSV files")
+    calibrate.add_argument("--out", required=True, metavar="PATH", help="the parameter file to write")
+    calibrate.add_argument("--symbol", help="symbol of every file (default: the file name's, else a symbol column)")
+    calibrate.add_argument("--interval", nargs="+", default=[], metavar="INTERVAL",
+                           help="fit on the files aggregated to each of these (the files whose candles divide it)")
     return parser
 
 
@@ -96,7 +104,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from app.config import ConfigError
 
     try:
-        setup = backtest.default_setup(args.min_confidence, args.cooldown_min, start=args.start, end=args.end)
+        setup = backtest.default_setup(args.min_confidence, args.cooldown_min, args.strategy, start=args.start,
+                                       end=args.end)
         result = backtest.run_backtest(args.data, symbol=args.symbol, interval=args.interval, setup=setup,
                                        db=args.db, progress=backtest.progress_stream())
     except (backtest.BacktestError, ConfigError) as exc:
@@ -106,6 +115,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(result.document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(render(result.document))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app import backtest
+    from app.config import ConfigError
+
+    try:
+        model = backtest.calibrate(args.data, args.out, symbol=args.symbol, intervals=args.interval)
+    except (backtest.BacktestError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: version {model.version}")
     return 0
 
 
@@ -184,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "audit": cmd_audit, "verify": cmd_verify, "backup": cmd_backup,
-                "backtest": cmd_backtest}
+                "backtest": cmd_backtest, "calibrate": cmd_calibrate}
     if args.command in ("run", "demo"):
         from app import system
 

@@ -36,6 +36,7 @@ from actors.messages import (
     AnalyzerStats,
     answer,
 )
+from analysis.calibration import Calibration
 from analysis.candles import Candles
 from analysis.strategy import DEFAULT_COSTS, Costs, analyze
 
@@ -49,13 +50,15 @@ class AnalyzerWorker(pykka.ThreadingActor):
 
     With `in_process=False` the analysis runs on the actor's thread; with True it runs in the
     worker's own child process (spawned, so no locks are inherited), which the GIL cannot serialize.
-    `costs` (FEE_RATE, MAX_FEE_SHARE) go to every analysis.
+    `costs` (FEE_RATE, MAX_FEE_SHARE) and `calibration` (the strategy file's model) go to every analysis.
     """
 
-    def __init__(self, in_process: bool = False, costs: Costs = DEFAULT_COSTS) -> None:
+    def __init__(self, in_process: bool = False, costs: Costs = DEFAULT_COSTS,
+                 calibration: Calibration | None = None) -> None:
         super().__init__()
         self.in_process = in_process
         self.costs = costs
+        self.calibration = calibration
         self.executor: ProcessPoolExecutor | None = None
 
     def on_start(self) -> None:
@@ -72,14 +75,16 @@ class AnalyzerWorker(pykka.ThreadingActor):
             return None
         if self.executor is None:
             try:
-                outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode, costs=self.costs))
+                outcome: Any = AnalysisResult(analyze(message.candles, mode=message.mode, costs=self.costs,
+                                                       calibration=self.calibration))
             except Exception as error:
                 outcome = _failure(message.key, error)
             message.router.tell(AnalyzeDone(message.key, outcome))
             return None
         # In a child process the work is pipelined: the child is fed while earlier results travel back.
         try:
-            future = self.executor.submit(analyze, message.candles, mode=message.mode, costs=self.costs)
+            future = self.executor.submit(analyze, message.candles, mode=message.mode, costs=self.costs,
+                                          calibration=self.calibration)
         except BrokenProcessPool as error:
             self.executor = _child_process()
             message.router.tell(AnalyzeDone(message.key, _failure(message.key, error)))
@@ -190,11 +195,12 @@ class AnalyzerPool:
 
     @classmethod
     def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES,
-              processes: bool = False, costs: Costs = DEFAULT_COSTS) -> AnalyzerPool:
+              processes: bool = False, costs: Costs = DEFAULT_COSTS,
+              calibration: Calibration | None = None) -> AnalyzerPool:
         """`workers` actors (default: the CPU count); `processes=True` gives each its own child process;
-        `costs` for every analysis."""
+        `costs` and `calibration` for every analysis."""
         count = workers or os.cpu_count() or 1
-        refs = [AnalyzerWorker.start(processes, costs) for _ in range(count)]
+        refs = [AnalyzerWorker.start(processes, costs, calibration) for _ in range(count)]
         return cls(AnalyzerRouter.start(refs, cache_entries), refs, processes)
 
     @property

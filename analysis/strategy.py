@@ -18,28 +18,24 @@ dropped. Targets are 1.5R and 3R, each cut back to the nearest opposing zone (an
 value gap at least 0.5 ATR tall) when that is nearer; less than 1R of room is no setup, and a second
 target less than 0.5R beyond the first is none (`tp2` null: one target).
 
-Confidence = 30 (base)
-           + 15 order block within 1.5%      + 10 close inside a fair value gap
-           + 15 BOS / 10 CHOCH in the side's direction within 10 bars
-           + 10 close beyond EMA21 on the side's side
-           +  5 EMA21/50/200 stacked in the side's direction
-           + 10 volume above 1.1x its 20-bar average
-           +  5 RSI(14) not stretched (< 70 for LONG, > 30 for SHORT), -10 when it is;  clamped to 0..100.
-These points are not a measured probability (in sample their rank correlation with the result is about
-+0.03). Every reason printed is one of these contributions, with the numbers that made it true.
+Confidence is a calibrated probability: the % chance that such a setup reaches TP1 before its stop within
+the outcome horizon (expired counts as not), from the strategy file's logistic model over the features the
+reasons name (analysis.calibration; fitted by `main.py calibrate` on 2021-2023 candles only, and passed in:
+without a model the confidence is None). Every reason printed states the numbers that made it true.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from analysis import indicators
+from analysis.calibration import Calibration
 from analysis.candles import Candles, interval_ms, validate
 from analysis.smc import causal, compat
 
@@ -54,19 +50,6 @@ MIN_REWARD_R = 1.0
 MIN_TARGET_GAP_R = 0.5  # a second target only this far (in R) beyond the first
 MIN_GAP_ATR = 0.5
 VOLUME_RATIO = 1.1
-
-BASE = 30
-POINTS = {
-    "order_block": 15,
-    "fvg": 10,
-    "BOS": 15,
-    "CHOCH": 10,
-    "ema21": 10,
-    "ema_stack": 5,
-    "volume": 10,
-    "rsi_room": 5,
-    "rsi_stretched": -10,
-}
 
 DIRECTION_NAME = {1: "bullish", -1: "bearish", 0: "neutral"}
 SIDE = {1: "LONG", -1: "SHORT"}
@@ -111,11 +94,12 @@ class Signal:
     tp2: float | None  # None: one target (the second would lie under MIN_TARGET_GAP_R beyond the first)
     rr1: float
     rr2: float | None
-    confidence: int
+    confidence: int | None  # calibrated % chance of TP1 before the stop; None when analyzed without a model
     reasons: tuple[str, ...]
     smc: dict[str, Any] = field(hash=False, compare=True)
     precision: int = 2
     setup: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)  # identity: see `_setup`
+    strategy_version: str | None = None  # the parameter file's version that gave the confidence
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +119,7 @@ class Signal:
             "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
             "precision": self.precision,
             "setup": copy.deepcopy(self.setup),
+            "strategy_version": self.strategy_version,
         }
 
     @classmethod
@@ -325,9 +310,10 @@ class _Context:
         return _fmt(value, self.decimals)
 
 
-def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_COSTS) -> Signal | NoSetup:
-    """The setup at the last candle (which must be closed), for a trade paying `costs`. ValueError for bad
-    or too few candles."""
+def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_COSTS,
+            calibration: Calibration | None = None) -> Signal | NoSetup:
+    """The setup at the last candle (which must be closed), for a trade paying `costs`, its confidence from
+    `calibration` (None without one). ValueError for bad or too few candles."""
     if mode not in ("causal", "compat"):
         raise ValueError(f"mode must be 'causal' or 'compat', got {mode!r}")
     validate(candles)
@@ -357,8 +343,7 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
         return no_setup(levels)
     entry, stop, tp1, tp2 = levels
     risk = (entry - stop) * side
-    score, reasons = _confidence(ctx, votes, side)
-    return Signal(
+    signal = Signal(
         symbol=candles.symbol,
         interval=candles.interval,
         open_time=int(candles.open_time[-1]),
@@ -370,12 +355,17 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
         tp2=tp2,
         rr1=round((tp1 - entry) * side / risk, 2),
         rr2=None if tp2 is None else round((tp2 - entry) * side / risk, 2),
-        confidence=int(max(0, min(100, score))),
-        reasons=tuple(reasons),
+        confidence=None,
+        reasons=tuple(_reasons(ctx, votes, side)),
         smc=smc,
         precision=ctx.decimals,
         setup=_setup(ctx, votes, side),
     )
+    if calibration is None:
+        return signal
+    chance = calibration.probability({"side": signal.side, "smc": smc, "setup": signal.setup, "entry": entry,
+                                      "stop": stop, "tp2": tp2, "interval": signal.interval})
+    return replace(signal, confidence=round(100 * chance), strategy_version=calibration.version)
 
 
 def _votes(ctx: _Context) -> list[_Vote]:
@@ -466,31 +456,23 @@ def _levels(ctx: _Context, votes: list[_Vote], side: int,
     return entry, stop, tp1, tp2 if (tp2 - tp1) * side >= MIN_TARGET_GAP_R * risk else None
 
 
-def _confidence(ctx: _Context, votes: list[_Vote], side: int) -> tuple[int, list[str]]:
-    """BASE plus the documented contributions (module docstring), with one reason per contribution."""
+def _reasons(ctx: _Context, votes: list[_Vote], side: int) -> list[str]:
+    """The evidence for the setup, each with the numbers that make it true (the calibration's features)."""
     g, price, f = ctx.gauges, ctx.price, ctx.f
-    score = BASE
-    reasons = []
-    for vote in votes:
-        score += POINTS[vote.code]
-        reasons.append(vote.reason)
+    reasons = [vote.reason for vote in votes]
     if not math.isnan(g.ema21) and (price - g.ema21) * side > 0:
-        score += POINTS["ema21"]
         reasons.append(f"Close {f(price)} is {'above' if side == 1 else 'below'} EMA21 {f(g.ema21)}")
     if not math.isnan(g.ema200) and (g.ema21 - g.ema50) * side > 0 and (g.ema50 - g.ema200) * side > 0:
-        score += POINTS["ema_stack"]
         sign = ">" if side == 1 else "<"
         reasons.append(f"EMAs stacked {DIRECTION_NAME[side]}: EMA21 {f(g.ema21)} {sign} EMA50 {f(g.ema50)} "
                        f"{sign} EMA200 {f(g.ema200)}")
     if not math.isnan(g.volume_ratio) and g.volume_ratio > VOLUME_RATIO:
-        score += POINTS["volume"]
         reasons.append(f"Volume is {g.volume_ratio:.2f}x its 20-bar average")
     if not math.isnan(g.rsi):
         stretched = g.rsi >= 70 if side == 1 else g.rsi <= 30
-        score += POINTS["rsi_stretched" if stretched else "rsi_room"]
         reasons.append(f"RSI(14) {g.rsi:.1f} is {'stretched' if stretched else 'not stretched'} for a "
                        f"{SIDE[side]} ({'>= 70' if side == 1 else '<= 30'} counts as stretched)")
-    return score, reasons
+    return reasons
 
 
 def _round_away(value: float, decimals: int, side: int) -> float:

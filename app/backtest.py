@@ -23,10 +23,14 @@ from multiprocessing import Manager
 from pathlib import Path
 from typing import Any, TextIO
 
-from analysis.candles import Candles, interval_ms, load_csv
+import numpy as np
+
+from analysis.calibration import Calibration, fit
+from analysis.candles import Candles, format_time, interval_ms, load_csv
 from analysis.resample import join, resample
 from analysis.strategy import Costs
 from app import backtest_stats as stats
+from app import strategy_file
 from app.backtest_sim import SeriesRun, Setup, bar_range, simulate
 from app.config import setting
 from domain import autosignal, outcomes
@@ -60,14 +64,63 @@ class BacktestResult:
     document: dict[str, Any] = field(default_factory=dict)
 
 
-def default_setup(min_confidence: float | None = None, cooldown_min: int | None = None, **range_: Any) -> Setup:
-    """The product's settings (AUTOSIGNAL_*, OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE) unless given."""
+def default_setup(min_confidence: float | None = None, cooldown_min: int | None = None, strategy: str | None = None,
+                  **range_: Any) -> Setup:
+    """The product's settings (AUTOSIGNAL_*, OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE, STRATEGY_PATH) unless
+    given; BacktestError for a bad strategy file."""
     policy = autosignal.Policy(
         min_confidence=setting("AUTOSIGNAL_MIN_CONFIDENCE") if min_confidence is None else min_confidence,
         cooldown_ms=(setting("AUTOSIGNAL_COOLDOWN_MIN") if cooldown_min is None else cooldown_min) * 60_000,
     )
+    try:
+        loaded = strategy_file.load(strategy or setting("STRATEGY_PATH"))
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
+    return Setup(policy, *_costs(), loaded.calibration, **range_)
+
+
+def _costs() -> tuple[outcomes.Rules, Costs]:
+    """The outcome rules and trading costs from the settings (OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE)."""
     rules = outcomes.Rules(setting("OUTCOME_HORIZON_BARS"), setting("FEE_RATE"))
-    return Setup(policy, rules, Costs(rules.fee_rate, setting("MAX_FEE_SHARE")), **range_)
+    return rules, Costs(rules.fee_rate, setting("MAX_FEE_SHARE"))
+
+
+def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | None = None,
+              intervals: Sequence[str] = (), workers: int | None = None) -> Calibration:
+    """`main.py calibrate`: every setup of `files` (the backtest's replay, no model), its features and whether
+    it reached TP1 before the stop within the horizon, fitted (analysis.calibration.fit) and written to `out`.
+    Each of `intervals` aggregates the files it can (those whose candles divide it); none: as they are."""
+    setup = Setup(autosignal.Policy(min_confidence=0, cooldown_ms=0), *_costs())
+    series = []
+    for interval in intervals or [None]:
+        usable = [f for f in files if interval is None or interval_ms(interval) % _native_ms(f, symbol) == 0]
+        series += load_series(usable, symbol, interval, setup.rules.horizon_bars) if usable else []
+    runs = _replay(series, setup, workers or os.cpu_count() or 1, None)
+    x = [run.features[~np.isnan(run.table["result_r"])] for run in runs if len(run.features)]
+    y = [run.table["tp1_first"][~np.isnan(run.table["result_r"])] for run in runs if len(run.features)]
+    if not x:
+        raise BacktestError("no setup closed in these files: nothing to calibrate on")
+    first = min(run.first for run in runs if run.first is not None)
+    last = max(run.last for run in runs if run.last is not None)
+    version = f"logit-{format_time(first)[:10]}..{format_time(last)[:10]}-{sum(len(r) for r in y)}"
+    try:
+        model = fit(np.concatenate(x), np.concatenate(y), version)
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
+    strategy_file.write(out, model, {"files": [Path(f).name for s in series for f in s.files],
+                                     "series": [f"{r.symbol} {r.interval}" for r in runs], "first": first,
+                                     "last": last, "setups": sum(len(r) for r in y),
+                                     "horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate,
+                                     "max_fee_share": setup.costs.max_fee_share})
+    return model
+
+
+def _native_ms(path: str | Path, symbol: str | None) -> int:
+    """The candle length of one file, in ms (BacktestError for a bad file)."""
+    try:
+        return interval_ms(load_csv(path, symbol=symbol).interval)
+    except (ValueError, OSError) as exc:
+        raise BacktestError(str(exc)) from None
 
 
 def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None,

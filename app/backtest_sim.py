@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from analysis.calibration import FEATURES, Calibration, features
 from analysis.candles import Candles, interval_ms
 from analysis.strategy import DEFAULT_COSTS, Costs, Signal, analyze
 from domain import autosignal, outcomes
@@ -33,6 +34,7 @@ class Setup:
     policy: autosignal.Policy
     rules: outcomes.Rules
     costs: Costs = DEFAULT_COSTS  # FEE_RATE and MAX_FEE_SHARE, as the analyzer pool applies them
+    calibration: Calibration | None = None  # the strategy file's model (None: setups without a confidence)
     history: int = 500  # candles analyzed, ending at the closed one (the AutoSignal actor's default)
     start: int | None = None  # ms: the first bar that may signal (--from); earlier bars are history only
     end: int | None = None  # ms: the last bar replayed (--to); setups still open then are open at the end
@@ -69,6 +71,7 @@ class SeriesRun:
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: {
         name: {"repeated_setups": 0, "equal_targets": 0} for name in ("autosignal", "every_setup")})
     table: dict[str, np.ndarray] = field(default_factory=dict)  # BAR_FIELDS -> one value per setup
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, len(FEATURES))))  # a row per setup
 
 
 def mirrored(signal: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,6 +117,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
     auto_ids: set[str] = set()
     signalled: dict[str, set[str]] = {"autosignal": set(), "every_setup": set()}  # triggers seen per set
     bars: list[tuple[int, int, int, int, bool, str, str, float]] = []
+    rows: list[np.ndarray] = []
     o, h, low, c = candles.open, candles.high, candles.low, candles.close
     for i in range(lo, hi):
         t = int(times[i])
@@ -125,7 +129,8 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             (mirrors if event.signal_id.startswith("b:") else every).apply(logged)
             if event.signal_id in auto_ids:
                 run.outcome_events.append((t + step, event, key))
-        result = analyze(candles[max(0, i + 1 - setup.history) : i + 1], mode="causal", costs=setup.costs)
+        result = analyze(candles[max(0, i + 1 - setup.history) : i + 1], mode="causal", costs=setup.costs,
+                         calibration=setup.calibration)
         signal = result.to_dict() if isinstance(result, Signal) else None
         decided = autosignal.decide(auto_state, autosignal.Evaluate(symbol, interval, t, t + step - 1, signal),
                                     t + step - 1, setup.policy)
@@ -140,8 +145,10 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             trades = outcomes.track(outcomes.track(trades, sid, signal), mid, mirrored(signal))
             every.apply(_Logged("AutoSignalIssued", {"signal_id": sid, "signal": signal}))
             mirrors.apply(_Logged("AutoSignalIssued", {"signal_id": mid, "signal": mirrored(signal)}))
-            bars.append((t, signal["confidence"], 1 if side == "LONG" else -1, trend_side(signal),
+            confidence = float("nan") if signal["confidence"] is None else signal["confidence"]
+            bars.append((t, confidence, 1 if side == "LONG" else -1, trend_side(signal),
                          sid in auto_ids, sid, mid, setup.costs.fee_share(signal["entry"], signal["stop"])))
+            rows.append(features(signal))
             for name in ("every_setup", "autosignal") if sid in auto_ids else ("every_setup",):
                 found = autosignal.triggers(signal)
                 run.counts[name]["repeated_setups"] += bool(signalled[name].intersection(found))
@@ -152,6 +159,8 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
     run.seconds, run.cpu_seconds = time.perf_counter() - began, time.process_time() - began_cpu
     run.setups, run.setups_open = every.closed, len(every.open)
     run.table = _table(bars, every.closed, mirrors.closed)
+    if rows:
+        run.features = np.array(rows)
     return run
 
 

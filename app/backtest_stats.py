@@ -146,6 +146,7 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
     return {
         "log": result.log_path,
         "policy": {"min_confidence": setup.policy.min_confidence, "cooldown_min": setup.policy.cooldown_ms // 60_000},
+        "strategy_version": setup.calibration.version if setup.calibration is not None else None,
         "outcome_rules": {"horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate,
                           "max_fee_share": setup.costs.max_fee_share},
         "history": setup.history,

@@ -152,14 +152,16 @@ SETTINGS: tuple[Setting, ...] = (
             "candle interval that triggers autosignals"),
     Setting("AUTOSIGNAL_COOLDOWN_MIN", "autosignal_cooldown_min", "60", _int(0, 10_080),
             "minutes (market time) before the same symbol and side may signal again"),
-    Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "75", _int(0, 100),
-            "lowest confidence an autosignal may have"),
+    Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "40", _int(0, 100),
+            "lowest calibrated confidence (% chance of TP1 before the stop) an autosignal may have"),
     Setting("OUTCOME_HORIZON_BARS", "outcome_horizon_bars", "48", _int(1, 10_000),
             "bars after which a signal still open is closed at that bar's close (expired)"),
     Setting("FEE_RATE", "fee_rate", "0.0004", _float(0, 0.0099),
             "fee per side as a fraction of notional, counted in every outcome's R (0.0004: Binance USD-M taker)"),
     Setting("MAX_FEE_SHARE", "max_fee_share", "0.10", _float(0.001, 1),
             "largest share of a signal's risk |entry - stop| its round-trip fees may take; tighter setups are dropped"),
+    Setting("STRATEGY_PATH", "strategy_path", "", _text,
+            "strategy parameter file (main.py calibrate writes one; empty: the shipped analysis/params/strategy.json)"),
     Setting("TELEGRAM_RATE", "telegram_rate", "25", _int(1, 1000), "outbound messages per second, whole bot"),
     Setting("ANALYZER_WORKERS", "analyzer_workers", str(os.cpu_count() or 1), _int(1, 64),
             "analyzer pool size: one is a thread, more run as processes (the fastest measured)"),
@@ -192,6 +194,7 @@ class Settings:
     outcome_horizon_bars: int
     fee_rate: float
     max_fee_share: float
+    strategy_path: str
     telegram_rate: int
     analyzer_workers: int
     session_cap: int

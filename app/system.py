@@ -26,7 +26,9 @@ from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import BeginShutdown
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
+from analysis.calibration import Calibration
 from analysis.strategy import DEFAULT_COSTS, Costs
+from app import strategy_file
 from app.alerts import Alerts
 from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
@@ -38,11 +40,11 @@ from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 log = logging.getLogger("system")
 
 
-def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS) -> AnalyzerPool:
+def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS, calibration: Calibration | None = None) -> AnalyzerPool:
     """The fastest measured configuration (bench/analysis_bench.py --pool-only): analyze() holds the GIL,
     so more workers only pay as processes (2 processes 1.24x of one thread, 2 threads 0.55x); a single
     worker is a thread (one process is slower than one thread: the candles are pickled both ways)."""
-    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs)
+    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs, calibration=calibration)
 
 
 def feed_config(settings: Settings) -> FeedConfig:
@@ -86,8 +88,14 @@ class System:
                 f"{report.reason}; restore a backup before running"
             )
         log.info("event log %s: %d events verified", s.db_path, report.events_checked)
+        try:
+            strategy = strategy_file.load(s.strategy_path)
+        except ValueError as exc:
+            raise StartError(f"STRATEGY_PATH: {exc}") from None
+        if strategy_file.record(self.store, strategy):
+            log.info("strategy %s (%s) recorded", strategy.version, strategy.path)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
-        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share))
+        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration)
         services = Services(self.store, self.clock, self.feed, self.analyzer)
         self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap

@@ -36,7 +36,7 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Policy:
-    """The configured thresholds (AUTOSIGNAL_MIN_CONFIDENCE, AUTOSIGNAL_COOLDOWN_MIN)."""
+    """The configured thresholds (AUTOSIGNAL_MIN_CONFIDENCE: calibrated %, AUTOSIGNAL_COOLDOWN_MIN)."""
 
     min_confidence: float = 75
     cooldown_ms: int = 60 * 60_000
@@ -154,7 +154,9 @@ def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -
     if cmd.signal is None:
         return Rejection(cmd.no_setup)
     side = cmd.signal["side"]
-    confidence = cmd.signal["confidence"]
+    confidence = cmd.signal.get("confidence")
+    if confidence is None:
+        return Rejection("no calibrated confidence (analyzed without a strategy file)")
     if confidence < policy.min_confidence:
         return Rejection(f"confidence {confidence} below {policy.min_confidence:g}")
     key = (cmd.symbol, cmd.interval)

@@ -283,3 +283,14 @@ class SignalClosed(Event):
     result_pct: float  # raw price move of the position, % of the fill, before fees
     reason: str  # tp2 | stop | tp1_then_stop | expired
     bars: int  # candles from the signal's to the closing one (the next candle is bar 1)
+
+
+# --- strategy (writer: the process at start) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyLoaded(Event):
+    """The strategy parameters every later signal carries (`strategy_version`), and their file's sha256."""
+
+    version: str
+    sha256: str

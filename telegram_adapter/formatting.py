@@ -94,8 +94,9 @@ def signal_text(signal: dict[str, Any]) -> str:
         f"Entry (market): <code>{price(signal.get('entry'), digits)}</code>",
         f"Stop: <code>{price(signal.get('stop'), digits)}</code>",
         *targets(signal, digits),
-        f"Score: {esc(signal.get('confidence'))}/100 (rule points, not a win probability)",
     ]
+    if signal.get("confidence") is not None:
+        lines.append(f"Confidence: {esc(signal['confidence'])}% (chance of TP1 before the stop, calibrated on history)")
     reasons = signal.get("reasons") or []
     if reasons:
         lines.append("<b>Why</b>")

@@ -289,10 +289,11 @@ def test_a_malformed_analysis_fails_its_candle_not_the_actor(harness):
 
 
 class FakeSignalWithout:
-    """An analysis result claiming a side but missing its confidence."""
+    """An analysis result claiming a side but without a number for its confidence (a missing one is a
+    legitimate "no calibrated confidence" rejection)."""
 
     def to_dict(self) -> dict:
-        return {"symbol": "BTCUSDT", "interval": "1h", "side": "LONG"}
+        return {"symbol": "BTCUSDT", "interval": "1h", "side": "LONG", "confidence": "high"}
 
 
 def test_a_scan_nobody_answers_times_out_and_later_candles_go_on(harness):

@@ -79,6 +79,14 @@ def test_threshold_is_inclusive():
     assert isinstance(out, Rejection) and "below 75" in out.reason
 
 
+def test_a_signal_without_a_calibrated_confidence_is_never_issued():
+    cmd = candle(0)
+    uncalibrated = Evaluate(cmd.symbol, cmd.interval, cmd.open_time, cmd.close_time,
+                            {**cmd.signal, "confidence": None})
+    out = decide(initial(), uncalibrated, cmd.close_time, Policy(min_confidence=0, cooldown_ms=0))
+    assert out == Rejection("no calibrated confidence (analyzed without a strategy file)")
+
+
 def test_no_setup_is_rejected_with_its_reason():
     cmd = Evaluate("BTCUSDT", "15m", T0, T0 + M15 - 1, None, no_setup="no zone near price")
     assert decide(initial(), cmd, cmd.close_time, POLICY) == Rejection("no zone near price")

@@ -20,6 +20,7 @@ from actors.market_feed import MarketFeed
 from actors.messages import FeedStats, SubscribeCandles
 from analysis.candles import load_csv
 from analysis.strategy import Signal, analyze
+from app import strategy_file
 from domain.events import upcast
 from eventstore import EventStore, NewEvent
 from marketsim import BackgroundSim, MarketSim, market_from_files
@@ -33,8 +34,9 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 HISTORY = 500  # candles closed before the simulator starts: the analysis window
 LIVE = 48  # candles the simulator then closes per symbol
 SPEED = 36_000.0  # one 1h candle per 0.1 s
-MIN_CONFIDENCE = 60  # low enough that two days of real data give several signals
+MIN_CONFIDENCE = 40  # calibrated %: low enough that two days of real data give several signals
 COOLDOWN_MIN = 240
+MODEL = strategy_file.load().calibration  # the shipped parameter file, as `main.py run` loads it
 ADMIN = 99
 LIFETIME = (1, 2)
 MUTED = 3
@@ -55,7 +57,7 @@ def expected_signals(files, fresh: list) -> list[str]:
     for msg in fresh:
         candles = data[msg.symbol]
         i = int((candles.open_time == msg.candle.open_time).nonzero()[0][0])
-        result = analyze(candles[max(0, i + 1 - HISTORY) : i + 1], mode="causal")
+        result = analyze(candles[max(0, i + 1 - HISTORY) : i + 1], mode="causal", calibration=MODEL)
         if not isinstance(result, Signal) or result.confidence < MIN_CONFIDENCE:
             continue
         key = (msg.symbol, result.side)
@@ -83,7 +85,7 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
     sender_options = {"rate": 500.0, "per_chat_interval": 0.02}
 
     with FakeBotAPI(**limits) as fake, SenderLoop(store, fake.base_url, **sender_options):
-        pool = AnalyzerPool.start(workers=2)
+        pool = AnalyzerPool.start(workers=2, calibration=MODEL)
         decisions = Decisions()
         with BackgroundSim(lambda: MarketSim(market, SPEED, seed=3, paused=True)) as sim:
             feed = MarketFeed.start(feed_config(sim, SYMBOLS, ("1h",)))

@@ -13,6 +13,7 @@ import pytest
 
 from actors.analyzer import AnalyzerPool
 from analysis.candles import load_csv
+from app import strategy_file
 from tests.conftest import klines_dir
 from tests.test_autosignal_actor import HISTORY, Harness
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.timeout(90)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 FRESH = 120  # candles closed live per symbol, after HISTORY candles of history
 COOLDOWN_MIN = 180
-CONFIG = {"cooldown_min": COOLDOWN_MIN, "min_confidence": 60}  # the real strategy; 60 so five days give signals
+CONFIG = {"cooldown_min": COOLDOWN_MIN, "min_confidence": 40}  # the real strategy; calibrated 40 gives signals
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def feed_all(h: Harness, indices: range) -> None:
 
 
 def run(path, market, restart_at: int | None = None) -> list[tuple[str, dict]]:
-    h = Harness(path, market, None, analyzer=lambda: AnalyzerPool.start(workers=2), **CONFIG)
+    model = strategy_file.load().calibration  # the shipped parameter file, as `main.py run` loads it
+    h = Harness(path, market, None, analyzer=lambda: AnalyzerPool.start(workers=2, calibration=model), **CONFIG)
     try:
         if restart_at is None:
             feed_all(h, range(HISTORY, HISTORY + FRESH))

@@ -14,6 +14,7 @@ import pytest
 
 from analysis.candles import load_csv
 from analysis.strategy import analyze
+from app import strategy_file
 from app.backtest_report import summary_row
 from domain.events import upcast
 from domain.track_record import TrackRecord, summarize
@@ -115,7 +116,9 @@ def test_autosignals_are_logged_as_the_live_actor_writes_them_from_the_causal_wi
         assert r.data["recipients"] == [] and r.data["signal_id"].startswith(f"a:{signal['symbol']}:1h:")
         series = candles[signal["symbol"]]
         end = int(np.searchsorted(series.open_time, signal["open_time"])) + 1
-        assert analyze(series[end - 500 : end], mode="causal").to_dict() == signal  # nothing after the bar
+        model = strategy_file.load().calibration  # the shipped parameter file, the backtest's default
+        assert analyze(series[end - 500 : end], mode="causal", calibration=model).to_dict() == signal  # no later bar
+        assert signal["strategy_version"] == model.version
         cooldown = stream[stream.index(r) + 1]
         assert cooldown.type == "CooldownStarted" and cooldown.data["until"] == signal["close_time"] + 60 * 60_000
     outcome_times = [r.data["open_time"] for r in records if r.stream == "outcomes" and r.type != "SignalClosed"]

@@ -20,7 +20,8 @@ def test_signal_text_shows_every_part_at_the_symbol_precision():
     text = fmt.signal_text(SIGNAL)
     for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry (market): <code>3,567.12</code>",
                  "Stop: <code>3,540.50</code>", "TP1: <code>3,600.00</code> (1.2R)",
-                 "TP2: <code>3,650.00</code> (3.1R)", "Score: 78/100 (rule points, not a win probability)",
+                 "TP2: <code>3,650.00</code> (3.1R)",
+                 "Confidence: 78% (chance of TP1 before the stop, calibrated on history)",
                  "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
         assert part in text, part
     assert html_error(text) is None
@@ -32,6 +33,7 @@ def test_one_target_when_tp2_is_null_and_the_entry_says_market():
     text = fmt.signal_text({**SIGNAL, "tp2": None, "rr2": None})
     assert "Entry (market): <code>3,567.12</code>" in text and "TP1: <code>3,600.00</code> (1.2R)" in text
     assert "TP2" not in text and text.count("<code>") == 3
+    assert "Confidence" not in fmt.signal_text({**SIGNAL, "confidence": None})  # analyzed without a model
 
 
 def test_a_signal_says_since_when_its_setup_is_active():

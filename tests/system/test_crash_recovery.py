@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from app import ops
+from app import ops, strategy_file
 from domain import ledger
 from eventstore import EventStore
 from tests.conftest import klines_dir
@@ -124,7 +124,7 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, 
                "ADMIN_IDS": str(ADMIN), "DB_PATH": str(db), "BINANCE_WS_URL": simulator["ws"],
                "BINANCE_REST_URL": simulator["rest"], "WATCHLIST": ",".join(SYMBOLS), "AUTOSIGNAL_INTERVAL": "1h",
                "AUTOSIGNAL_ENABLED": "true",
-               "AUTOSIGNAL_MIN_CONFIDENCE": "75",
+               "AUTOSIGNAL_MIN_CONFIDENCE": "40",
                "AUTOSIGNAL_COOLDOWN_MIN": "240", "TELEGRAM_RATE": "25", "ANALYZER_WORKERS": "1",
                "LOG_LEVEL": "WARNING"}
         bot = bots(env, tmp_path / "bot.log")
@@ -166,6 +166,9 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, 
         records = list(store.read_all())
     manual = [r.data for r in records if r.type == "ManualSignalIssued"]
     assert len({m["signal_id"] for m in manual}) == len(manual), "a signal was issued (charged) twice"
+    loaded = [r.data for r in records if r.stream == "strategy"]  # many restarts with one file: one record
+    assert [d["version"] for d in loaded] == [strategy_file.load().version]
+    assert all(s["signal"]["strategy_version"] == loaded[0]["version"] for s in manual if "side" in s["signal"])
     assert len({(r.stream, m["update_id"]) for r, m in zip(
         [r for r in records if r.type == "ManualSignalIssued"], manual, strict=True)}) == len(manual)
     delivered = {(r.data["chat_id"], r.data["message_id"]) for r in records if r.type == "SignalDelivered"}
