@@ -13,7 +13,9 @@ features the reasons name, each read from the signal payload (`analysis.strategy
   one_target    1 when tp2 is null                       interval    log of the interval in hours
 
 The label is TP1 reached before the stop within the horizon; an expired setup did not reach it. Pure
-numpy: `fit` turns labelled payloads into a `Calibration`, whose `probability` the analysis evaluates.
+numpy: `fit` turns labelled feature rows into a `Calibration`, whose `probability` the analysis evaluates;
+`with_records` adds what the fitted setups did per 10-point confidence band (n, % TP1 first, average R after
+fees), the record line every signal shows.
 """
 
 from __future__ import annotations
@@ -74,15 +76,31 @@ class Calibration:
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
+    period: str = ""  # the years of the setups behind `records`, e.g. "2021-2023"
+    records: tuple[tuple[int, int, float, float], ...] = ()  # (band low %, n, % TP1 first, average R)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """P(TP1 before the stop within the horizon) for feature rows `x`, 0..1."""
+        z = (x - np.array(self.mean)) / np.array(self.scale)
+        return 1.0 / (1.0 + np.exp(-(self.intercept + z @ np.array(self.coef))))
 
     def probability(self, signal: Mapping[str, Any]) -> float:
         """P(TP1 before the stop within the horizon) for one signal payload, 0..1."""
-        z = (features(signal) - np.array(self.mean)) / np.array(self.scale)
-        return float(1.0 / (1.0 + math.exp(-(self.intercept + float(z @ np.array(self.coef))))))
+        return float(self.probabilities(features(signal)[None, :])[0])
+
+    def record(self, confidence: int) -> dict[str, Any] | None:
+        """What the fitted setups of this confidence's 10-point band did; None when the band had none."""
+        low = min(confidence // 10 * 10, 90)
+        for band, n, tp1_pct, avg_r in self.records:
+            if band == low:
+                return {"band": f"{band}-{band + 9 if band < 90 else 100}", "n": n, "tp1_first_pct": tp1_pct,
+                        "avg_r": avg_r, "period": self.period}
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "features": list(FEATURES), "mean": list(self.mean),
-                "scale": list(self.scale), "coef": list(self.coef), "intercept": self.intercept}
+                "scale": list(self.scale), "coef": list(self.coef), "intercept": self.intercept,
+                "period": self.period, "records": [list(r) for r in self.records]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
@@ -92,7 +110,8 @@ class Calibration:
         if {len(data.get(k, ())) for k in ("mean", "scale", "coef")} != {len(FEATURES)} or not data.get("version"):
             raise ValueError("a model needs a version and one mean, scale and coef per feature")
         return cls(str(data["version"]), tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
-                   tuple(map(float, data["coef"])), float(data["intercept"]))
+                   tuple(map(float, data["coef"])), float(data["intercept"]), str(data.get("period", "")),
+                   tuple((int(b), int(n), float(p), float(r)) for b, n, p, r in data.get("records", [])))
 
 
 def fit(x: np.ndarray, reached: Sequence[bool], version: str, iterations: int = 50) -> Calibration:
@@ -116,3 +135,13 @@ def fit(x: np.ndarray, reached: Sequence[bool], version: str, iterations: int = 
             break
     return Calibration(version, tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()),
                        float(beta[0]))
+
+
+def with_records(model: Calibration, x: np.ndarray, reached: np.ndarray, result_r: np.ndarray,
+                 period: str) -> Calibration:
+    """`model` with the record of the setups `x` (TP1 first `reached`, `result_r` in R after fees) per
+    10-point band of their confidence, over `period`."""
+    bands = np.minimum(np.round(100 * model.probabilities(x)).astype(int) // 10 * 10, 90)
+    records = tuple((int(band), int(np.sum(bands == band)), round(100 * float(reached[bands == band].mean()), 1),
+                     round(float(result_r[bands == band].mean()), 3)) for band in np.unique(bands))
+    return Calibration(model.version, model.mean, model.scale, model.coef, model.intercept, period, records)

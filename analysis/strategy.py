@@ -100,6 +100,7 @@ class Signal:
     precision: int = 2
     setup: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)  # identity: see `_setup`
     strategy_version: str | None = None  # the parameter file's version that gave the confidence
+    record: dict[str, Any] | None = field(default=None, hash=False, compare=True)  # its band's backtest record
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class Signal:
             "precision": self.precision,
             "setup": copy.deepcopy(self.setup),
             "strategy_version": self.strategy_version,
+            "record": copy.deepcopy(self.record),
         }
 
     @classmethod
@@ -365,7 +367,9 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
         return signal
     chance = calibration.probability({"side": signal.side, "smc": smc, "setup": signal.setup, "entry": entry,
                                       "stop": stop, "tp2": tp2, "interval": signal.interval})
-    return replace(signal, confidence=round(100 * chance), strategy_version=calibration.version)
+    confidence = round(100 * chance)
+    return replace(signal, confidence=confidence, strategy_version=calibration.version,
+                   record=calibration.record(confidence))
 
 
 def _votes(ctx: _Context) -> list[_Vote]:

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from analysis.calibration import Calibration, fit
+from analysis.calibration import Calibration, fit, with_records
 from analysis.candles import Candles, format_time, interval_ms, load_csv
 from analysis.resample import join, resample
 from analysis.strategy import Costs
@@ -96,8 +96,9 @@ def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | Non
         usable = [f for f in files if interval is None or interval_ms(interval) % _native_ms(f, symbol) == 0]
         series += load_series(usable, symbol, interval, setup.rules.horizon_bars) if usable else []
     runs = _replay(series, setup, workers or os.cpu_count() or 1, None)
-    x = [run.features[~np.isnan(run.table["result_r"])] for run in runs if len(run.features)]
-    y = [run.table["tp1_first"][~np.isnan(run.table["result_r"])] for run in runs if len(run.features)]
+    closed = [(run, ~np.isnan(run.table["result_r"])) for run in runs if len(run.features)]
+    x = [run.features[keep] for run, keep in closed]
+    y = [run.table["tp1_first"][keep] for run, keep in closed]
     if not x:
         raise BacktestError("no setup closed in these files: nothing to calibrate on")
     first = min(run.first for run in runs if run.first is not None)
@@ -107,6 +108,9 @@ def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | Non
         model = fit(np.concatenate(x), np.concatenate(y), version)
     except ValueError as exc:
         raise BacktestError(str(exc)) from None
+    years = sorted({format_time(first)[:4], format_time(last)[:4]})
+    model = with_records(model, np.concatenate(x), np.concatenate(y),
+                         np.concatenate([run.table["result_r"][keep] for run, keep in closed]), "–".join(years))
     strategy_file.write(out, model, {"files": [Path(f).name for s in series for f in s.files],
                                      "series": [f"{r.symbol} {r.interval}" for r in runs], "first": first,
                                      "last": last, "setups": sum(len(r) for r in y),

@@ -32,6 +32,8 @@ def test_calibrate_on_a_slice_writes_a_parameter_file_that_backtest_strategy_loa
     document = orjson.loads(out.read_bytes())
     assert document["version"] == document["model"]["version"] and document["model"]["features"] == list(FEATURES)
     assert document["fitted_on"]["files"] == [Path(f).name for f in SLICE] and document["fitted_on"]["setups"] > 100
+    records = document["model"]["records"]  # per confidence band: what the fitted setups did
+    assert document["model"]["period"] == "2023" and sum(n for _, n, _, _ in records) == document["fitted_on"]["setups"]
     loaded = strategy_file.load(out)
     assert loaded.version == document["version"] and len(loaded.sha256) == 64
     run = cli("backtest", "--data", *SLICE, "--strategy", str(out), "--db", str(tmp_path / "bt.db"), "--json",
@@ -42,6 +44,7 @@ def test_calibrate_on_a_slice_writes_a_parameter_file_that_backtest_strategy_loa
     with EventStore.open(tmp_path / "bt.db", upcast=upcast) as store:
         issued = [r.data["signal"] for r in store.read_all() if r.type == "AutoSignalIssued"]
     assert issued and all(s["strategy_version"] == loaded.version and 0 <= s["confidence"] <= 100 for s in issued)
+    assert all(s["record"] == loaded.calibration.record(s["confidence"]) for s in issued)
 
 
 def test_a_bad_parameter_file_is_refused_naming_it(tmp_path: Path) -> None:

@@ -36,6 +36,14 @@ def test_one_target_when_tp2_is_null_and_the_entry_says_market():
     assert "Confidence" not in fmt.signal_text({**SIGNAL, "confidence": None})  # analyzed without a model
 
 
+def test_a_signal_says_what_setups_like_it_did():
+    record = {"band": "40-49", "n": 1204, "tp1_first_pct": 44.2, "avg_r": 0.081, "period": "2021–2023"}
+    text = fmt.signal_text({**SIGNAL, "record": record})
+    assert ("Setups like this: 44% reached TP1 first, +0.08R after fees on average (n = 1,204, backtest "
+            "2021–2023)") in text
+    assert "Setups like this" not in fmt.signal_text(SIGNAL)
+
+
 def test_a_signal_says_since_when_its_setup_is_active():
     same_day = {**SIGNAL, "setup": {"id": "LONG:OB:1", "triggers": ["LONG:OB:1"], "since": 1732698000000}}
     assert "Setup active since 09:00 UTC\n" in fmt.signal_text(same_day)

@@ -127,7 +127,7 @@ def check_signal(signal: Signal, candles: Candles, model: Calibration | None = N
         assert signal.confidence is None and signal.strategy_version is None
     else:  # the stored model's probability of TP1 first, nothing hidden
         assert signal.confidence == round(100 * model.probability(signal.to_dict()))
-        assert signal.strategy_version == model.version
+        assert signal.strategy_version == model.version and signal.record == model.record(signal.confidence)
     assert (signal.entry - signal.stop) * side > 0
     assert (signal.tp1 - signal.entry) * side > 0
     risk = (signal.entry - signal.stop) * side
@@ -155,7 +155,7 @@ def test_every_reason_a_signal_gives_is_true_of_its_candles(series: dict[str, Ca
     if isinstance(result, Signal):
         check_signal(result, candles)
         check_signal(calibrated, candles, MODEL)
-        assert replace(calibrated, confidence=None, strategy_version=None) == result  # the model only rates it
+        assert replace(calibrated, confidence=None, strategy_version=None, record=None) == result  # only rated
     json.dumps(calibrated.to_dict())
 
 
@@ -188,7 +188,7 @@ def test_signal_and_no_setup_dicts_have_the_contract_shape(series: dict[str, Can
     signal, nothing = seen[Signal], seen[NoSetup]
     assert list(signal) == ["symbol", "interval", "open_time", "close_time", "side", "entry", "stop", "tp1",
                             "tp2", "rr1", "rr2", "confidence", "reasons", "smc", "precision", "setup",
-                            "strategy_version"]
+                            "strategy_version", "record"]
     assert list(nothing) == ["symbol", "interval", "open_time", "reason", "bias", "smc"]
     for payload in (signal, nothing):
         assert json.loads(json.dumps(payload)) == payload
