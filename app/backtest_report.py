@@ -45,9 +45,11 @@ def _baselines(name: str, b: dict[str, Any]) -> str:
 
 
 def _calibration(name: str, c: dict[str, Any]) -> list[str]:
-    lines = [f"calibration, {name}: band  n  TP1 before stop  avg R"]
-    lines += [f"  {b['band']:>7}{b['n']:>8,}{b['tp1_first_pct']:>8.1f}%{b['avg_r']:>+9.3f}" for b in c["bands"]]
-    lines.append(f"  Spearman rank correlation of confidence with R: {_num(c['spearman'], '+.3f')}")
+    lines = [f"calibration, {name}: band  n  stated  TP1 before stop  avg R"]
+    lines += [f"  {b['band']:>7}{b['n']:>8,}{b['stated_pct']:>8.1f}%{b['tp1_first_pct']:>8.1f}%{b['avg_r']:>+9.3f}"
+              for b in c["bands"]]
+    lines.append(f"  Spearman rank correlation of confidence with R: {_num(c['spearman'], '+.3f')}; every band of "
+                 f"n >= 100 within 5 points of its stated confidence: {'yes' if c['calibrated'] else 'no'}")
     return lines
 
 

@@ -115,18 +115,27 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return round(float(np.corrcoef(ra, rb)[0, 1]), 4)
 
 
+CALIBRATION_MIN_N = 100  # bands with at least this many signals are checked ...
+CALIBRATION_TOLERANCE = 5.0  # ... to realise TP1 first within this many points of their stated confidence
+
+
 def calibration(rows: Sequence[ClosedSignal]) -> dict[str, Any]:
-    """Confidence in 10-point bands (90-100 the last) -> n, % TP1 before stop, average R; and Spearman."""
+    """Confidence in 10-point bands (90-100 the last) -> n, mean stated confidence, % TP1 before stop, average R;
+    Spearman; and `calibrated`: every band of at least CALIBRATION_MIN_N within CALIBRATION_TOLERANCE points."""
     rated = [r for r in rows if r.confidence is not None]
     bands = []
     for low in range(0, 100, 10):
         band = [r for r in rated if low <= r.confidence < low + 10 or (low == 90 and r.confidence == 100)]
         if band:
             bands.append({"band": f"{low}-{low + 9 if low < 90 else 100}", "n": len(band),
+                          "stated_pct": round(sum(r.confidence for r in band) / len(band), 1),
                           "tp1_first_pct": round(100 * sum(r.tp1_first for r in band) / len(band), 1),
                           "avg_r": round(sum(r.result_r for r in band) / len(band), 3)})
+    checked = [b for b in bands if b["n"] >= CALIBRATION_MIN_N]
     return {"bands": bands,
-            "spearman": spearman([r.confidence for r in rated], [r.result_r for r in rated])}
+            "spearman": spearman([r.confidence for r in rated], [r.result_r for r in rated]),
+            "calibrated": bool(checked) and all(abs(b["tp1_first_pct"] - b["stated_pct"]) <= CALIBRATION_TOLERANCE
+                                                for b in checked)}
 
 
 def _counts(runs: Sequence[SeriesRun], name: str, fee_heavy: np.ndarray) -> dict[str, int]:

@@ -95,6 +95,9 @@ def test_the_figures_are_the_fold_of_the_logs_events(two_symbols: tuple[Path, di
     assert len(closes) == len(set(closes)) == len(record.closed)
     calibration = doc["calibration"]["autosignal"]["bands"]
     assert sum(b["n"] for b in calibration) == len(record.closed)
+    for band in calibration:  # the stated confidence, averaged, lies in its band
+        low, high = map(int, band["band"].split("-"))
+        assert low <= band["stated_pct"] <= high
     every = doc["every_setup"]
     assert every["overall"]["closed"] >= doc["autosignal"]["overall"]["closed"]
     assert doc["baselines"]["every_setup"]["random_side"]["seeds"] >= 100
