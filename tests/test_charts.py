@@ -36,18 +36,19 @@ def btc() -> Candles:
     return load_csv(klines_dir() / "azmath606961__hawk-crypto-bot/data/BTCUSDT_1h.csv")
 
 
-def first(candles: Candles, kind: type) -> tuple[dict, Candles]:
-    """The first analysis of this kind (Signal or NoSetup) in 1,000-candle windows, and the candles up to it."""
+def first(candles: Candles, kind: type, two_targets: bool = False) -> tuple[dict, Candles]:
+    """The first analysis of this kind (Signal or NoSetup) in 1,000-candle windows, and the candles up to it;
+    `two_targets`: the first signal with a TP2 (a signal without room for one has tp2 null)."""
     for end in range(1000, len(candles), 25):
         result = analyze(candles[end - 1000:end])
-        if isinstance(result, kind):
+        if isinstance(result, kind) and not (two_targets and result.to_dict().get("tp2") is None):
             return result.to_dict(), candles[:end]
     raise AssertionError(f"no {kind.__name__} in {candles.symbol} {candles.interval}")
 
 
 @pytest.fixture(scope="module")
 def issued(btc) -> tuple[dict, Candles]:
-    return first(btc, Signal)
+    return first(btc, Signal, two_targets=True)
 
 
 def rgb(hex_colour: str) -> np.ndarray:
