@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="stdout holds only the JSON document")
     audit.add_argument("--outcomes", action="store_true",
                        help="every signal with its outcome (status, result in R, bars) instead of the credit ledger")
+    audit.add_argument("--payments", action="store_true",
+                       help="Stars received and refunded, credits and premium sold, per user and in total")
     verify = commands.add_parser("verify", help="hash chain, append-only, versions and invariants")
     verify.add_argument("--db", required=True)
     backup = commands.add_parser("backup", help="a consistent, verified copy while the bot runs")
@@ -146,6 +148,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     if args.outcomes:
         return _audit_outcomes(args)
+    if args.payments:
+        return _audit_payments(args)
     with ops.open_log(args.db) as store:
         document = ops.audit(store, args.user, args.since)
     if args.json:
@@ -157,7 +161,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"user {book['user_id']}: balance {book['balance']} credits")
         for e in book["entries"]:
             when = datetime.fromtimestamp(e["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            signal = f" {e['signal_id']}" if e["signal_id"] else ""
+            subject = e["signal_id"] or e["charge_id"]
+            signal = f" {subject}" if subject else ""
             print(f"  #{e['position']:<8} {when}  {e['amount']:+6d}  = {e['balance']:<6d} {e['reason']}{signal}")
     return 0
 
@@ -179,6 +184,28 @@ def _audit_outcomes(args: argparse.Namespace) -> int:
     s = document["summary"]
     print(f"{len(document['signals'])} signals, {s['closed']} closed, {document['open']} open; TP1 before stop "
           f"{s['tp1_first_pct']}%, average {s['avg_r']} R after fees, profit factor {s['profit_factor']}")
+    return 0
+
+
+def _audit_payments(args: argparse.Namespace) -> int:
+    from app import ops
+
+    with ops.open_log(args.db) as store:
+        document = ops.audit_payments(store, args.since)
+    if args.json:
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    for row in document["payments"]:
+        when = datetime.fromtimestamp(row["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        granted = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in row["granted"].items()) or "nothing"
+        refund = row["refunded"] or {}
+        status = f"  refund {refund['status']}" + (f" ({refund['reason']})" if refund.get("reason") else "")
+        print(f"{when}  user {row['user_id']}  {row['stars']} Stars  {row['pack']}  granted {granted}"
+              f"{status if refund else ''}  {row['charge_id']}")
+    for who, totals in [("total", document["totals"])] + [(f"user {u}", t) for u, t in document["users"].items()]:
+        print(f"{who}: {totals['payments']} payments, {totals['stars_received']} Stars received, "
+              f"{totals['stars_refunded']} refunded ({totals['refunds']}), {totals['credits_sold']} credits and "
+              f"{totals['premium_days_sold']} premium days sold")
     return 0
 
 

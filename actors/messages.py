@@ -251,6 +251,7 @@ class Reply:
     text: str | None
     signal_id: str | None = None
     private: bool = False
+    offer: bool = False  # /buy: the adapter shows the packs on sale (text is None then)
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,41 @@ class RefundOwed:
     user_id: int
     signal_id: str
     amount: int
+
+
+@dataclass(frozen=True)
+class PaymentReceived:
+    """Telegram adapter -> Sessions -> UserSession: a successful_payment -> `Receipt`.
+    `pack` is the pack the verified payload names (None when the payload did not verify)."""
+
+    user_id: int
+    charge_id: str
+    stars: int
+    currency: str
+    pack: Any  # domain.payments.Pack | None
+    order_id: str | None
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a payment did: granted the pack (with the balance and premium end after it), or is refunded."""
+
+    pack: str | None
+    granted: bool
+    credits: int
+    premium_until: int | None
+    lifetime: bool
+
+
+@dataclass(frozen=True)
+class RefundSettled:
+    """Refund worker -> Sessions -> UserSession: Telegram refunded `charge_id` (ok), or refused for `reason`."""
+
+    user_id: int
+    charge_id: str
+    ok: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)

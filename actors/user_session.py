@@ -34,7 +34,10 @@ from actors.messages import (
     Passivate,
     Passivated,
     PassivateIdle,
+    PaymentReceived,
+    Receipt,
     RefundOwed,
+    RefundSettled,
     Reply,
     SessionCounters,
     SessionInfo,
@@ -48,6 +51,7 @@ from domain import user as rules
 from domain.events import REGISTRY, Event, decode
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import formatting as fmt
+from telegram_adapter import payment_texts
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ TOP_PAIRS = 10
 PERSONAL = frozenset({"start", "credits", "history", "buy"})  # answered privately when asked in a group
 SERVED = frozenset({*rules.COSTS, *PERSONAL, "help", "autosignal"})  # what a group may ask of a session
 ADMIN_COMMANDS = frozenset(
-    {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit"}
+    {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit", "refund"}
 )
 ADMIN_USAGE = {
     "grant_credits": "/grant_credits ID N",
@@ -69,6 +73,7 @@ ADMIN_USAGE = {
     "ban": "/ban ID",
     "unban": "/unban ID",
     "audit": "/audit ID",
+    "refund": "/refund USER_ID CHARGE_ID",
 }
 SIGNAL_USAGE = {
     "analyze": "Usage: /analyze SYMBOL, e.g. /analyze BTC",
@@ -156,6 +161,11 @@ class UserSession(pykka.ThreadingActor):
             case UserBlocked():
                 self._decide(rules.MarkBlocked(), None)
                 return None
+            case PaymentReceived():
+                return self._payment(message)
+            case RefundSettled(_, charge_id, ok, reason):
+                self._decide(rules.SettleRefund(charge_id, ok, reason), None)
+                return None
             case RefundOwed(_, signal_id, amount):
                 refused = self._decide(rules.Refund(signal_id, amount), None)
                 if isinstance(refused, rules.Rejection):
@@ -189,6 +199,20 @@ class UserSession(pykka.ThreadingActor):
         self.version += len(batch)
         for event in events:
             self.state = rules.evolve(self.state, event, key)
+
+    # --- payments ----------------------------------------------------------------------
+
+    def _payment(self, paid: PaymentReceived) -> Receipt:
+        """Grant once per charge; a second process that appended first wins and this one reads its events."""
+        command = rules.ReceivePayment(paid.charge_id, paid.stars, paid.currency, paid.pack, paid.order_id)
+        try:
+            self._decide(command, None)
+        except ConcurrencyError:
+            self._rehydrate()
+            self._decide(command, None)
+        bought = self.state.purchases[paid.charge_id]
+        return Receipt(bought.pack, bool(bought.credits or bought.premium_ms), self.state.credits,
+                       self.state.premium_until, self.state.lifetime)
 
     # --- user commands ---------------------------------------------------------------
 
@@ -227,6 +251,10 @@ class UserSession(pykka.ThreadingActor):
             return Reply(fmt.welcome_text(self.state, again))
         if cmd.name == "help":
             return Reply(fmt.HELP)
+        if cmd.name == "buy":
+            if not self.state.registered:
+                return Reply("Send /start first to register (you get 100 free credits).")
+            return Reply(payment_texts.LIFETIME_BUYS_NOTHING) if self.state.lifetime else Reply(None, offer=True)
         if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal"):
             if not self.state.registered:
                 return Reply("Send /start first to register (you get 100 free credits).")
@@ -352,6 +380,9 @@ class UserSession(pykka.ThreadingActor):
         if isinstance(out, rules.Rejection):
             return Reply(fmt.esc(out.reason))
         log.info("admin %s: /%s %s %s", action.by, action.name, self.user_id, " ".join(action.args))
+        if isinstance(command, rules.RequestRefund):
+            return Reply(payment_texts.refund_requested_text(self.user_id, command.charge_id, bool(out),
+                                                   rules.unrecoverable(self.state, command.charge_id)))
         now = self.services.clock.now_ms()
         return Reply(f"Done: /{action.name} {self.user_id}.\n{fmt.credits_text(self.state, now)}")
 
@@ -399,6 +430,8 @@ def _admin_command(action: AdminAction) -> Any:
             return rules.Ban(key, by)
         case "unban", ():
             return rules.Unban(key, by)
+        case "refund", (charge_id,) if len(charge_id) <= 128:
+            return rules.RequestRefund(key, by, charge_id)
     return usage
 
 
@@ -473,7 +506,7 @@ class Sessions(pykka.ThreadingActor):
                 self._route(message.target, message)
             case UserBlocked():
                 self._route(message.chat_id, message)
-            case RefundOwed():
+            case RefundOwed() | PaymentReceived() | RefundSettled():
                 self._route(message.user_id, message)
             case InspectSession():
                 self._route(message.user_id, message)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.candles import INTERVAL_MS
+from domain.payments import DEFAULT_PACKS, Catalogue, parse_packs
 
 MARKETS = {
     "spot": ("wss://data-stream.binance.vision", "https://data-api.binance.vision"),
@@ -119,6 +120,12 @@ def _http_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _payment_secret(text: str) -> str:
+    if text and len(text) < 16:
+        raise ValueError("must be at least 16 characters (a random string; keep it secret)")
+    return text
+
+
 def _secret(text: str) -> str:
     if text and not re.fullmatch(r"\d{3,20}:[A-Za-z0-9_-]{20,}", text):
         raise ValueError("does not look like a Bot API token (digits:letters, from @BotFather)")
@@ -174,6 +181,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CHART_WORKERS", "chart_workers", "1", _int(1, 16), "chart rendering processes"),
     Setting("CHART_CACHE_DIR", "chart_cache_dir", "", _text,
             "folder of rendered charts by signal id (default: charts/ beside DB_PATH)"),
+    Setting("PAYMENT_SECRET", "payment_secret", "", _payment_secret,
+            "signs invoice payloads; Telegram Stars payments (/buy) are on only when it is set", secret=True),
+    Setting("PACKS", "packs", DEFAULT_PACKS, parse_packs,
+            "packs sold for Stars: NAME:STARS, NAME is <N>cr (credits) or premium<N>d (days of premium)"),
+    Setting("PAYSUPPORT_CONTACT", "paysupport_contact", "", _text, "who /paysupport sends users to (e.g. @ops)"),
 )
 
 
@@ -205,10 +217,14 @@ class Settings:
     chart_theme: str
     chart_workers: int
     chart_cache_dir: str
+    payment_secret: str
+    packs: Catalogue
+    paysupport_contact: str
 
     def __repr__(self) -> str:  # the token must never reach a log line or a traceback
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["token"] = "***" if self.token else ""
+        shown["payment_secret"] = "***" if self.payment_secret else ""
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 

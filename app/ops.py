@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from domain import autosignal, invariants, ledger, outcomes
 from domain.events import decode, upcast, user_of
 from domain.outbox import Outbox
+from domain.payments import pack_of
 from domain.track_record import TrackRecord, summarize
 from domain.user import UserState
 from domain.user import evolve as evolve_user
@@ -105,6 +106,50 @@ def audit(store: EventStore, user: int | None = None, since_ms: int | None = Non
     return {"users": sorted(users.values(), key=lambda b: b["user_id"])}
 
 
+def audit_payments(store: EventStore, since_ms: int | None = None) -> dict[str, Any]:
+    """Every Stars payment (received at or after `since`): what it granted and whether it was refunded,
+    with totals overall and per user."""
+    rows: dict[str, dict[str, Any]] = {}
+    for logged in store.read_all():
+        user, data = user_of(logged.stream), logged.data
+        row = rows.get(data.get("charge_id") or "")
+        if user is None:
+            continue
+        if logged.type == "StarsPaymentReceived":
+            rows[data["charge_id"]] = {"user_id": user, "charge_id": data["charge_id"], "stars": data["amount"],
+                                       "pack": data["pack"], "granted": {}, "refunded": None,
+                                       "at": data.get("at") or logged.recorded_at}
+        elif row is None:
+            continue
+        elif logged.type == "CreditsGranted":
+            row["granted"] = {"credits": data["amount"]}
+        elif logged.type == "PremiumGranted":
+            row["granted"] = {"premium_days": pack_of(row["pack"], 0).days}
+        elif logged.type in ("RefundRequested", "RefundFailed"):
+            row["refunded"] = {"status": "pending" if logged.type == "RefundRequested" else "failed",
+                               "reason": data["reason"]}
+        elif logged.type == "StarsRefunded":
+            row["refunded"] = {**(row["refunded"] or {}), "status": "refunded", "stars": data["amount"]}
+        elif logged.type == "CreditsRevoked":
+            row["refunded"].update(credits_revoked=data["amount"], unrecovered=data.get("unrecovered", 0))
+    payments = [r for r in rows.values() if since_ms is None or r["at"] >= since_ms]
+    return {"payments": payments, "totals": _payment_totals(payments),
+            "users": {str(u): _payment_totals([r for r in payments if r["user_id"] == u])
+                      for u in sorted({r["user_id"] for r in payments})}}
+
+
+def _payment_totals(payments: list[dict[str, Any]]) -> dict[str, int]:
+    refunded = [r for r in payments if (r["refunded"] or {}).get("status") == "refunded"]
+    return {
+        "payments": len(payments),
+        "stars_received": sum(r["stars"] for r in payments),
+        "stars_refunded": sum(r["refunded"]["stars"] for r in refunded),
+        "credits_sold": sum(r["granted"].get("credits", 0) for r in payments),
+        "premium_days_sold": sum(r["granted"].get("premium_days", 0) for r in payments),
+        "refunds": len(refunded),
+    }
+
+
 _STATUS = {"tp2": "tp2", "stop": "stopped", "tp1_then_stop": "stopped", "expired": "expired"}
 
 
@@ -160,6 +205,10 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
     )
     lines.append(f"refunds of failed paid signals: {report.refunded}, owed: {report.refunds_owed}"
                  + (" (written at the next start)" if report.refunds_owed else ""))
+    pay = report.payments
+    lines.append(f"Stars payments: {pay.payments}, refunded: {len(pay.refunds_done)}, refund failed: "
+                 f"{pay.refund_failed}, refunds pending: {pay.refunds_pending}"
+                 + (" (the refund worker resumes them at the next start)" if pay.refunds_pending else ""))
     if report.in_flight_duplicates:
         lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
     if not report.ok:

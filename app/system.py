@@ -34,8 +34,10 @@ from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
+from domain.payments import PaymentSecret
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
+from telegram_adapter.payments import PaymentsConfig
 
 log = logging.getLogger("system")
 
@@ -113,7 +115,10 @@ class System:
             min_confidence=s.autosignal_min_confidence,
         ))
         if telegram and s.token:
-            config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate)
+            payments = PaymentsConfig(PaymentSecret(s.payment_secret) if s.payment_secret else None, s.packs,
+                                      s.paysupport_contact)
+            config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate,
+                                    payments=payments)
             self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal).start()
             self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
         log.info("started: market %s, autosignal interval %s", s.market, s.autosignal_interval)

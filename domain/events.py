@@ -103,10 +103,11 @@ class UserRegistered(Event):
 @dataclass(frozen=True)
 class CreditsGranted(Event):
     amount: int
-    reason: str  # welcome | admin | weekly | refund
+    reason: str  # welcome | admin | weekly | refund | purchase
     by: int | None = None
     at: int | None = None  # ms UTC of a welcome/weekly grant: starts the 7-day top-up clock
     signal_id: str | None = None  # a refund's failed manual signal: one refund per signal
+    charge_id: str | None = None  # a purchase's telegram_payment_charge_id
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class PremiumGranted(Event):
     until: int | None  # ms UTC; None with lifetime=True
     lifetime: bool = False
     by: int | None = None
+    charge_id: str | None = None  # a purchase's telegram_payment_charge_id
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,60 @@ class BotBlocked(Event):
 @dataclass(frozen=True)
 class BotUnblocked(Event):
     pass
+
+
+@dataclass(frozen=True)
+class StarsPaymentReceived(Event):
+    """Telegram confirmed a payment (successful_payment); appended with its grant or its RefundRequested."""
+
+    charge_id: str  # telegram_payment_charge_id: one payment per charge
+    amount: int  # Stars
+    currency: str
+    pack: str | None  # None when the payload could not be verified (it is refunded)
+    order_id: str | None
+    at: int | None = None  # ms UTC
+
+
+@dataclass(frozen=True)
+class RefundRequested(Event):
+    """A refund of `charge_id` is owed; the refund worker calls refundStarPayment."""
+
+    charge_id: str
+    amount: int  # Stars
+    reason: str  # admin | banned | unverified
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class StarsRefunded(Event):
+    """Telegram refunded `charge_id`; appended with what the purchase granted taken back."""
+
+    charge_id: str
+    amount: int  # Stars
+
+
+@dataclass(frozen=True)
+class RefundFailed(Event):
+    charge_id: str
+    reason: str  # Telegram's refusal, or unreachable after bounded retries
+
+
+@dataclass(frozen=True)
+class CreditsRevoked(Event):
+    """Credits taken back (a refunded purchase); never more than the balance."""
+
+    amount: int
+    reason: str  # stars_refund
+    charge_id: str | None = None
+    unrecovered: int = 0  # credits the purchase granted that were already spent
+
+
+@dataclass(frozen=True)
+class PremiumShortened(Event):
+    """A refunded premium pack: the premium end moves back by the time that charge added."""
+
+    ms: int
+    charge_id: str
 
 
 # --- autosignal (writer: AutoSignal) -----------------------------------------------------

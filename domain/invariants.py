@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.events import LoggedEvent, user_of
+from domain.payment_checks import PaymentChecks
 
 
 @dataclass
@@ -28,6 +29,7 @@ class InvariantReport:
     refunded: int = 0
     refunds_owed: int = 0
     in_flight_duplicates: list[tuple[str, int]] = field(default_factory=list)
+    payments: PaymentChecks = field(default_factory=PaymentChecks)
 
     def fail(self, position: int, message: str) -> None:
         if self.ok:
@@ -36,7 +38,8 @@ class InvariantReport:
 
 def check(records: Iterable[LoggedEvent]) -> InvariantReport:
     """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each;
-    one refund per failed paid manual signal and none for anything else.
+    one refund per failed paid manual signal and none for anything else; Stars payments granted or
+refunded once (`domain.payment_checks`).
 
     A redirect (the chat became a supergroup) is the old chat's outcome and makes the new chat owed.
     """
@@ -47,10 +50,18 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
     paid: dict[str, tuple[int, int]] = {}  # manual signal_id -> (user, cost) when cost > 0
     failed_paid: set[str] = set()
     refunded: set[str] = set()
+    last = 0
     for record in records:
+        last = record.position
         data: dict[str, Any] = record.data
         kind = record.type
         user = user_of(record.stream)
+        if user is not None and (wrong := report.payments.apply(record.stream, kind, data)):
+            report.fail(record.position, wrong)
+        if kind == "CreditsRevoked" and user is not None:
+            balances[user] = balances.get(user, 0) - data["amount"]
+            if balances[user] < 0:
+                report.fail(record.position, f"user {user} balance went negative ({balances[user]})")
         if kind == "CreditsGranted" and user is not None:
             balances[user] = balances.get(user, 0) + data["amount"]
             if data["reason"] == "refund":
@@ -87,6 +98,8 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
                 report.failed += 1
                 if data["signal_id"] in paid:
                     failed_paid.add(data["signal_id"])
+    if wrong := report.payments.unfinished():
+        report.fail(last, wrong)
     report.pending = sum(1 for key in owed if key not in settled)
     report.refunded = len(refunded)
     report.refunds_owed = len(failed_paid - refunded)

@@ -15,16 +15,17 @@ from domain.events import LoggedEvent, user_of
 
 @dataclass(frozen=True)
 class Entry:
-    """One credit movement or signal: `amount` is signed (grants +, charges −)."""
+    """One credit movement or signal: `amount` is signed (grants and purchases +, charges and revocations −)."""
 
     position: int
     user_id: int
     at: int
-    kind: str  # grant | signal
+    kind: str  # grant | signal | revoke
     amount: int  # credits
     reason: str
     signal_id: str | None  # the signal charged, or refunded (a grant with reason "refund")
     balance: int
+    charge_id: str | None = None  # the Stars payment bought (a grant with reason "purchase") or refunded (a revoke)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,10 +46,13 @@ def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:
         elif record.type == "ManualSignalIssued":
             amount, kind, signal_id = -data["cost"], "signal", data["signal_id"]
             reason = describe_signal(data.get("signal") or {})
+        elif record.type == "CreditsRevoked":
+            amount, kind, reason, signal_id = -data["amount"], "revoke", data["reason"], None
         else:
             continue
         balances[user] = balances.get(user, 0) + amount
-        yield Entry(record.position, user, record.recorded_at, kind, amount, reason, signal_id, balances[user])
+        yield Entry(record.position, user, record.recorded_at, kind, amount, reason, signal_id, balances[user],
+                    data.get("charge_id") if record.type != "ManualSignalIssued" else None)
 
 
 def describe_signal(signal: dict[str, Any]) -> str:

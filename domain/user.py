@@ -8,7 +8,7 @@ event's meta, so replaying the stream restores the idempotency mark too.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from domain.events import (
@@ -18,15 +18,22 @@ from domain.events import (
     BotBlocked,
     BotUnblocked,
     CreditsGranted,
+    CreditsRevoked,
     Event,
     ManualSignalIssued,
     NoSetupServed,
     PremiumGranted,
     PremiumRevoked,
+    PremiumShortened,
+    RefundFailed,
+    RefundRequested,
+    StarsPaymentReceived,
+    StarsRefunded,
     UserBanned,
     UserRegistered,
     UserUnbanned,
 )
+from domain.payments import Pack, pack_of
 
 DAY_MS = 86_400_000
 WELCOME_CREDITS = 100
@@ -39,10 +46,20 @@ PREMIUM_PERIODS: dict[str, int | None] = {"30d": 30 * DAY_MS, "90d": 90 * DAY_MS
 FUTURES_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")  # Binance spelling, case-sensitive
 RATE_LIMIT = 5  # served signal requests (charged or no-setup) per window
 RATE_WINDOW_MS = 60_000
-SNAPSHOT_SCHEMA = 1
+SNAPSHOT_SCHEMA = 2
 
 _SYMBOL = re.compile(r"[A-Za-z0-9]{2,20}")
 _DAYS = re.compile(r"([1-9][0-9]{0,3})d")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One Stars payment as the user's state needs it for a refund."""
+
+    stars: int
+    pack: str | None = None
+    credits: int = 0  # credits it granted
+    premium_ms: int = 0  # premium time it added
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ class UserState:
     signals: int = 0
     served_at: tuple[int, ...] = ()  # ms UTC of the last RATE_LIMIT served signal requests
     refunded: tuple[str, ...] = ()  # signal_ids already refunded (failed deliveries only)
+    purchases: dict[str, Purchase] = field(default_factory=dict)  # charge_id -> what it paid and granted
+    star_refunds: dict[str, str] = field(default_factory=dict)  # charge_id -> pending | refunded | failed
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SNAPSHOT_SCHEMA, **asdict(self)}
@@ -78,8 +97,9 @@ class UserState:
         names = {f.name for f in fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
         try:
+            values["purchases"] = {k: Purchase(**v) for k, v in values.get("purchases", {}).items()}
             return cls(**values)
-        except TypeError:  # a damaged snapshot: replay the stream instead
+        except (TypeError, AttributeError):  # a damaged snapshot: replay the stream instead
             return None
 
     def is_premium(self, now: int) -> bool:
@@ -202,9 +222,39 @@ class Unban:
     by: int
 
 
+@dataclass(frozen=True)
+class ReceivePayment:
+    """Telegram's successful_payment: grant the pack once per charge (a payment that cannot be honoured
+    is refunded instead). `pack` is None when the invoice payload did not verify."""
+
+    charge_id: str
+    stars: int
+    currency: str
+    pack: Pack | None
+    order_id: str | None
+
+
+@dataclass(frozen=True)
+class RequestRefund:
+    """An admin asks to refund a Stars payment."""
+
+    update_id: int
+    by: int
+    charge_id: str
+
+
+@dataclass(frozen=True)
+class SettleRefund:
+    """The refund worker's outcome for `charge_id`: refunded (ok) or failed with `reason`."""
+
+    charge_id: str
+    ok: bool
+    reason: str = ""
+
+
 Command = (
     Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
-    | RevokePremium | GrantAutoSignal | Ban | Unban
+    | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund | SettleRefund
 )
 
 
@@ -249,7 +299,7 @@ def affordable(state: UserState, kind: str, now: int) -> Rejection | None:
     return Rejection(
         f"/{kind} costs {cost} credits and your balance is {balance}. "
         "Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost "
-        "(ask an admin)."
+        "(/buy credits or premium)."
     )
 
 
@@ -285,6 +335,8 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             return [BotUnblocked()] if state.blocked else []
         case MarkBlocked():
             return [BotBlocked()] if state.registered and not state.blocked else []
+        case ReceivePayment() | SettleRefund():
+            return _decide_payment(state, command, now)
     if not state.registered:
         return Rejection(f"User {state.user_id} is not registered (they need to send /start).")
     match command:
@@ -341,7 +393,49 @@ def _decide_admin(state: UserState, command: Command, now: int) -> list[Event] |
             return [] if state.banned else [UserBanned(by)]
         case Unban(_, by):
             return [UserUnbanned(by)] if state.banned else []
+        case RequestRefund(_, by, charge_id):
+            if charge_id not in state.purchases:
+                return Rejection(f"User {state.user_id} made no Stars payment {charge_id}.")
+            if state.star_refunds.get(charge_id) in ("pending", "refunded"):
+                return []
+            return [RefundRequested(charge_id, state.purchases[charge_id].stars, "admin", by)]
     raise TypeError(f"not a user command: {command!r}")
+
+
+def _decide_payment(state: UserState, command: ReceivePayment | SettleRefund, now: int) -> list[Event]:
+    """A payment grants its pack once per charge (or is refunded); a settled refund takes back what it granted."""
+    match command:
+        case ReceivePayment(charge_id, stars, currency, pack, order_id):
+            if charge_id in state.purchases:
+                return []
+            received = StarsPaymentReceived(charge_id, stars, currency, pack and pack.name, order_id, at=now)
+            cannot = "unverified" if pack is None else "banned" if state.banned else None
+            if cannot or pack is None:
+                return [received, RefundRequested(charge_id, stars, cannot or "unverified")]
+            if pack.credits:
+                return [received, CreditsGranted(pack.credits, "purchase", charge_id=charge_id)]
+            start = max(now, state.premium_until or 0)
+            return [received, PremiumGranted(start + pack.days * DAY_MS, charge_id=charge_id)]
+        case SettleRefund(charge_id, ok, reason):
+            if state.star_refunds.get(charge_id) != "pending":
+                return []
+            if not ok:
+                return [RefundFailed(charge_id, reason)]
+            bought = state.purchases[charge_id]
+            refunded = StarsRefunded(charge_id, bought.stars)
+            if bought.premium_ms:
+                return [refunded, PremiumShortened(bought.premium_ms if state.premium_until else 0, charge_id)]
+            if not bought.credits:
+                return [refunded]
+            taken = min(bought.credits, max(state.credits, 0))
+            return [refunded, CreditsRevoked(taken, "stars_refund", charge_id, bought.credits - taken)]
+    return []
+
+
+def unrecoverable(state: UserState, charge_id: str) -> int:
+    """Credits a refund of `charge_id` could not take back now (already spent)."""
+    bought = state.purchases.get(charge_id)
+    return max(0, bought.credits - max(state.credits, 0)) if bought else 0
 
 
 def _topup(state: UserState, now: int) -> list[Event]:
@@ -357,6 +451,7 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
         case UserRegistered(chat_id, username, language):
             return replace(state, registered=True, chat_id=chat_id, username=username, language=language)
         case CreditsGranted(amount, reason):
+            state = _bought(state, event.charge_id, credits=amount)
             state = replace(state, credits=state.credits + amount)
             if reason in ("welcome", "weekly") and event.at is not None:
                 state = replace(state, last_topup_ms=event.at)
@@ -369,6 +464,7 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
         case NoSetupServed():
             return _served(state, event.at)
         case PremiumGranted(until, lifetime):
+            state = _bought(state, event.charge_id, premium=True)
             return replace(state, premium_until=until, lifetime=state.lifetime or lifetime)
         case PremiumRevoked():
             return replace(state, premium_until=None, lifetime=False)
@@ -386,7 +482,34 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
             return replace(state, blocked=True)
         case BotUnblocked():
             return replace(state, blocked=False)
+    return _evolve_payment(state, event)
+
+
+def _evolve_payment(state: UserState, event: Event) -> UserState:
+    match event:
+        case StarsPaymentReceived(charge_id, stars):
+            return replace(state, purchases={**state.purchases, charge_id: Purchase(stars, event.pack)})
+        case RefundRequested(charge_id):
+            return replace(state, star_refunds={**state.star_refunds, charge_id: "pending"})
+        case StarsRefunded(charge_id):
+            return replace(state, star_refunds={**state.star_refunds, charge_id: "refunded"})
+        case RefundFailed(charge_id):
+            return replace(state, star_refunds={**state.star_refunds, charge_id: "failed"})
+        case CreditsRevoked(amount):
+            return replace(state, credits=state.credits - amount)
+        case PremiumShortened(ms) if state.premium_until is not None:
+            return replace(state, premium_until=state.premium_until - ms)
     return state
+
+
+def _bought(state: UserState, charge_id: str | None, credits: int = 0, premium: bool = False) -> UserState:
+    """Record what a purchase granted (a grant with a charge_id follows its StarsPaymentReceived)."""
+    bought = state.purchases.get(charge_id) if charge_id else None
+    if bought is None or charge_id is None:
+        return state
+    premium_ms = pack_of(bought.pack or "", 0).days * DAY_MS if premium else 0
+    return replace(state, purchases={**state.purchases, charge_id: replace(bought, credits=credits,
+                                                                          premium_ms=premium_ms)})
 
 
 def _served(state: UserState, at: int | None) -> UserState:

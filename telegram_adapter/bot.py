@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -18,7 +18,9 @@ from aiogram.types import BotCommand
 
 from actors.clock import Clock
 from eventstore import EventStore
+from telegram_adapter.payments import PaymentsConfig, build_payments_router
 from telegram_adapter.polling import PollCounters, poll
+from telegram_adapter.refunder import RefundWorker
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
@@ -31,6 +33,9 @@ MENU = [
     BotCommand(command="signals", description="scan the top 10 pairs (60 credits)"),
     BotCommand(command="credits", description="balance, tier, autosignals"),
     BotCommand(command="history", description="your last signals"),
+    BotCommand(command="buy", description="buy credits or premium with Telegram Stars"),
+    BotCommand(command="paysupport", description="help with a payment"),
+    BotCommand(command="terms", description="terms of purchase"),
     BotCommand(command="help", description="all commands"),
 ]
 
@@ -46,6 +51,7 @@ class TelegramConfig:
     admin_ids: frozenset[int] = frozenset()
     rate: float = 25.0
     polling_timeout: int = 10
+    payments: PaymentsConfig = field(default_factory=PaymentsConfig.off)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> TelegramConfig:
@@ -61,7 +67,8 @@ class TelegramConfig:
         return cls(token, env.get("TELEGRAM_API_URL") or None, admins, float(env.get("TELEGRAM_RATE") or 25.0))
 
     def __repr__(self) -> str:  # the token never reaches logs
-        return f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate})"
+        return (f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate}, "
+                f"payments={'on' if self.payments.on else 'off'})")
 
 
 class TelegramBot:
@@ -77,6 +84,7 @@ class TelegramBot:
         self.sender_options = sender_options
         self.loop = asyncio.new_event_loop()
         self.sender: Sender | None = None
+        self.refunds: RefundWorker | None = None
         self._thread = threading.Thread(target=self._run, name="telegram", daemon=True)
         self._ready = threading.Event()
         self._stopping = asyncio.Event()
@@ -130,9 +138,13 @@ class TelegramBot:
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
                              rate=self.config.rate, **self.sender_options)
         await self.sender.start()
+        self.refunds = RefundWorker(self._bot, self.store, self.sessions)
+        await self.refunds.start()
+        payments = self.config.payments
         dispatcher = Dispatcher()
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
-                                               bot_username=me.username))
+                                               bot_username=me.username, payments=payments))
+        dispatcher.include_router(build_payments_router(payments, self.refunds.view, self.sessions, self.sender))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety
@@ -144,6 +156,7 @@ class TelegramBot:
             polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
             with contextlib.suppress(asyncio.CancelledError):
                 await polling
+            await self.refunds.stop()
             await self.sender.stop()
         finally:
             await self._bot.session.close()

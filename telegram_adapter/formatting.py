@@ -21,7 +21,7 @@ FOOTER = "<i>Not financial advice: trade at your own risk.</i>"
 ADMIN_HELP = (
     "\n\n<b>Admin</b>\n"
     "/grant_credits ID N · /set_premium ID 30d|90d|lifetime · /revoke_premium ID\n"
-    "/grant_autosignal ID 30d · /ban ID · /unban ID · /audit ID\n"
+    "/grant_autosignal ID 30d · /ban ID · /unban ID · /audit ID · /refund USER_ID CHARGE_ID\n"
     "/signal_on · /signal_off · /signal_status · /signal_tick · /cooldown_clear SYMBOL SIDE"
 )
 HELP = (
@@ -33,6 +33,7 @@ HELP = (
     "/credits – balance, tier and autosignal status\n"
     "/history – your last 10 signals and charges\n"
     "/autosignal on|off – mute or unmute pushed signals\n"
+    "/buy – credits or premium with Telegram Stars · /paysupport – help with a payment · /terms\n"
     "You are charged only when a signal is delivered."
 )
 
@@ -203,14 +204,21 @@ def _r(value: Any) -> str:
 
 
 def history_text(records: Sequence[Any], last: int = 10) -> str:
-    """/history: the user's last `last` charges for signals and refunds of undelivered ones, newest last."""
-    moves = [e for e in ledger_entries(records) if e.signal_id is not None][-last:]
-    rows = [
-        f"{when(e.at)} · {esc(e.reason)} · -{-e.amount} credits" if e.kind == "signal"
-        else f"{when(e.at)} · {esc(e.signal_id)} not delivered, refunded · +{e.amount} credits"
-        for e in moves
-    ]
+    """/history: the user's last `last` signal charges, refunds of undelivered ones, purchases and
+    revocations of refunded purchases, newest last."""
+    moves = [e for e in ledger_entries(records) if e.signal_id is not None or e.charge_id is not None][-last:]
+    rows = [f"{when(e.at)} · {_history_row(e)}" for e in moves]
     return "<b>Your last signals</b>\n" + "\n".join(rows) if rows else "No signals yet. Try /analyze BTC."
+
+
+def _history_row(e: Any) -> str:
+    if e.kind == "signal":
+        return f"{esc(e.reason)} · -{-e.amount} credits"
+    if e.kind == "revoke":
+        return f"purchase refunded in Stars · -{-e.amount} credits"
+    if e.charge_id is not None:
+        return f"bought with Stars · +{e.amount} credits"
+    return f"{esc(e.signal_id)} not delivered, refunded · +{e.amount} credits"
 
 
 def audit_text(user_id: int, records: Sequence[Any]) -> str:
@@ -222,8 +230,12 @@ def audit_text(user_id: int, records: Sequence[Any]) -> str:
         if entry is None:
             rows.append(f"{when(record.recorded_at)} {esc(record.type)}")
         elif entry.kind == "grant":
-            refund = f" {esc(entry.signal_id)}" if entry.signal_id else ""
+            subject = entry.signal_id or entry.charge_id
+            refund = f" {esc(subject)}" if subject else ""
             rows.append(f"{when(entry.at)} +{entry.amount} {esc(entry.reason)}{refund} = {entry.balance}")
+        elif entry.kind == "revoke":
+            rows.append(f"{when(entry.at)} -{-entry.amount} {esc(entry.reason)} {esc(entry.charge_id)} "
+                        f"= {entry.balance}")
         else:
             rows.append(f"{when(entry.at)} -{-entry.amount} {esc(entry.signal_id)} {esc(entry.reason)} "
                         f"= {entry.balance}")
@@ -286,4 +298,5 @@ def credits_text(state: UserState, now: int) -> str:
         auto = "muted (/autosignal on)"
     else:
         auto = "not included"
-    return f"Balance: {state.credits} credits\nTier: {tier}\nAutosignals: {auto}"
+    more = "" if state.lifetime else "\nMore credits or premium: /buy"
+    return f"Balance: {state.credits} credits\nTier: {tier}\nAutosignals: {auto}{more}"

@@ -9,6 +9,7 @@ acknowledged (the offset moves past it), and the rest go on, in update_id order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,12 @@ class PollCounters:
 
 
 async def poll(bot: Bot, dispatcher: Dispatcher, timeout: int, counters: PollCounters) -> None:
-    """Fetch and handle updates until cancelled; fetch errors are retried with backoff."""
+    """Fetch and handle updates until cancelled; fetch errors are retried with backoff.
+
+    A `pre_checkout_query` is handled in a task of its own, outside the sequential handling of the
+    rest, so Telegram's 10 s answer limit never waits behind other updates."""
     request = RawGetUpdates(timeout=timeout, allowed_updates=dispatcher.resolve_used_update_types())
+    checkouts: set[asyncio.Task] = set()
     request_timeout = int(bot.session.timeout + timeout)  # the long poll must not time out the HTTP request
     backoff = Backoff(BACKOFF)
     while True:
@@ -63,6 +68,11 @@ async def poll(bot: Bot, dispatcher: Dispatcher, timeout: int, counters: PollCou
             update_id = update_id_of(raw)
             if update_id is not None:
                 request.offset = max(request.offset or 0, update_id + 1)  # acknowledged, whatever happens next
+            if isinstance(raw, dict) and "pre_checkout_query" in raw:
+                task = asyncio.create_task(_handle(bot, dispatcher, raw, counters))
+                checkouts.add(task)
+                task.add_done_callback(checkouts.discard)
+                continue
             await _handle(bot, dispatcher, raw, counters)
 
 

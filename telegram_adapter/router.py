@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
 from aiogram.types import Message, Update
 
@@ -29,6 +29,8 @@ from actors.messages import AutoSignalCommand, Command, Reply
 from actors.user_session import ADMIN_COMMANDS
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
+from telegram_adapter.payment_texts import CHOOSE, NOT_AVAILABLE
+from telegram_adapter.send_errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def route(
 def reply_text(answer: Any) -> str | None:
     """The text to send for a Reply, or for a plain string answer (the AutoSignal actor's)."""
     if isinstance(answer, Reply):
-        return answer.text
+        return NOT_AVAILABLE if answer.offer else answer.text  # an adapter that cannot show an invoice
     return esc(answer) if answer else None
 
 
@@ -118,14 +120,15 @@ class SeenUpdates:
 
 
 def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None,
-                 bot_username: str | None = None) -> Router:
-    """The message handler; `bot_username` (from getMe) tells which group commands are ours."""
+                 bot_username: str | None = None, payments: Any = None) -> Router:
+    """The message handler; `bot_username` (from getMe) tells which group commands are ours; `payments`
+    (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off."""
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
 
     @router.message(F.content_type.in_(WRITTEN))
-    async def on_message(message: Message, event_update: Update) -> None:
+    async def on_message(message: Message, event_update: Update, bot: Bot) -> None:
         user = message.from_user
         if user is None or user.is_bot:
             return
@@ -138,20 +141,42 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         name, _ = parse(message.text)
         origin = Origin(message.chat.id, user.id, message.message_id if group else None,
                         admin=name in ADMIN_COMMANDS or name in AUTOSIGNAL_ADMIN)
+        if payments is not None and (local := payments.local_reply(name)):
+            chat_id, reply_to = origin.target(None)
+            sender.reply(chat_id, local, reply_to)
+            return
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id)
-        task = asyncio.get_running_loop().create_task(_answer(sender, origin, reply))
+        offer = _Offer(bot, payments) if payments is not None else None
+        task = asyncio.get_running_loop().create_task(_answer(sender, origin, reply, offer))
         waiting.add(task)
         task.add_done_callback(waiting.discard)
 
     return router
 
 
-async def _answer(sender: Any, origin: Origin, reply: Future) -> None:
+@dataclass(frozen=True)
+class _Offer:
+    """Sends the packs on sale as an inline keyboard (a /buy the session allowed)."""
+
+    bot: Bot
+    payments: Any
+
+    async def send(self, chat_id: int) -> None:
+        try:
+            await self.bot.send_message(chat_id, CHOOSE, parse_mode="HTML", reply_markup=self.payments.keyboard())
+        except Exception as exc:
+            log.warning("the /buy packs could not be sent to %s: %s", chat_id, describe(exc))
+
+
+async def _answer(sender: Any, origin: Origin, reply: Future, offer: _Offer | None = None) -> None:
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
         answer = Reply(LATE)
+    if isinstance(answer, Reply) and answer.offer and offer is not None:
+        await offer.send(origin.target(answer)[0])
+        return
     text = reply_text(answer)
     if text:
         chat_id, reply_to = origin.target(answer)

@@ -55,7 +55,7 @@ def test_blocked_and_refused_deliveries_are_refunded(tmp_path, market):
         for user, reason in ((42, "blocked"), (43, "bad_request")):
             [refund] = refunded(stack, user)
             assert refund == {"amount": 20, "reason": "refund", "by": None, "at": None,
-                              "signal_id": refund["signal_id"]}
+                              "signal_id": refund["signal_id"], "charge_id": None}
             assert outcomes(stack)[(refund["signal_id"], user)] == ["DeliveryAttempted", f"DeliveryFailed:{reason}"]
             assert amounts(stack, user) == [100, -20, 20]
             assert stack.info(user).state["credits"] == 100

@@ -95,7 +95,8 @@ def test_split_text_on_line_boundaries():
 def test_credits_text_tiers():
     now = 1_732_000_000_000
     free = UserState(1, registered=True, credits=40)
-    assert fmt.credits_text(free, now) == "Balance: 40 credits\nTier: free\nAutosignals: not included"
+    assert fmt.credits_text(free, now) == ("Balance: 40 credits\nTier: free\nAutosignals: not included\n"
+                                           "More credits or premium: /buy")
     premium = UserState(1, registered=True, credits=40, premium_until=now + DAY_MS, autosignal_until=now + DAY_MS)
     assert "Tier: premium until 2024-11-20" in fmt.credits_text(premium, now)
     assert "Autosignals: on until 2024-11-20" in fmt.credits_text(premium, now)

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 JSON_PARAMS = frozenset({"reply_markup", "allowed_updates", "commands", "entities", "link_preview_options",
-                         "reply_parameters", "caption_entities"})
+                         "reply_parameters", "caption_entities", "prices"})
 SENDS = frozenset({"sendMessage", "sendPhoto", "editMessageText"})
 ALLOWED_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                           "tg-spoiler", "span", "blockquote", "tg-emoji"})
@@ -111,6 +111,12 @@ class FakeBotAPI:
         self.storm_retry_after = 1
         self.server_errors = 0  # the next n sends get 502
         self.delay = 0.0  # seconds before answering a send
+        self.invoices: list[dict[str, Any]] = []  # sendInvoice calls Telegram accepted
+        self.checkouts: dict[str, dict[str, Any]] = {}  # pre_checkout_query id -> its answer and delay
+        self.charges: dict[str, int] = {}  # telegram_payment_charge_id -> payer, for each pushed payment
+        self.refunded: list[str] = []  # charges refunded, in order (a second refund of one is refused)
+        self.refund_faults: list[str] = []  # the next refundStarPayment calls answer: "429", "500" or "refunded"
+        self._checkout_pushed: dict[str, float] = {}
         self._lock = threading.Lock()
         self._updates: list[dict[str, Any]] = []
         self._next_update = 1
@@ -192,6 +198,31 @@ class FakeBotAPI:
         self._loop.call_soon_threadsafe(self._add_update, {"update_id": update_id, **body}, copies)
         return update_id
 
+    def push_callback(self, user_id: int, data: str) -> int:
+        """The user presses an inline button carrying `data`."""
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        query = {"id": f"cb{self._next_update}", "from": user, "chat_instance": "1", "data": data,
+                 "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": user_id, "type": "private"},
+                             "text": "packs"}}
+        return self.push_update({"callback_query": query})
+
+    def push_pre_checkout(self, user_id: int, payload: str, total: int, currency: str = "XTR") -> str:
+        """Telegram asks whether the user may pay `total` for the invoice with `payload`; returns the query id."""
+        query_id = f"pcq{len(self._checkout_pushed) + 1}"
+        self._checkout_pushed[query_id] = time.monotonic()
+        self.push_update({"pre_checkout_query": {
+            "id": query_id, "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "currency": currency, "total_amount": total, "invoice_payload": payload}})
+        return query_id
+
+    def push_payment(self, user_id: int, payload: str, total: int, charge_id: str, currency: str = "XTR",
+                     copies: int = 1) -> int:
+        """The user paid: a successful_payment message (delivered `copies` times)."""
+        self.charges[charge_id] = user_id
+        paid = {"currency": currency, "total_amount": total, "invoice_payload": payload,
+                "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}
+        return self.push_message(user_id, {"successful_payment": paid}, copies=copies)
+
     def messages_to(self, chat_id: int) -> list[str]:
         with self._lock:
             return [m["text"] for m in self.sent if m["chat_id"] == chat_id]
@@ -229,6 +260,8 @@ class FakeBotAPI:
             return await self._get_updates(params)
         if method in SENDS:
             return await self._send(method, params)
+        if method in PAYMENT_METHODS:
+            return getattr(self, PAYMENT_METHODS[method])(params)
         simple = {"getMe": {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "FakeBot",
                             "username": "fake_signal_bot"},
                   "sendChatAction": True, "answerCallbackQuery": True, "deleteWebhook": True,
@@ -280,7 +313,8 @@ class FakeBotAPI:
             message_id = self._next_message
             self._next_message += 1
             self.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "method": method,
-                              "reply_to": (params.get("reply_parameters") or {}).get("message_id")})
+                              "reply_to": (params.get("reply_parameters") or {}).get("message_id"),
+                              "reply_markup": params.get("reply_markup")})
         message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
                                    "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}}
         if method == "sendPhoto":
@@ -290,6 +324,62 @@ class FakeBotAPI:
         else:
             message["text"] = text
         return message
+
+
+    # --- payments ------------------------------------------------------------------------
+
+    def _send_invoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        prices = params.get("prices")
+        if params.get("currency") != "XTR" or params.get("provider_token"):
+            raise _Refused(400, "Bad Request: CURRENCY_INVALID")  # Stars: XTR and no provider token
+        if not isinstance(prices, list) or len(prices) != 1 or int(prices[0].get("amount", 0)) < 1:
+            raise _Refused(400, "Bad Request: STARS_INVOICE_INVALID")
+        if not 1 <= len(params.get("title") or "") <= 32:
+            raise _Refused(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if not 1 <= len(params.get("description") or "") <= 255:
+            raise _Refused(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len((params.get("payload") or "").encode()) <= 128:
+            raise _Refused(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        chat_id = int(params["chat_id"])
+        with self._lock:
+            self.invoices.append({**params, "chat_id": chat_id, "amount": int(prices[0]["amount"])})
+            message_id = self._next_message
+            self._next_message += 1
+        return {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+                "invoice": {"title": params["title"], "description": params["description"], "start_parameter": "",
+                            "currency": "XTR", "total_amount": int(prices[0]["amount"])}}
+
+    def _answer_checkout(self, params: dict[str, Any]) -> bool:
+        query_id = params.get("pre_checkout_query_id")
+        pushed = self._checkout_pushed.get(query_id)
+        if pushed is None or query_id in self.checkouts:
+            raise _Refused(400, "Bad Request: QUERY_ID_INVALID")
+        ok = params.get("ok") in (True, "true", "True")
+        if not ok and not params.get("error_message"):
+            raise _Refused(400, "Bad Request: error_message is required when ok is false")
+        with self._lock:
+            self.checkouts[query_id] = {"ok": ok, "error_message": params.get("error_message"),
+                                        "delay": time.monotonic() - pushed}
+        return True
+
+    def _refund(self, params: dict[str, Any]) -> bool:
+        charge = params.get("telegram_payment_charge_id")
+        fault = self.refund_faults.pop(0) if self.refund_faults else None
+        if fault == "429":
+            raise _Refused(429, "Too Many Requests: retry after 1", retry_after=1)
+        if fault == "500":
+            raise _Refused(500, "Internal Server Error")
+        if self.charges.get(charge) != int(params.get("user_id") or 0):
+            raise _Refused(400, "Bad Request: CHARGE_NOT_FOUND")
+        if fault == "refunded" or charge in self.refunded:
+            raise _Refused(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        with self._lock:
+            self.refunded.append(charge)
+        return True
+
+
+PAYMENT_METHODS = {"sendInvoice": "_send_invoice", "answerPreCheckoutQuery": "_answer_checkout",
+                   "refundStarPayment": "_refund"}
 
 
 def _validate(method: str, text: str, params: dict[str, Any]) -> None:

@@ -8,12 +8,15 @@ from typing import Any
 
 from eventstore import NewEvent
 from telegram_adapter.bot import TelegramBot, TelegramConfig, build_bot
+from telegram_adapter.payments import PaymentsConfig
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session_stack import ADMIN, Stack
 
 
-def start_bot(stack: Stack, fake: FakeBotAPI, **sender_options: Any) -> TelegramBot:
-    config = TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1)
+def start_bot(stack: Stack, fake: FakeBotAPI, payments: PaymentsConfig | None = None,
+              **sender_options: Any) -> TelegramBot:
+    config = TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1,
+                            payments=payments or PaymentsConfig.off())
     sender_options.setdefault("per_chat_interval", 0.2)
     return build_bot(stack.sessions, stack.store, stack.clock, config=config, **sender_options).start()
 

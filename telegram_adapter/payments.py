@@ -1,0 +1,151 @@
+"""Telegram Stars on the adapter's side: the pack keyboard, invoices, pre-checkout, successful payments.
+
+Pre-checkout is answered here, at once, from the signed payload, the current packs and the
+`PaymentsView` projection of the log (bans): no actor is asked, so Telegram's 10 s limit holds
+(polling hands these updates off without waiting, see `polling`). Nothing is granted before
+`successful_payment`, which goes to the user's session: it appends the payment and its grant once
+per charge, and the receipt follows the append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+    Update,
+)
+
+from actors.messages import PaymentReceived, Receipt, Reply
+from domain.payments import (
+    CURRENCY,
+    DEFAULT_PACKS,
+    Catalogue,
+    Order,
+    Pack,
+    PaymentSecret,
+    PaymentsView,
+    checkout_refusal,
+    pack_of,
+    parse_packs,
+)
+from telegram_adapter import payment_texts as texts
+from telegram_adapter.router import SeenUpdates
+from telegram_adapter.send_errors import describe
+
+log = logging.getLogger(__name__)
+
+BUY_PREFIX = "buy:"
+REPLY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    """PAYMENT_SECRET (payments are on only with it), PACKS, PAYSUPPORT_CONTACT."""
+
+    secret: PaymentSecret | None
+    catalogue: Catalogue
+    support: str = ""
+
+    @classmethod
+    def off(cls) -> PaymentsConfig:
+        """Payments off (no PAYMENT_SECRET): /buy says so; a payment that still arrives is refunded."""
+        return cls(None, parse_packs(DEFAULT_PACKS))
+
+    @property
+    def on(self) -> bool:
+        return self.secret is not None
+
+    def local_reply(self, name: str) -> str | None:
+        """The adapter's own answer to /paysupport, /terms, or /buy while payments are off; else None."""
+        if name == "paysupport":
+            return texts.paysupport_text(self.support)
+        if name == "terms":
+            return texts.DEFAULT_TERMS
+        if name == "buy" and not self.on:
+            return texts.NOT_AVAILABLE
+        return None
+
+    def keyboard(self) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(inline_keyboard=[
+            [InlineKeyboardButton(text=texts.pack_label(p), callback_data=BUY_PREFIX + p.name)]
+            for p in self.catalogue.packs])
+
+    def paid_pack(self, payload: str, payer: int, stars: int, currency: str) -> tuple[Pack | None, str | None]:
+        """(pack, order id) of a paid invoice whose payload verifies for this payer and price, else (None, None)."""
+        order = self.secret.verify(payload) if self.secret else None
+        if order is None or order.user_id != payer or order.stars != stars or currency != CURRENCY:
+            return None, None
+        try:
+            return pack_of(order.pack, order.stars), order.order_id
+        except ValueError:
+            return None, None
+
+
+def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: Any, sender: Any) -> Router:
+    """Handlers for a pack button, pre_checkout_query and successful_payment."""
+    router = Router(name="payments")
+    seen = SeenUpdates()
+
+    @router.callback_query(F.data.startswith(BUY_PREFIX))
+    async def on_pack(query: CallbackQuery, bot: Bot) -> None:
+        pack = config.catalogue.get((query.data or "").removeprefix(BUY_PREFIX))
+        if pack is None or config.secret is None:
+            await query.answer(texts.UNKNOWN_PACK if config.on else texts.NOT_AVAILABLE, show_alert=True)
+            return
+        await query.answer()
+        order = Order(query.from_user.id, pack.name, pack.stars, secrets.token_hex(8))
+        try:
+            await bot.send_invoice(chat_id=query.from_user.id, title=texts.invoice_title(pack),
+                                   description=texts.invoice_description(pack), payload=config.secret.sign(order),
+                                   currency=CURRENCY, prices=[LabeledPrice(label=texts.invoice_title(pack),
+                                                                           amount=pack.stars)])
+        except Exception as exc:
+            log.warning("sendInvoice to %s failed: %s", query.from_user.id, describe(exc))
+
+    @router.pre_checkout_query()
+    async def on_pre_checkout(query: PreCheckoutQuery) -> None:
+        order = config.secret.verify(query.invoice_payload) if config.secret else None
+        payer = query.from_user.id
+        refusal = checkout_refusal(order, config.catalogue, payer, query.currency, query.total_amount,
+                                   payer in view.banned)
+        if refusal:
+            log.warning("pre-checkout %s of user %s refused: %s", query.id, payer, refusal)
+        await query.answer(ok=refusal is None, error_message=texts.REFUSALS[refusal] if refusal else None)
+
+    @router.message(F.successful_payment)
+    async def on_paid(message: Message, event_update: Update) -> None:
+        paid = message.successful_payment
+        payer = message.from_user.id if message.from_user else message.chat.id
+        if paid is None or not seen.first_time(event_update.update_id):
+            return  # delivered again while this process runs: the session has it already
+        pack, order_id = config.paid_pack(paid.invoice_payload, payer, paid.total_amount, paid.currency)
+        reply: Future = Future()
+        sessions.tell(PaymentReceived(payer, paid.telegram_payment_charge_id, paid.total_amount, paid.currency,
+                                      pack, order_id, reply))
+        asyncio.get_running_loop().create_task(_receipt(sender, message.chat.id, reply))
+
+    return router
+
+
+async def _receipt(sender: Any, chat_id: int, reply: Future) -> None:
+    try:
+        answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
+    except TimeoutError:
+        log.error("no receipt for a payment in chat %s within %.0f s", chat_id, REPLY_TIMEOUT_S)
+        return
+    text = texts.receipt_text(answer) if isinstance(answer, Receipt) else answer.text if isinstance(
+        answer, Reply) else None
+    if text:
+        sender.reply(chat_id, text)
