@@ -115,7 +115,7 @@ class FakeBotAPI:
         self.checkouts: dict[str, dict[str, Any]] = {}  # pre_checkout_query id -> its answer and delay
         self.charges: dict[str, int] = {}  # telegram_payment_charge_id -> payer, for each pushed payment
         self.refunded: list[str] = []  # charges refunded, in order (a second refund of one is refused)
-        self.refund_faults: list[str] = []  # the next refundStarPayment calls answer: "429", "500" or "refunded"
+        self.refund_faults: list[str] = []  # next refundStarPayment answers: "429", "500", "400" or "refunded"
         self._checkout_pushed: dict[str, float] = {}
         self._lock = threading.Lock()
         self._updates: list[dict[str, Any]] = []
@@ -369,6 +369,8 @@ class FakeBotAPI:
             raise _Refused(429, "Too Many Requests: retry after 1", retry_after=1)
         if fault == "500":
             raise _Refused(500, "Internal Server Error")
+        if fault == "400":
+            raise _Refused(400, "Bad Request: CHARGE_NOT_FOUND")
         if self.charges.get(charge) != int(params.get("user_id") or 0):
             raise _Refused(400, "Bad Request: CHARGE_NOT_FOUND")
         if fault == "refunded" or charge in self.refunded:
