@@ -198,10 +198,10 @@ def _audit_payments(args: argparse.Namespace) -> int:
     for row in document["payments"]:
         when = datetime.fromtimestamp(row["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         granted = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in row["granted"].items()) or "nothing"
-        refund = row["refunded"] or {}
-        status = f"  refund {refund['status']}" + (f" ({refund['reason']})" if refund.get("reason") else "")
+        refund = row["refunded"]
+        status = f"  refund {refund['status']} ({refund.get('reason')})" if refund else ""
         print(f"{when}  user {row['user_id']}  {row['stars']} Stars  {row['pack']}  granted {granted}"
-              f"{status if refund else ''}  {row['charge_id']}")
+              f"{status}  {row['charge_id']}")
     for who, totals in [("total", document["totals"])] + [(f"user {u}", t) for u, t in document["users"].items()]:
         print(f"{who}: {totals['payments']} payments, {totals['stars_received']} Stars received, "
               f"{totals['stars_refunded']} refunded ({totals['refunds']}), {totals['credits_sold']} credits and "

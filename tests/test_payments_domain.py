@@ -198,3 +198,30 @@ def test_random_purchases_refunds_and_charges_keep_the_balance_non_negative_and_
     report = invariants.check(records)
     assert report.ok, report.violation
     assert report.payments.refunds_pending == 0
+
+
+def violation(*events: tuple[str, dict[str, Any]]) -> str | None:
+    records = [Rec(i, "user-42", kind, data) for i, (kind, data) in enumerate(events, start=1)]
+    return invariants.check(records).violation
+
+
+PAID = ("StarsPaymentReceived", {"charge_id": "c1", "amount": 50, "currency": "XTR", "pack": "100cr", "order_id": "o"})
+GRANT = ("CreditsGranted", {"amount": 100, "reason": "purchase", "charge_id": "c1"})
+ASKED = ("RefundRequested", {"charge_id": "c1", "amount": 50, "reason": "admin"})
+REFUNDED = ("StarsRefunded", {"charge_id": "c1", "amount": 50})
+REVOKED = ("CreditsRevoked", {"amount": 100, "reason": "stars_refund", "charge_id": "c1"})
+
+
+def test_verify_finds_every_payment_granted_or_refunded_once():
+    assert violation(PAID, GRANT, ASKED, REFUNDED, REVOKED) is None
+    assert violation(PAID, ("RefundRequested", {**ASKED[1], "reason": "banned"}), REFUNDED) is None
+    assert "not followed by exactly one grant" in violation(PAID)
+    assert "not followed by exactly one grant" in violation(PAID, ("UserBanned", {}), GRANT)
+    assert "without its StarsPaymentReceived" in violation(PAID, GRANT, GRANT)
+    assert "received a second time" in violation(PAID, GRANT, PAID, GRANT)
+    assert "without a pending RefundRequested" in violation(PAID, GRANT, REFUNDED)
+    assert "requested twice" in violation(PAID, GRANT, ASKED, ASKED)
+    assert "without its StarsRefunded" in violation(PAID, GRANT, ASKED, REFUNDED, REVOKED, REVOKED)
+    assert "never paid" in violation(ASKED)
+    overdrawn = ("CreditsRevoked", {**REVOKED[1], "amount": 101})
+    assert "balance went negative" in violation(PAID, GRANT, ASKED, REFUNDED, overdrawn)

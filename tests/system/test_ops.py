@@ -284,3 +284,29 @@ def test_audit_outcomes_lists_every_setup_with_levels_fill_status_and_r(tmp_path
     assert {row["signal_id"] for row in recent["signals"]} == set(rows) - {"a:BTCUSDT:1h:0:LONG"}
     text = cli("audit", "--db", str(path), "--outcomes")
     assert "a:BTCUSDT:1h:0:LONG  auto BTCUSDT 1h" in text.stdout and "stopped -1.04R (stop)" in text.stdout
+
+
+def test_audit_payments_lists_each_payment_with_its_grant_and_refund(log):
+    with EventStore.open(log) as store:
+        append(store, "user-42", ev.StarsPaymentReceived("ch-1", 50, "XTR", "100cr", "o1", at=1_800_000_000_000),
+               ev.CreditsGranted(100, "purchase", charge_id="ch-1"))
+        append(store, "user-7", ev.StarsPaymentReceived("ch-2", 500, "XTR", "premium30d", "o2", at=1_800_000_000_000),
+               ev.PremiumGranted(1_802_592_000_000, charge_id="ch-2"))
+        append(store, "user-42", ev.RefundRequested("ch-1", 50, "admin", 1))
+        append(store, "user-42", ev.StarsRefunded("ch-1", 50), ev.CreditsRevoked(100, "stars_refund", "ch-1"))
+    result = cli("audit", "--db", str(log), "--payments", "--json")
+    assert result.returncode == 0, result.stderr
+    document = orjson.loads(result.stdout)
+    assert [(p["user_id"], p["charge_id"], p["stars"], p["pack"], p["granted"], (p["refunded"] or {}).get("status"))
+            for p in document["payments"]] == [(42, "ch-1", 50, "100cr", {"credits": 100}, "refunded"),
+                                               (7, "ch-2", 500, "premium30d", {"premium_days": 30}, None)]
+    assert all(p["at"] == 1_800_000_000_000 for p in document["payments"])
+    assert document["totals"] == {"payments": 2, "stars_received": 550, "stars_refunded": 50, "credits_sold": 100,
+                                  "premium_days_sold": 30, "refunds": 1}
+    assert document["users"]["7"]["stars_received"] == 500
+    text = cli("audit", "--db", str(log), "--payments").stdout
+    assert "user 42  50 Stars  100cr  granted 100 credits  refund refunded (admin)  ch-1" in text
+    assert "total: 2 payments, 550 Stars received, 50 refunded (1)" in text
+    assert cli("audit", "--db", str(log), "--payments", "--since", "2100-01-01", "--json").stdout.count("ch-") == 0
+    verified = cli("verify", "--db", str(log))
+    assert verified.returncode == 0 and "Stars payments: 2, refunded: 1" in verified.stdout, verified.stdout
