@@ -167,13 +167,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_outcomes(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, build: str) -> dict | None:
+    """The document `ops.<build>(store, since)` makes from the log; with --json it is printed and None returned."""
     from app import ops
 
     with ops.open_log(args.db) as store:
-        document = ops.audit_outcomes(store, args.since)
+        document = getattr(ops, build)(store, args.since)
     if args.json:
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return None
+    return document
+
+
+def _audit_outcomes(args: argparse.Namespace) -> int:
+    document = _report(args, "audit_outcomes")
+    if document is None:
         return 0
     for row in document["signals"]:
         when = datetime.fromtimestamp(row["open_time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
@@ -188,12 +196,8 @@ def _audit_outcomes(args: argparse.Namespace) -> int:
 
 
 def _audit_payments(args: argparse.Namespace) -> int:
-    from app import ops
-
-    with ops.open_log(args.db) as store:
-        document = ops.audit_payments(store, args.since)
-    if args.json:
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    document = _report(args, "audit_payments")
+    if document is None:
         return 0
     for row in document["payments"]:
         when = datetime.fromtimestamp(row["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")

@@ -32,6 +32,16 @@ def fake():
     api.stop()
 
 
+@pytest.fixture
+def stack(tmp_path, fake):
+    """Sessions on a fresh log with the bot (payments on) polling the fake Bot API."""
+    stack = start_stack(tmp_path, {})
+    bot = start_bot(stack, fake, PAYMENTS)
+    yield stack
+    bot.stop()
+    stop_stack(stack)
+
+
 def payload(user: int, pack: str = "100cr", stars: int = 50, order: str = "abc123") -> str:
     return SECRET.sign(Order(user, pack, stars, order))
 
@@ -54,70 +64,58 @@ def start(fake: FakeBotAPI, stack: Stack, user: int) -> None:
     wait_until(lambda: fake.messages_to(user), what="the welcome")
 
 
-def test_buy_invoice_pre_checkout_and_payment_grant_once(tmp_path, fake):
-    stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
-    try:
-        start(fake, stack, 42)
-        fake.push_text(42, "/buy")
-        offer = wait_until(lambda: [m for m in fake.sent if m["reply_markup"]], what="the packs")[0]
-        buttons = [row[0] for row in offer["reply_markup"]["inline_keyboard"]]
-        assert [b["callback_data"] for b in buttons] == ["buy:100cr", "buy:500cr", "buy:premium30d"]
-        assert "50" in buttons[0]["text"] and "500" in buttons[2]["text"]
-        fake.push_callback(42, "buy:premium30d")
-        [invoice] = wait_until(lambda: fake.invoices, what="the invoice")
-        assert (invoice["chat_id"], invoice["currency"], invoice["amount"]) == (42, "XTR", 500)
-        order = SECRET.verify(invoice["payload"])
-        assert order is not None and (order.user_id, order.pack, order.stars) == (42, "premium30d", 500)
-        before = types(stack, 42)
-        query = fake.push_pre_checkout(42, invoice["payload"], 500)
-        answer = wait_until(lambda: fake.checkouts.get(query), what="the pre-checkout answer")
-        assert answer["ok"] and answer["delay"] < 10
-        assert types(stack, 42) == before  # nothing granted at pre-checkout
-        fake.push_payment(42, invoice["payload"], 500, "ch-1", copies=2)  # delivered twice
-        receipt = wait_until(lambda: [t for t in fake.messages_to(42) if "Payment received" in t], what="receipt")
-        assert "premium until" in receipt[0] and "Balance: 100 credits" in receipt[0]
-        fake.push_payment(42, invoice["payload"], 500, "ch-1")  # a third delivery, new update
-        wait_until(lambda: len([t for t in fake.messages_to(42) if "Payment received" in t]) == 2, what="again")
-        assert types(stack, 42).count("StarsPaymentReceived") == 1 and types(stack, 42).count("PremiumGranted") == 1
-        assert stack.info(42).state["premium_until"] == stack.clock.now_ms() + 30 * 86_400_000
-        document = ops.audit_payments(stack.store)
-        assert [(p["user_id"], p["charge_id"], p["stars"], p["pack"], p["granted"], p["refunded"])
-                for p in document["payments"]] == [(42, "ch-1", 500, "premium30d", {"premium_days": 30}, None)]
-        assert document["totals"]["stars_received"] == 500 and document["totals"]["premium_days_sold"] == 30
-        checked(stack, 42)
-    finally:
-        bot.stop()
-        stop_stack(stack)
+def test_buy_invoice_pre_checkout_and_payment_grant_once(stack, fake):
+    start(fake, stack, 42)
+    fake.push_text(42, "/buy")
+    offer = wait_until(lambda: [m for m in fake.sent if m["reply_markup"]], what="the packs")[0]
+    buttons = [row[0] for row in offer["reply_markup"]["inline_keyboard"]]
+    assert [b["callback_data"] for b in buttons] == ["buy:100cr", "buy:500cr", "buy:premium30d"]
+    assert "50" in buttons[0]["text"] and "500" in buttons[2]["text"]
+    fake.push_callback(42, "buy:premium30d")
+    [invoice] = wait_until(lambda: fake.invoices, what="the invoice")
+    assert (invoice["chat_id"], invoice["currency"], invoice["amount"]) == (42, "XTR", 500)
+    order = SECRET.verify(invoice["payload"])
+    assert order is not None and (order.user_id, order.pack, order.stars) == (42, "premium30d", 500)
+    before = types(stack, 42)
+    query = fake.push_pre_checkout(42, invoice["payload"], 500)
+    answer = wait_until(lambda: fake.checkouts.get(query), what="the pre-checkout answer")
+    assert answer["ok"] and answer["delay"] < 10
+    assert types(stack, 42) == before  # nothing granted at pre-checkout
+    fake.push_payment(42, invoice["payload"], 500, "ch-1", copies=2)  # delivered twice
+    receipt = wait_until(lambda: [t for t in fake.messages_to(42) if "Payment received" in t], what="receipt")
+    assert "premium until" in receipt[0] and "Balance: 100 credits" in receipt[0]
+    fake.push_payment(42, invoice["payload"], 500, "ch-1")  # a third delivery, new update
+    wait_until(lambda: len([t for t in fake.messages_to(42) if "Payment received" in t]) == 2, what="again")
+    assert types(stack, 42).count("StarsPaymentReceived") == 1 and types(stack, 42).count("PremiumGranted") == 1
+    assert stack.info(42).state["premium_until"] == stack.clock.now_ms() + 30 * 86_400_000
+    document = ops.audit_payments(stack.store)
+    assert [(p["user_id"], p["charge_id"], p["stars"], p["pack"], p["granted"], p["refunded"])
+            for p in document["payments"]] == [(42, "ch-1", 500, "premium30d", {"premium_days": 30}, None)]
+    assert document["totals"]["stars_received"] == 500 and document["totals"]["premium_days_sold"] == 30
+    checked(stack, 42)
 
 
-def test_pre_checkout_refuses_forged_repriced_foreign_and_banned(tmp_path, fake):
-    stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
-    try:
-        for user in (42, 43):
-            start(fake, stack, user)
-        fake.push_text(ADMIN, "/start")
-        fake.push_text(ADMIN, "/ban 43")
-        wait_until(lambda: "UserBanned" in types(stack, 43), what="the ban")
-        forged = payload(42)[:-4] + "AAAA"
-        cases = {
-            "forged": (42, forged, 50, "not valid"),
-            "altered price": (42, payload(42).replace(":50:", ":5:"), 5, "not valid"),
-            "paid less": (42, payload(42), 40, "price of this pack has changed"),
-            "repriced pack": (42, payload(42, stars=40), 40, "price of this pack has changed"),
-            "another user": (44, payload(42), 50, "another user"),
-            "banned": (43, payload(43), 50, "suspended"),
-        }
-        queries = {name: fake.push_pre_checkout(user, body, total) for name, (user, body, total, _) in cases.items()}
-        for name, (_, _, _, why) in cases.items():
-            answer = wait_until(lambda q=queries[name]: fake.checkouts.get(q), what=f"the answer to {name}")
-            assert not answer["ok"] and why in answer["error_message"], name
-        assert not any("Stars" in t for t in types(stack, 42) + types(stack, 43))
-        checked(stack, 42)
-    finally:
-        bot.stop()
-        stop_stack(stack)
+def test_pre_checkout_refuses_forged_repriced_foreign_and_banned(stack, fake):
+    for user in (42, 43):
+        start(fake, stack, user)
+    fake.push_text(ADMIN, "/start")
+    fake.push_text(ADMIN, "/ban 43")
+    wait_until(lambda: "UserBanned" in types(stack, 43), what="the ban")
+    forged = payload(42)[:-4] + "AAAA"
+    cases = {
+        "forged": (42, forged, 50, "not valid"),
+        "altered price": (42, payload(42).replace(":50:", ":5:"), 5, "not valid"),
+        "paid less": (42, payload(42), 40, "price of this pack has changed"),
+        "repriced pack": (42, payload(42, stars=40), 40, "price of this pack has changed"),
+        "another user": (44, payload(42), 50, "another user"),
+        "banned": (43, payload(43), 50, "suspended"),
+    }
+    queries = {name: fake.push_pre_checkout(user, body, total) for name, (user, body, total, _) in cases.items()}
+    for name, (_, _, _, why) in cases.items():
+        answer = wait_until(lambda q=queries[name]: fake.checkouts.get(q), what=f"the answer to {name}")
+        assert not answer["ok"] and why in answer["error_message"], name
+    assert not any("Stars" in t for t in types(stack, 42) + types(stack, 43))
+    checked(stack, 42)
 
 
 def test_payments_off_buy_says_so_and_changes_nothing(tmp_path, fake):
@@ -199,27 +197,21 @@ def test_refunds_retry_settle_once_and_take_back_only_what_is_left(tmp_path, fak
         stop_stack(stack)
 
 
-def test_a_banned_payer_is_refunded_and_failures_are_recorded_once(tmp_path, fake):
-    stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
-    try:
-        start(fake, stack, 43)
-        fake.push_text(ADMIN, "/start")
-        fake.push_text(ADMIN, "/ban 43")
-        wait_until(lambda: "UserBanned" in types(stack, 43), what="the ban")
-        fake.refund_faults.append("refunded")  # Telegram says it is refunded already: success
-        fake.push_payment(43, payload(43), 50, "ch-b")
-        wait_until(lambda: "StarsRefunded" in types(stack, 43), what="the automatic refund")
-        assert "CreditsGranted" not in types(stack, 43)[2:] and "CreditsRevoked" not in types(stack, 43)
-        fake.refund_faults.append("400")  # Telegram refuses this one for good
-        fake.push_payment(43, payload(43), 50, "ch-c")
-        wait_until(lambda: "RefundFailed" in types(stack, 43), what="the failed refund")
-        [failed] = [r.data for r in stack.store.read_stream("user-43") if r.type == "RefundFailed"]
-        assert "CHARGE_NOT_FOUND" in failed["reason"]
-        checked(stack, 43)
-    finally:
-        bot.stop()
-        stop_stack(stack)
+def test_a_banned_payer_is_refunded_and_failures_are_recorded_once(stack, fake):
+    start(fake, stack, 43)
+    fake.push_text(ADMIN, "/start")
+    fake.push_text(ADMIN, "/ban 43")
+    wait_until(lambda: "UserBanned" in types(stack, 43), what="the ban")
+    fake.refund_faults.append("refunded")  # Telegram says it is refunded already: success
+    fake.push_payment(43, payload(43), 50, "ch-b")
+    wait_until(lambda: "StarsRefunded" in types(stack, 43), what="the automatic refund")
+    assert "CreditsGranted" not in types(stack, 43)[2:] and "CreditsRevoked" not in types(stack, 43)
+    fake.refund_faults.append("400")  # Telegram refuses this one for good
+    fake.push_payment(43, payload(43), 50, "ch-c")
+    wait_until(lambda: "RefundFailed" in types(stack, 43), what="the failed refund")
+    [failed] = [r.data for r in stack.store.read_stream("user-43") if r.type == "RefundFailed"]
+    assert "CHARGE_NOT_FOUND" in failed["reason"]
+    checked(stack, 43)
 
 
 def test_a_refund_requested_before_a_crash_is_called_at_the_next_start_once(tmp_path, fake):

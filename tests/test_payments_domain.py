@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from domain.events import (
     StarsRefunded,
 )
 from domain.payments import Order, PaymentSecret, checkout_refusal, pack_of, parse_packs
+from tests.fakes.records import Rec
 
 DAY = rules.DAY_MS
 NOW = 1_732_000_000_000
@@ -138,15 +138,6 @@ def test_the_snapshot_keeps_purchases_and_refunds():
     import orjson
 
     assert rules.UserState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
-
-
-@dataclass(frozen=True)
-class Rec:
-    position: int
-    stream: str
-    type: str
-    data: dict[str, Any]
-    recorded_at: int = 0
 
 
 STEPS = st.lists(st.one_of(

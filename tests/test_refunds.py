@@ -3,7 +3,6 @@ Bot API (403, 400, expiry), across a crash between the failure and the refund, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from eventstore import NewEvent
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.market import load_market
+from tests.fakes.records import Rec
 from tests.fakes.session_stack import Stack, start_stack, stop_stack
 from tests.fakes.telegram_stack import outcomes, start_bot, wait_until
 
@@ -109,15 +109,6 @@ def test_the_decider_refunds_a_signal_once_and_only_the_users_own():
     assert state.credits == 100 and rules.decide(state, rules.Refund("m:42:7", 20), 0) == []
     assert isinstance(rules.decide(state, rules.Refund("m:43:7", 20), 0), rules.Rejection)
     assert rules.UserState.from_dict(state.to_dict()) == state
-
-
-@dataclass(frozen=True)
-class Rec:
-    position: int
-    stream: str
-    type: str
-    data: dict[str, Any]
-    recorded_at: int = 0
 
 
 def _log(*tail: tuple[str, str, dict[str, Any]]) -> list[Rec]:
