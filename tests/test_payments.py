@@ -7,6 +7,8 @@ resumed after a crash) and a refund of spent credits. After each: verify ok and 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from app import ops
@@ -237,3 +239,45 @@ def test_a_refund_requested_before_a_crash_is_called_at_the_next_start_once(tmp_
             stop_stack(stack)
     assert len(fake.calls_of("refundStarPayment")) == 1
 
+
+
+def test_pre_checkout_is_answered_while_an_earlier_update_is_still_being_handled(fake):
+    """polling hands a pre_checkout_query to its own task: a handler stuck on an earlier update does not delay it."""
+    from aiogram import Bot, Dispatcher, Router
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message, PreCheckoutQuery
+
+    from telegram_adapter.polling import PollCounters, poll
+
+    async def scenario() -> bool:
+        answered = asyncio.Event()
+        router = Router()
+
+        @router.message()
+        async def stuck(message: Message) -> None:
+            await asyncio.wait_for(answered.wait(), 10)  # released only by the later pre-checkout
+
+        @router.pre_checkout_query()
+        async def checkout(query: PreCheckoutQuery) -> None:
+            await query.answer(ok=True)
+            answered.set()
+
+        dispatcher = Dispatcher()
+        dispatcher.include_router(router)
+        bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
+        counters = PollCounters()
+        polling = asyncio.create_task(poll(bot, dispatcher, 1, counters))
+        fake.push_text(42, "hello")
+        fake.push_pre_checkout(42, payload(42), 50)
+        try:
+            await asyncio.wait_for(answered.wait(), 10)
+            while counters.received < 2 or counters.failed:
+                await asyncio.sleep(0.01)
+        finally:
+            polling.cancel()
+            await bot.session.close()
+        return counters.failed == 0
+
+    assert asyncio.run(scenario())
+    assert [a["ok"] for a in fake.checkouts.values()] == [True]
