@@ -281,3 +281,26 @@ def test_pre_checkout_is_answered_while_an_earlier_update_is_still_being_handled
 
     assert asyncio.run(scenario())
     assert [a["ok"] for a in fake.checkouts.values()] == [True]
+
+
+def test_two_processes_seeing_one_payment_grant_it_once(tmp_path):
+    from concurrent.futures import Future
+
+    from actors.messages import PaymentReceived, Receipt
+    from domain.payments import pack_of
+
+    first, second = start_stack(tmp_path, {}), start_stack(tmp_path, {})
+    try:
+        first.send(42, "/start")
+        second.info(42)  # the second process's session is live with the same stream version
+        replies = []
+        for stack in (first, second):
+            reply: Future = Future()
+            stack.sessions.tell(PaymentReceived(42, "ch-2p", 50, "XTR", pack_of("100cr", 50), "o", reply))
+            replies.append(reply.result(timeout=20))
+        assert all(isinstance(r, Receipt) and r.granted and r.credits == 200 for r in replies)
+        assert types(first, 42).count("StarsPaymentReceived") == 1 and types(first, 42).count("CreditsGranted") == 2
+        assert checked(first, 42) == 200
+    finally:
+        stop_stack(first)
+        second.store.close()
