@@ -409,9 +409,8 @@ def _decide_payment(state: UserState, command: ReceivePayment | SettleRefund, no
             if charge_id in state.purchases:
                 return []
             received = StarsPaymentReceived(charge_id, stars, currency, pack and pack.name, order_id, at=now)
-            cannot = "unverified" if pack is None else "banned" if state.banned else None
-            if cannot or pack is None:
-                return [received, RefundRequested(charge_id, stars, cannot or "unverified")]
+            if pack is None or state.banned:  # paid, but cannot be honoured: recorded and refunded
+                return [received, RefundRequested(charge_id, stars, "unverified" if pack is None else "banned")]
             if pack.credits:
                 return [received, CreditsGranted(pack.credits, "purchase", charge_id=charge_id)]
             start = max(now, state.premium_until or 0)
