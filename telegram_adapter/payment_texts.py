@@ -11,6 +11,8 @@ LIFETIME_BUYS_NOTHING = "You have lifetime premium: every analysis is free and a
                         "There is nothing you need to buy."
 CHOOSE = "<b>Buy with Telegram Stars</b>\nChoose a pack; Telegram asks you to confirm the payment.\n" \
          "/terms · /paysupport"
+NOT_RECORDED = "Your payment reached us but could not be recorded yet. Please contact /paysupport with the " \
+               "date: nothing is lost."
 UNKNOWN_PACK = "That pack is no longer on sale. Send /buy to see the current packs."
 DEFAULT_TERMS = (
     "<b>Terms</b>\n"

@@ -4,7 +4,7 @@ Pre-checkout is answered here, at once, from the signed payload, the current pac
 `PaymentsView` projection of the log (bans): no actor is asked, so Telegram's 10 s limit holds
 (polling hands these updates off without waiting, see `polling`). Nothing is granted before
 `successful_payment`, which goes to the user's session: it appends the payment and its grant once
-per charge, and the receipt follows the append.
+per charge; the update is confirmed to Telegram and the receipt sent only after that append.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -27,7 +27,7 @@ from aiogram.types import (
     Update,
 )
 
-from actors.messages import PaymentReceived, Receipt, Reply
+from actors.messages import PaymentReceived, Receipt
 from domain.payments import (
     CURRENCY,
     DEFAULT_PACKS,
@@ -47,7 +47,8 @@ from telegram_adapter.send_errors import describe
 log = logging.getLogger(__name__)
 
 BUY_PREFIX = "buy:"
-REPLY_TIMEOUT_S = 60.0
+REPLY_TIMEOUT_S = 30.0
+RECORD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -126,26 +127,33 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
 
     @router.message(F.successful_payment)
     async def on_paid(message: Message, event_update: Update) -> None:
+        """Awaited in the polling lane until the session has recorded the payment, so Telegram is told the
+        update was taken only once it is in the log (a stop before then gets it delivered again)."""
         paid = message.successful_payment
         payer = message.from_user.id if message.from_user else message.chat.id
         if paid is None or not seen.first_time(event_update.update_id):
             return  # delivered again while this process runs: the session has it already
         pack, order_id = config.paid_pack(paid.invoice_payload, payer, paid.total_amount, paid.currency)
-        reply: Future = Future()
-        sessions.tell(PaymentReceived(payer, paid.telegram_payment_charge_id, paid.total_amount, paid.currency,
-                                      pack, order_id, reply))
-        asyncio.get_running_loop().create_task(_receipt(sender, message.chat.id, reply))
+        receipt = await _record(sessions, PaymentReceived(payer, paid.telegram_payment_charge_id, paid.total_amount,
+                                                          paid.currency, pack, order_id))
+        sender.reply(message.chat.id, texts.receipt_text(receipt) if receipt else texts.NOT_RECORDED)
 
     return router
 
 
-async def _receipt(sender: Any, chat_id: int, reply: Future) -> None:
-    try:
-        answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
-    except TimeoutError:
-        log.error("no receipt for a payment in chat %s within %.0f s", chat_id, REPLY_TIMEOUT_S)
-        return
-    text = texts.receipt_text(answer) if isinstance(answer, Receipt) else answer.text if isinstance(
-        answer, Reply) else None
-    if text:
-        sender.reply(chat_id, text)
+async def _record(sessions: Any, payment: PaymentReceived) -> Receipt | None:
+    """Ask the user's session to record the payment until it answers with a receipt (bounded attempts)."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        reply: Future = Future()
+        sessions.tell(replace(payment, reply_to=reply))
+        try:
+            answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
+        except TimeoutError:
+            answer = None
+        if isinstance(answer, Receipt):
+            return answer
+        log.error("payment %s of user %s not recorded yet (attempt %d of %d)", payment.charge_id,
+                  payment.user_id, attempt, RECORD_ATTEMPTS)
+        if attempt < RECORD_ATTEMPTS:
+            await asyncio.sleep(attempt)
+    return None
