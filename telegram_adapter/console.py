@@ -9,11 +9,14 @@ from typing import Any, TextIO
 
 from actors.clock import Clock
 from eventstore import EventStore
+from telegram_adapter.commands import parse
 from telegram_adapter.formatting import plain
+from telegram_adapter.payments import PaymentsConfig
 from telegram_adapter.router import reply_text, route
 from telegram_adapter.sender import Sender
 
 DELIVERY_WAIT_S = 30.0
+CONSOLE_PAYMENTS = PaymentsConfig.off()  # the console takes no payments: /buy says so, /paysupport and /terms answer
 
 
 class ConsoleTransport:
@@ -54,6 +57,10 @@ class Console:
     async def say(self, user_id: int, text: str) -> None:
         update_id = self.clock.now_ms() * 1000 + next(self._counter) % 1000
         username = (self.names or {}).get(user_id, "console")
+        if local := CONSOLE_PAYMENTS.local_reply(parse(text)[0]):  # /paysupport, /terms; no Stars here
+            self.sender.reply(user_id, local)
+            await self.settled()
+            return
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
                                                  self.autosignal, username, "en"))
         if shown := reply_text(answer):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_console_session(tmp_path):
     stack = start_stack(tmp_path, load_market(klines_dir()), quiet=frozenset({"XRPUSDT"}))
     out = io.StringIO()
-    script = "/start\n/analyze BTC\n\n/credits\n/analyze XRP\n/bogus\n<b>hi</b>\n"
+    script = "/start\n/analyze BTC\n\n/credits\n/analyze XRP\n/bogus\n<b>hi</b>\n/buy\n/terms\n"
     try:
         asyncio.run(run_console(stack.sessions, stack.store, stack.clock, io.StringIO(script), out, user_id=5))
     finally:
@@ -26,7 +26,7 @@ def test_console_session(tmp_path):
     text = out.getvalue()
     order = [text.index(part) for part in
              ["Welcome, console!", "BTCUSDT 1h", "Not financial advice", "Balance: 80 credits",
-              "XRPUSDT 1h · no setup", "See /help"]]
+              "XRPUSDT 1h · no setup", "See /help", "Payments are not available", "Terms"]]
     assert order == sorted(order)
     assert "<code>" not in text and "&amp;" not in text and text.count("See /help") == 2
     assert "<b>tags</b> & symbols" in text  # the market's own string, shown as it is
