@@ -35,7 +35,8 @@ class RefundWorker:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.view = PaymentsView()
-        self._started: set[str] = set()  # charges this process has called Telegram for
+        self._started: set[str] = set()  # charges being refunded now (a new RefundRequested after a failure
+        # starts again)
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscription: Any = None
@@ -78,7 +79,11 @@ class RefundWorker:
         self._started.add(owed.charge_id)
         task = self._loop.create_task(self._refund(owed))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._finished(done, owed.charge_id))
+
+    def _finished(self, task: asyncio.Task, charge_id: str) -> None:
+        self._tasks.discard(task)
+        self._started.discard(charge_id)
 
     async def _refund(self, owed: OwedStarRefund) -> None:
         ok, reason = await self._call(owed)

@@ -213,6 +213,9 @@ def test_a_banned_payer_is_refunded_and_failures_are_recorded_once(stack, fake):
     wait_until(lambda: "RefundFailed" in types(stack, 43), what="the failed refund")
     [failed] = [r.data for r in stack.store.read_stream("user-43") if r.type == "RefundFailed"]
     assert "CHARGE_NOT_FOUND" in failed["reason"]
+    fake.push_text(ADMIN, "/refund 43 ch-c")  # an admin asks again after the failure: this time it goes through
+    wait_until(lambda: types(stack, 43).count("StarsRefunded") == 2, what="the second attempt")
+    assert fake.refunded == ["ch-c"]  # ch-b was refunded already by Telegram's account
     checked(stack, 43)
 
 
