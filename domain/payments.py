@@ -47,8 +47,12 @@ class PaymentSecret:
         return "PaymentSecret(***)"
 
     def sign(self, order: Order) -> str:
+        """The payload of `order`; ValueError for an order the payload grammar cannot carry (e.g. a non-hex id)."""
         body = f"{order.user_id}:{order.pack}:{order.stars}:{order.order_id}"
-        return f"{body}:{self._mac(body)}"
+        payload = f"{body}:{self._mac(body)}"
+        if self.verify(payload) != order:
+            raise ValueError(f"order {order!r} cannot be carried by an invoice payload")
+        return payload
 
     def verify(self, payload: str) -> Order | None:
         """The order a payload names, or None when it is malformed or its signature does not match."""

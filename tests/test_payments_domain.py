@@ -47,6 +47,8 @@ def test_a_payload_verifies_only_as_signed():
     assert PaymentSecret("another-secret-0123456").verify(payload) is None
     assert SECRET.verify("") is None and SECRET.verify("42:100cr:50:ab") is None
     assert "test-secret" not in repr(SECRET)
+    with pytest.raises(ValueError, match="cannot be carried"):
+        SECRET.sign(Order(42, "100cr", 50, "not-hex"))
 
 
 def test_pre_checkout_rules():
