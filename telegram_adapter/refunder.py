@@ -15,12 +15,12 @@ from typing import Any
 from actors.messages import RefundSettled
 from domain.payments import OwedStarRefund, PaymentsView
 from eventstore import EventStore
+from telegram_adapter.follow import catch_up, on_loop
 from telegram_adapter.send_errors import Retry, describe, outcome
 
 log = logging.getLogger(__name__)
 
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
-CATCH_UP_BATCH = 10_000
 
 
 class RefundWorker:
@@ -44,13 +44,8 @@ class RefundWorker:
     async def start(self) -> None:
         """Fold the log, follow new events, and call for every refund still owed."""
         self._loop = asyncio.get_running_loop()
-        while True:
-            batch = await asyncio.to_thread(lambda: list(self.store.read_all(self.view.position, CATCH_UP_BATCH)))
-            for rec in batch:
-                self.view.apply(rec)
-            if len(batch) < CATCH_UP_BATCH:
-                break
-        self._subscription = self.store.subscribe(self._from_journal, self.view.position)
+        await catch_up(self.store, self.view.apply, lambda: self.view.position)
+        self._subscription = self.store.subscribe(on_loop(self._loop, self._apply), self.view.position)
         for owed in list(self.view.pending.values()):
             self._launch(owed)
 
@@ -62,11 +57,6 @@ class RefundWorker:
             await asyncio.wait(self._tasks, timeout=grace)
         for task in list(self._tasks):
             task.cancel()
-
-    def _from_journal(self, records: list[Any]) -> None:
-        """Journal thread: hand the events to the loop and return at once."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._apply, records)
 
     def _apply(self, records: list[Any]) -> None:
         for rec in records:

@@ -36,13 +36,13 @@ from domain.outbox import MANUAL, Delivery, Outbox
 from domain.refunds import OwedRefund, Refunds
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import send_errors
+from telegram_adapter.follow import catch_up, on_loop
 from telegram_adapter.formatting import signal_text, split_text
 
 log = logging.getLogger(__name__)
 
 REPLY = MANUAL  # replies and manual signals share the first lane; autosignals come after
 OUTBOX_STREAM = "outbox"
-CATCH_UP_BATCH = 10_000
 
 
 class Transport(Protocol):
@@ -186,15 +186,8 @@ class Sender:
         """Fold the log into the Outbox, queue what is owed, then follow new events."""
         self._loop = asyncio.get_running_loop()
         await self.writer.start()
-        while True:
-            batch = await asyncio.to_thread(
-                lambda: list(self.store.read_all(self.outbox.position, CATCH_UP_BATCH)))
-            for rec in batch:
-                self.outbox.apply(rec)
-                self.refunds.apply(rec)
-            if len(batch) < CATCH_UP_BATCH:
-                break
-        self._subscription = self.store.subscribe(self._from_journal, self.outbox.position)
+        await catch_up(self.store, self._fold, lambda: self.outbox.position)
+        self._subscription = self.store.subscribe(on_loop(self._loop, self._apply), self.outbox.position)
         for delivery in sorted(self.outbox.pending.values(), key=lambda d: d.position):
             self._enqueue_delivery(delivery)
         for owed in list(self.refunds.owed.values()):
@@ -227,10 +220,10 @@ class Sender:
         for piece in split_text(text):
             self._push(_Item(REPLY, next(self._seq), chat_id, text=piece, reply_to=reply_to))
 
-    def _from_journal(self, records: list[Any]) -> None:
-        """Journal thread: hand the events to the loop and return at once."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._apply, records)
+    def _fold(self, rec: Any) -> None:
+        """Catching up at start: fold without acting (what is owed is queued once the log is read)."""
+        self.outbox.apply(rec)
+        self.refunds.apply(rec)
 
     def _apply(self, records: list[Any]) -> None:
         for rec in records:
