@@ -67,11 +67,24 @@ class GetCandles:
 
 @dataclass(frozen=True)
 class EnsureStream:
-    """Subscribe on demand (with REST history) -> `StreamReady` or `FeedError`."""
+    """Subscribe on demand (with REST history) -> `StreamReady` or `FeedError`.
+
+    `hold` keeps the stream until a matching `ReleaseStream` (an open signal needs its candles);
+    a held request is never refused by the cap on on-demand streams.
+    """
 
     symbol: str
     interval: str
+    hold: bool = False
     reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ReleaseStream:
+    """The holder of an `EnsureStream(hold=True)` no longer needs the stream (no answer)."""
+
+    symbol: str
+    interval: str
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class FeedError:
     """Why the feed cannot serve a request (unknown symbol, not ready, outage, banned)."""
 
     reason: str
-    kind: str = "unavailable"  # unknown_symbol | not_ready | unavailable | fatal
+    kind: str = "unavailable"  # unknown_symbol | not_ready | unavailable | fatal | capacity
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,7 @@ class FeedCounters:
     used_weight: int = 0  # last X-MBX-USED-WEIGHT-1M seen
     connections: int = 0  # WebSocket connections currently open
     streams: int = 0  # kline streams subscribed
+    streams_dropped: int = 0  # on-demand streams unsubscribed after no one needed them
     fatal: str = ""  # why the feed stopped for good (HTTP 451), else empty
 
 

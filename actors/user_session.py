@@ -80,6 +80,8 @@ UNAVAILABLE = "Market data is not available right now. Nothing was charged."
 FEED_TROUBLE = {
     "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
     "not_ready": "Market data for {symbol} is still loading; try again in a minute. Nothing was charged.",
+    "capacity": "The bot follows as many pairs as it can right now, so {symbol} cannot be added; try a "
+                "major pair such as BTC, or again later. Nothing was charged.",
 }
 
 
