@@ -231,6 +231,50 @@ class BeginShutdown:
     reply_to: Future | None = field(default=None, compare=False)
 
 
+# --- outcomes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WinrateQuery:
+    """Ask the OutcomeTracker for the track record -> `Winrate`.
+
+    `period_ms` counts back from market time (None: all); `symbol` narrows to one pair;
+    `per_symbol` adds a row per symbol (admins).
+    """
+
+    period_ms: int | None = None
+    symbol: str | None = None
+    per_symbol: bool = False
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Winrate:
+    """Figures over the closed signals (domain.track_record.Summary) and how many are still open."""
+
+    auto: Any
+    manual: Any
+    open_auto: int
+    open_manual: int
+    by_symbol: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class OutcomesQuery:
+    """Ask the OutcomeTracker where trades stand -> dict[trade_id, TradeStatus] (unknown ids left out)."""
+
+    trade_ids: tuple[str, ...]
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    """open | tp1 (open, TP1 taken) | tp2 | stop | tp1_then_stop | expired; `result_r` once closed."""
+
+    status: str
+    result_r: float | None = None
+
+
 # --- user sessions and the Telegram adapter ------------------------------------------------
 
 

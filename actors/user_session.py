@@ -93,6 +93,7 @@ class Services:
     clock: Clock
     feed: Any = None  # ActorRef-like (ask/tell) answering GetCandles, EnsureStream, TopSymbols
     analyzer: Any = None  # ActorRef-like answering Analyze
+    outcomes: Any = None  # ActorRef-like (the OutcomeTracker) answering WinrateQuery and OutcomesQuery
     ask_timeout: float = 30.0
 
 

@@ -46,6 +46,8 @@ class Summary:
     users: dict[int, UserState] = field(default_factory=dict)
     outbox: Outbox = field(default_factory=Outbox)
     autosignal: autosignal.AutoSignalState = field(default_factory=autosignal.initial)
+    outcomes: outcomes.OutcomeState = field(default_factory=outcomes.OutcomeState)
+    track_record: TrackRecord = field(default_factory=TrackRecord)
     manual_signals: int = 0
     auto_signals: int = 0
     delivered: int = 0
@@ -55,6 +57,9 @@ class Summary:
     def apply(self, record: Recorded) -> None:
         self.events += 1
         self.outbox.apply(record)
+        self.track_record.apply(record)
+        if record.type in ("ManualSignalIssued", "AutoSignalIssued") or record.stream == outcomes.STREAM:
+            self.outcomes = outcomes.evolve(self.outcomes, decode(record.type, record.data))
         user = user_of(record.stream)
         if record.type == "AutoSignalIssued":
             self.auto_signals += 1
@@ -83,6 +88,9 @@ class Summary:
             "pending_deliveries": len(self.outbox.pending),
             "autosignals_enabled": self.autosignal.enabled,
             "cooldowns": {f"{s}:{side}": until for (s, side), until in sorted(self.autosignal.cooldowns.items())},
+            "signals_open": len(self.outcomes.open),
+            "signals_closed": len(self.outcomes.closed),
+            "average_r_closed": summarize(self.track_record.closed).avg_r,
         }
 
 

@@ -1,9 +1,9 @@
 """Wiring: start every part in order, stop them in reverse, and the `run` command's life cycle.
 
 Start: lock the log, open it and check its chain, then the feed, the analyzer pool, the
-sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in order: issue no
-more autosignals, take no more updates, stop the feed, let the Sender finish what is in
-flight, stop every actor, close the log, release the lock.
+OutcomeTracker, the sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in
+order: issue no more autosignals, take no more updates, stop the feed, let the Sender finish
+what is in flight, stop every actor, close the log, release the lock.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
 from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import BeginShutdown
+from actors.outcomes import OutcomeTracker
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
 from analysis.calibration import Calibration
@@ -34,6 +35,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
+from domain.outcomes import Rules
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 
@@ -71,6 +73,7 @@ class System:
     store: EventStore | None = None
     feed: Any = None
     analyzer: AnalyzerPool | None = None
+    outcomes: Any = None
     sessions: Any = None
     autosignal: Any = None
     bot: TelegramBot | None = None
@@ -96,7 +99,10 @@ class System:
             log.info("strategy %s (%s) recorded", strategy.version, strategy.path)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
         self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration)
-        services = Services(self.store, self.clock, self.feed, self.analyzer)
+        rules = Rules(s.outcome_horizon_bars, s.fee_rate)
+        self.outcomes = Supervisor("outcomes", lambda: OutcomeTracker.start(
+            self.store, self.feed, rules=rules, clock=self.clock))
+        services = Services(self.store, self.clock, self.feed, self.analyzer, outcomes=self.outcomes)
         self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap
         ))
@@ -137,7 +143,7 @@ class System:
             self.feed.stop(timeout=15)
         if self.analyzer is not None:
             self.analyzer.stop()
-        for supervised in (self.autosignal, self.sessions):  # before stop_all, so nothing restarts them
+        for supervised in (self.autosignal, self.sessions, self.outcomes):  # before stop_all: no restarts
             if supervised is not None:
                 supervised.stop(timeout=15)
         pykka.ActorRegistry.stop_all(timeout=15)
