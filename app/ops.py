@@ -168,6 +168,7 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
     )
     lines.append(f"refunds of failed paid signals: {report.refunded}, owed: {report.refunds_owed}"
                  + (" (written at the next start)" if report.refunds_owed else ""))
+    lines.append(f"follow-ups owed: {report.followups}, signals closed: {report.closed_signals}")
     if report.in_flight_duplicates:
         lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
     if not report.ok:

@@ -177,6 +177,11 @@ class BotUnblocked(Event):
     pass
 
 
+@dataclass(frozen=True)
+class FollowupsToggled(Event):
+    enabled: bool  # follow-ups (TP1, TP2, stop, expiry) of delivered signals; on by default
+
+
 # --- autosignal (writer: AutoSignal) -----------------------------------------------------
 
 

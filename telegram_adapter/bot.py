@@ -30,7 +30,9 @@ MENU = [
     BotCommand(command="futures", description="setup on a timeframe (20 credits)"),
     BotCommand(command="signals", description="scan the top 10 pairs (60 credits)"),
     BotCommand(command="credits", description="balance, tier, autosignals"),
-    BotCommand(command="history", description="your last signals"),
+    BotCommand(command="history", description="your last signals and their outcomes"),
+    BotCommand(command="winrate", description="track record: hit rates, average R after fees"),
+    BotCommand(command="followups", description="on|off: messages when your signals hit TP or stop"),
     BotCommand(command="help", description="all commands"),
 ]
 

@@ -7,7 +7,7 @@ symbols produce a setup. Neither is the thing under test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,13 @@ import pykka
 from actors.messages import (
     AnalysisResult,
     Analyze,
+    CandleClosed,
     EnsureStream,
     FeedError,
     GetCandles,
+    Kline,
     StreamReady,
+    SubscribeCandles,
     TopSymbols,
     answer,
 )
@@ -35,13 +38,22 @@ def load_market(klines: Path, bars: int = 600) -> dict[str, Candles]:
     return {s: load_csv(folder / f"{s}_1h.csv", symbol=s, interval="1h")[-bars:] for s in SYMBOLS}
 
 
+@dataclass(frozen=True)
+class CloseCandle:
+    """Test -> CandleFeed: a new 1h candle of `symbol` closed (kept, and told to subscribers)."""
+
+    symbol: str
+    candle: Kline
+
+
 class CandleFeed(pykka.ThreadingActor):
-    """Answers EnsureStream / GetCandles / TopSymbols from preloaded 1h candles."""
+    """Answers EnsureStream / GetCandles / TopSymbols from preloaded 1h candles; `CloseCandle` adds one."""
 
     def __init__(self, market: dict[str, Candles], not_ready: frozenset[str] = frozenset()) -> None:
         super().__init__()
-        self.market = market
+        self.market = dict(market)
         self.not_ready = not_ready
+        self.subscribers: list[Any] = []
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -49,6 +61,14 @@ class CandleFeed(pykka.ThreadingActor):
                 return answer(message, tuple(self.market)[:n])
             case EnsureStream(symbol, interval) | GetCandles(symbol, interval):
                 return answer(message, self._serve(message, symbol, interval))
+            case SubscribeCandles(subscriber):
+                self.subscribers.append(subscriber)
+            case CloseCandle(symbol, k):
+                c = self.market[symbol]
+                self.market[symbol] = replace(c, **{f: np.append(getattr(c, f), getattr(k, f)) for f in
+                                                    ("open_time", "open", "high", "low", "close", "volume")})
+                for subscriber in self.subscribers:
+                    subscriber.tell(CandleClosed(symbol, c.interval, k, True))
         return None
 
     def _serve(self, message: Any, symbol: str, interval: str) -> Any:
