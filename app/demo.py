@@ -101,8 +101,9 @@ class Tour:
             self.say(f"\n== 4. The market moves; autosignals arrive (waiting up to {AUTOSIGNAL_WAIT_S:.0f} s) ==")
             await self.wait_for_autosignals()
             await self.do(ADMIN, "/signal_status")
-            self.say("\n== 5. History and audit, straight from the event log ==")
+            self.say("\n== 5. History, outcomes and audit, straight from the event log ==")
             await self.do(USER, "/history")
+            await self.do(USER, "/winrate")
             await self.do(ADMIN, f"/audit {USER}")
             if interactive:
                 await self.interactive()
