@@ -7,9 +7,12 @@ may instead use pykka's `ask`, which returns the same value). Use `answer()` to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
+
+import pykka
 
 from analysis.candles import Candles, interval_ms
 
@@ -20,6 +23,31 @@ def answer(message: Any, value: Any) -> Any:
     if reply_to is not None and not reply_to.done():
         reply_to.set_result(value)
     return value
+
+
+def outcome_of(reply: Future) -> Any:
+    """A completed reply future's value, or the exception it failed with."""
+    exc = reply.exception()
+    return exc if exc is not None else reply.result()
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Committed events for the actor that subscribed to the log (from `relay_log`)."""
+
+    records: tuple[Any, ...]  # eventstore.Recorded
+
+
+def relay_log(actor_ref: Any) -> Callable[[list[Any]], None]:
+    """A log subscription callback: on the journal thread, hand the events on as `Logged` and return."""
+
+    def relay(records: list[Any]) -> None:
+        try:
+            actor_ref.tell(Logged(tuple(records)))
+        except pykka.ActorDeadError:
+            pass
+
+    return relay
 
 
 # --- market feed -------------------------------------------------------------------------

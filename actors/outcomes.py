@@ -28,6 +28,7 @@ from actors.messages import (
     CandleClosed,
     EnsureStream,
     GetCandles,
+    Logged,
     OutcomesQuery,
     ReleaseStream,
     StreamReady,
@@ -36,6 +37,8 @@ from actors.messages import (
     Winrate,
     WinrateQuery,
     answer,
+    outcome_of,
+    relay_log,
 )
 from analysis.candles import Candles, interval_ms
 from domain import outcomes
@@ -74,11 +77,6 @@ class _Fetched:
     reply: Future
 
 
-@dataclass(frozen=True)
-class _Logged:
-    records: tuple[Recorded, ...]
-
-
 class OutcomeTracker(pykka.ThreadingActor):
     """`OutcomeTracker.start(store, feed, rules=Rules(...))`; `feed` may be None (replay, tests)."""
 
@@ -102,7 +100,7 @@ class OutcomeTracker(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._follow(self.store.read_all(0))
-        self.subscription = self.store.subscribe(self._on_log, after_position=self.position)
+        self.subscription = self.store.subscribe(relay_log(self.actor_ref), after_position=self.position)
         if self.feed is not None:
             self.feed.tell(SubscribeCandles(self.actor_ref))
         self._sync_streams()
@@ -121,26 +119,19 @@ class OutcomeTracker(pykka.ThreadingActor):
         log.error("outcome tracker failed: %s", exception_value)
         self.on_stop()
 
-    def _on_log(self, records: list[Recorded]) -> None:
-        """Journal thread: hand the events on and return at once."""
-        try:
-            self.actor_ref.tell(_Logged(tuple(records)))
-        except pykka.ActorDeadError:
-            pass
-
     # --- messages ----------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
         match message:
             case CandleClosed():
                 self._on_candle(message)
-            case _Logged(records):
+            case Logged(records):
                 self._follow(records)
                 self._sync_streams()
             case _Ready(key, reply):
-                self._on_ready(key, _result(reply))
+                self._on_ready(key, outcome_of(reply))
             case _Fetched(key, reply):
-                self._on_fetched(key, _result(reply))
+                self._on_fetched(key, outcome_of(reply))
             case WinrateQuery():
                 return answer(message, self._winrate(message))
             case OutcomesQuery(trade_ids):
@@ -361,7 +352,3 @@ def _candle(key: tuple[str, str], candles: Candles, i: int) -> outcomes.Candle:
     return outcomes.Candle(key[0], key[1], int(candles.open_time[i]), float(candles.open[i]),
                            float(candles.high[i]), float(candles.low[i]), float(candles.close[i]))
 
-
-def _result(reply: Future) -> Any:
-    exc = reply.exception()
-    return exc if exc is not None else reply.result()

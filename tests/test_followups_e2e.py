@@ -15,8 +15,8 @@ from domain.outcomes import Rules
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.market import CloseCandle, load_market
-from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
-from tests.fakes.telegram_stack import start_bot, wait_until
+from tests.fakes.session_stack import ADMIN
+from tests.fakes.telegram_stack import telegram_world, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,13 +31,8 @@ def market():
 
 @pytest.fixture
 def world(tmp_path, market):
-    fake = FakeBotAPI(per_chat_rate=5.0).start()
-    stack = start_stack(tmp_path, market, outcomes=Rules(horizon_bars=24))
-    bot = start_bot(stack, fake)
-    yield fake, stack
-    bot.stop()
-    stop_stack(stack)
-    fake.stop()
+    with telegram_world(tmp_path, market, outcomes=Rules(horizon_bars=24)) as (fake, stack, _):
+        yield fake, stack
 
 
 def reply(fake: FakeBotAPI, chat: int, text: str) -> str:
