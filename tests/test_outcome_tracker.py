@@ -180,3 +180,25 @@ def test_queries_answer_from_state(tmp_path, series):
     assert recent.auto.closed + recent.manual.closed < 2
     assert ask(tracker, WinrateQuery(symbol="ETHUSDT", reply_to=Future())).auto.closed == 0
     store.close()
+
+
+def test_a_signal_whose_candles_never_come_expires_in_market_time(tmp_path, series):
+    """DOGEUSDT is not served: once market time (other streams' closes) passes twice the horizon,
+    the setup closes at 0 R, never filled."""
+    store = EventStore.open(tmp_path / "events.db", upcast=upcast)
+    btc = series["BTCUSDT"]
+    doge = {**setup_at(btc, HISTORY - 1, "LONG", 1.0), "symbol": "DOGEUSDT"}
+    sid = issue_manual(store, 42, 1001, doge)
+    feed = RecordedFeed.start(series, history=HISTORY)
+    tracker = OutcomeTracker.start(store, feed, rules=RULES)
+    close(feed, "BTCUSDT", range(HISTORY, HISTORY + 2 * RULES.horizon_bars))
+    ask(tracker, WinrateQuery(reply_to=Future()))
+    assert store.read_stream("outcomes") == []  # 48 bars on: not yet
+    close(feed, "BTCUSDT", range(HISTORY + 2 * RULES.horizon_bars, LAST))
+    wait_for(lambda: store.read_stream("outcomes"))
+    assert [(r.type, r.data) for r in store.read_stream("outcomes")] == [
+        ("SignalExpired", {"signal_id": sid, "price": None, "open_time": None}),
+        ("SignalClosed", {"signal_id": sid, "result_r": 0.0, "result_pct": 0.0, "reason": "expired",
+                          "bars": 2 * RULES.horizon_bars})]
+    assert ask(tracker, OutcomesQuery((sid,), reply_to=Future())) == {sid: TradeStatus("expired", 0.0)}
+    store.close()
