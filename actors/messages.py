@@ -15,6 +15,7 @@ from typing import Any
 import pykka
 
 from analysis.candles import Candles, interval_ms
+from domain.track_record import Summary
 
 
 def answer(message: Any, value: Any) -> Any:
@@ -278,13 +279,13 @@ class WinrateQuery:
 
 @dataclass(frozen=True)
 class Winrate:
-    """Figures over the closed signals (domain.track_record.Summary) and how many are still open."""
+    """Figures over the closed signals and how many are still open."""
 
-    auto: Any
-    manual: Any
+    auto: Summary
+    manual: Summary
     open_auto: int
     open_manual: int
-    by_symbol: tuple[tuple[str, Any], ...] = ()
+    by_symbol: tuple[tuple[str, Summary], ...] = ()
 
 
 @dataclass(frozen=True)

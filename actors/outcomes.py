@@ -43,7 +43,7 @@ from actors.messages import (
 from analysis.candles import Candles, interval_ms
 from domain import outcomes
 from domain.events import REGISTRY, Event, decode
-from domain.track_record import ClosedSignal, TrackRecord, summarize
+from domain.track_record import ClosedSignal, Summary, TrackRecord, summarize
 from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
 
 log = logging.getLogger("outcomes")
@@ -147,10 +147,10 @@ class OutcomeTracker(pykka.ThreadingActor):
                 continue
             self.position = r.position
             try:
+                closed = len(self.record.closed)
                 self.record.apply(r)
-                if r.type == "SignalClosed" and self.record.closed and self.record.closed[-1].signal_id == \
-                        r.data["signal_id"]:
-                    self.closed[r.data["signal_id"]] = self.record.closed[-1]
+                if len(self.record.closed) > closed:
+                    self.closed[self.record.closed[-1].signal_id] = self.record.closed[-1]
                 if r.type in ISSUED:
                     self._track(decode(r.type, r.data))
                 elif r.stream == outcomes.STREAM and r.version > self.version and r.type in REGISTRY:
@@ -331,7 +331,7 @@ class OutcomeTracker(pykka.ThreadingActor):
                 and (query.period_ms is None or (r.closed_at is not None and r.closed_at >= now - query.period_ms))]
         open_trades = [t for t in self.state.open.values() if query.symbol is None or t.symbol == query.symbol]
         auto = sum(t.signal_id.startswith("a:") for t in open_trades)
-        by_symbol: tuple[tuple[str, Any], ...] = ()
+        by_symbol: tuple[tuple[str, Summary], ...] = ()
         if query.per_symbol:
             symbols = sorted({r.symbol for r in rows})
             by_symbol = tuple((s, summarize(r for r in rows if r.symbol == s)) for s in symbols)
