@@ -49,10 +49,13 @@ class CloseCandle:
 class CandleFeed(pykka.ThreadingActor):
     """Answers EnsureStream / GetCandles / TopSymbols from preloaded 1h candles; `CloseCandle` adds one."""
 
-    def __init__(self, market: dict[str, Candles], not_ready: frozenset[str] = frozenset()) -> None:
+    def __init__(self, market: dict[str, Candles], not_ready: frozenset[str] = frozenset(),
+                 full: frozenset[str] = frozenset()) -> None:
+        """`not_ready` symbols are loading; `full` ones are refused as beyond the cap on on-demand streams."""
         super().__init__()
         self.market = dict(market)
         self.not_ready = not_ready
+        self.full = full
         self.subscribers: list[Any] = []
 
     def on_receive(self, message: Any) -> Any:
@@ -74,6 +77,8 @@ class CandleFeed(pykka.ThreadingActor):
     def _serve(self, message: Any, symbol: str, interval: str) -> Any:
         if symbol not in self.market:
             return FeedError(f"{symbol} is not traded", "unknown_symbol")
+        if isinstance(message, EnsureStream) and symbol in self.full:
+            return FeedError("the bot already follows its maximum of 2 markets on demand", "capacity")
         if interval != "1h" or symbol in self.not_ready:
             return FeedError(f"{symbol} {interval} is loading", "not_ready")
         candles = self.market[symbol]

@@ -53,14 +53,14 @@ class Stack:
 
 
 def start_stack(tmp: Path, market: dict, *, quiet: frozenset[str] = frozenset(),
-                not_ready: frozenset[str] = frozenset(), analyzer: Any = None,
+                not_ready: frozenset[str] = frozenset(), full: frozenset[str] = frozenset(), analyzer: Any = None,
                 admins: frozenset[int] = frozenset({ADMIN}), outcomes: Rules | None = None,
                 **sessions_kw: Any) -> Stack:
     """`analyzer` defaults to the rule stand-in (with `quiet` symbols giving no setup); with `outcomes`
     rules an OutcomeTracker follows the log and the feed."""
     clock = ManualClock(T0)
     store = EventStore.open(tmp / "events.db", upcast=upcast, clock=clock.now_ms)
-    feed = CandleFeed.start(market, not_ready)
+    feed = CandleFeed.start(market, not_ready, full)
     analyzer = analyzer or RuleAnalyzer.start(quiet)
     tracker = OutcomeTracker.start(store, feed, rules=outcomes, clock=clock) if outcomes else None
     services = Services(store, clock, feed, analyzer, ask_timeout=10.0, outcomes=tracker)
