@@ -105,14 +105,14 @@ class Outbox:
         if rec.type == "TargetHit":
             if data["target"] != "tp1" or setup.get("tp2") is None or followed.fill is None:
                 return []
-            side = 1 if setup.get("side") == "LONG" else -1
+            side = 1 if setup.get("side") == "LONG" else -1  # the half taken so far, at the default fee rate
             so_far, _ = outcomes.result(side, float(setup["entry"]), float(setup["stop"]), followed.fill,
                                         [(0.5, data["price"])], outcomes.FEE_RATE)
-            status, line = "tp1", {"result_r": so_far, "closed": False, "reason": "tp1"}
+            status, line = "tp1", {"result_r": so_far, "reason": "tp1"}
         else:
             del self.followed[trade_id]
             status = CLOSED_STATUS.get(data["reason"], "expired")
-            line = {"result_r": data["result_r"], "closed": True, "reason": data["reason"], "bars": data["bars"]}
+            line = {"result_r": data["result_r"], "reason": data["reason"], "bars": data["bars"]}
         payload = {"kind": "followup", "trade_id": trade_id, "status": status, "symbol": setup.get("symbol"),
                    "interval": setup.get("interval"), "side": setup.get("side"),
                    "open_time": setup.get("open_time"), **line}
