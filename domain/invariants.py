@@ -15,7 +15,7 @@ from typing import Any
 
 from domain import outcomes
 from domain.events import LoggedEvent, user_of
-from domain.outbox import FOLLOWUP_PREFIX, Outbox
+from domain.outbox import Outbox
 
 OUTCOME_TYPES = ("SignalEntered", "TargetHit", "StopHit", "SignalExpired", "SignalClosed")
 
@@ -62,8 +62,9 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
         data: dict[str, Any] = record.data
         kind = record.type
         user = user_of(record.stream)
-        for followup in outbox.apply(record):
-            if followup.signal_id.startswith(FOLLOWUP_PREFIX):
+        made_owed = outbox.apply(record)
+        if record.stream == outcomes.STREAM:  # the follow-ups an outcome event makes owed
+            for followup in made_owed:
                 owed[followup.key] = 0
                 report.followups += 1
         if kind in ("ManualSignalIssued", "AutoSignalIssued"):
