@@ -21,11 +21,12 @@ def start_bot(stack: Stack, fake: FakeBotAPI, **sender_options: Any) -> Telegram
 
 
 @contextmanager
-def telegram_world(tmp: Path, market: dict, **stack_options: Any) -> Iterator[tuple[FakeBotAPI, Stack, TelegramBot]]:
+def telegram_world(tmp: Path, market: dict, fake_options: dict | None = None, bot_options: dict | None = None,
+                   **stack_options: Any) -> Iterator[tuple[FakeBotAPI, Stack, TelegramBot]]:
     """The fake Bot API, a session stack (`start_stack` options) and the real bot polling it; stopped after."""
-    fake = FakeBotAPI(per_chat_rate=5.0).start()
+    fake = FakeBotAPI(**{"per_chat_rate": 5.0, **(fake_options or {})}).start()
     stack = start_stack(tmp, market, **stack_options)
-    bot = start_bot(stack, fake)
+    bot = start_bot(stack, fake, **(bot_options or {}))
     try:
         yield fake, stack, bot
     finally:
