@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.messages import OutcomesQuery, TradeStatus, WinrateQuery
+from actors.messages import CandleClosed, OutcomesQuery, TradeStatus, WinrateQuery
 from actors.outcomes import OutcomeTracker
+from actors.supervisor import Supervisor
 from analysis.candles import load_csv
 from domain import outcomes
 from domain.events import AutoSignalIssued, ManualSignalIssued, upcast
@@ -202,3 +203,26 @@ def test_a_signal_whose_candles_never_come_expires_in_market_time(tmp_path, seri
                           "bars": 2 * RULES.horizon_bars})]
     assert ask(tracker, OutcomesQuery((sid,), reply_to=Future())) == {sid: TradeStatus("expired", 0.0)}
     store.close()
+
+
+def test_a_failed_tracker_is_restarted_from_the_log_by_its_supervisor(tmp_path, series):
+    """An unhandled failure (here a malformed message) stops the actor; it releases its streams, and the
+    Supervisor starts a fresh one from the log, which holds them again and carries on."""
+    store = EventStore.open(tmp_path / "events.db", upcast=upcast)
+    issue_auto(store, setup_at(series["BTCUSDT"], HISTORY - 1, "LONG", 1.0))
+    feed = RecordedFeed.start(series, history=HISTORY)
+    supervisor = Supervisor("outcomes", lambda: OutcomeTracker.start(store, feed, rules=RULES), check_every_s=0.02)
+    try:
+        close(feed, "BTCUSDT", range(HISTORY, HISTORY + 3))
+        wait_for(lambda: store.read_stream("outcomes"))
+        first = supervisor.ref
+        supervisor.tell(CandleClosed("BTCUSDT", "1h", None, True))  # type: ignore[arg-type]
+        wait_for(lambda: supervisor.restarts == 1 and not first.is_alive())
+        ask(supervisor, WinrateQuery(reply_to=Future()))
+        assert feed.ask("holds") == {("BTCUSDT", "1h"): 1}  # released by the dead one, held by the new one
+        close(feed, "BTCUSDT", range(HISTORY + 3, LAST))
+        want = expected(store, series)
+        wait_for(lambda: logged(store) == want)
+    finally:
+        supervisor.stop()
+        store.close()
