@@ -42,7 +42,7 @@ class Delivery:
 
 @dataclass
 class _Followed:
-    """A delivered setup still open: who got it, and its fill once entered."""
+    """An issued setup still open: the chats it was delivered to, and its fill once entered."""
 
     setup: dict[str, Any]
     chats: set[int] = field(default_factory=set)
@@ -50,8 +50,8 @@ class _Followed:
 
 
 class Outbox:
-    """Pending deliveries in log order, the users known to have blocked the bot, and the delivered
-    setups whose outcome their recipients will hear about.
+    """Pending deliveries in log order, the users known to have blocked the bot, and the open setups
+    whose outcome the chats that got them will hear about.
 
     Only users (positive chat ids) are remembered as blocked: a user's next message unblocks them
     (BotUnblocked), while a group that removed the bot has no such event, so each later delivery
@@ -61,7 +61,7 @@ class Outbox:
     def __init__(self) -> None:
         self.pending: dict[tuple[str, int], Delivery] = {}
         self.blocked: set[int] = set()
-        self.followed: dict[str, _Followed] = {}  # trade id -> its recipients so far
+        self.followed: dict[str, _Followed] = {}  # trade id -> from its issue to its SignalClosed
         self.followups_off: set[int] = set()
         self.position = 0
 
@@ -74,8 +74,10 @@ class Outbox:
         match rec.type:
             case "ManualSignalIssued":
                 chats, priority = [data.get("chat_id") or user_of(rec.stream)], MANUAL
+                self._track(data)
             case "AutoSignalIssued":
                 chats, priority = data["recipients"], AUTO
+                self._track(data)
             case "SignalEntered" | "TargetHit" | "SignalClosed" if rec.stream == outcomes.STREAM:
                 return self._owe(self._followups(rec))
             case "DeliveryRedirected":
@@ -119,12 +121,17 @@ class Outbox:
         return [Delivery(f"{FOLLOWUP_PREFIX}{trade_id}:{status}", chat, payload, rec.recorded_at, FOLLOWUP,
                          rec.position) for chat in sorted(followed.chats - self.followups_off)]
 
+    def _track(self, issued: dict[str, Any]) -> None:
+        """Follow the setups the outcome tracker will close (kept from the issue to the SignalClosed)."""
+        for trade_id, setup in outcomes.setups(issued["signal_id"], issued["signal"]):
+            if outcomes.trade_of(trade_id, setup) is not None:
+                self.followed.setdefault(trade_id, _Followed(dict(setup)))
+
     def _follow(self, delivery: Delivery) -> None:
-        """A signal reached its chat: follow its setups for that chat."""
-        if delivery.signal_id.startswith(FOLLOWUP_PREFIX):
-            return
-        for trade_id, setup in outcomes.setups(delivery.signal_id, delivery.signal):
-            self.followed.setdefault(trade_id, _Followed(dict(setup))).chats.add(delivery.chat_id)
+        """A signal reached its chat: that chat hears about its setups still open."""
+        for trade_id, _ in outcomes.setups(delivery.signal_id, delivery.signal):
+            if (followed := self.followed.get(trade_id)) is not None:
+                followed.chats.add(delivery.chat_id)
 
     def _settle(self, rec: LoggedEvent) -> None:
         data = rec.data
