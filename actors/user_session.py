@@ -62,8 +62,8 @@ HISTORY_TAIL = 200  # /history reads at most this many of the user's latest even
 HISTORY_ROWS = 10
 MIN_CANDLES = 100
 TOP_PAIRS = 10
-PERSONAL = frozenset({"start", "credits", "history", "buy"})  # answered privately when asked in a group
-SERVED = frozenset({*rules.COSTS, *PERSONAL, "help", "autosignal"})  # what a group may ask of a session
+PERSONAL = frozenset({"start", "credits", "history", "buy", "followups"})  # answered privately when asked in a group
+SERVED = frozenset({*rules.COSTS, *PERSONAL, "help", "autosignal", "winrate"})  # what a group may ask of a session
 ADMIN_COMMANDS = frozenset(
     {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit"}
 )

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(90)
 
 HOUR = 3_600_000
 ON, OFF = 101, 102
+GROUP = -700
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +68,10 @@ def test_followups_history_and_winrate(world):
     signal = next(iter(delivered.values()))["signal"]
     assert "open" in reply(fake, ON, "/history")
 
-    before = {u: len(fake.messages_to(u)) for u in (ON, OFF)}
+    before = len(fake.messages_to(ON))
     for candle in candles_to_tp2(signal):
         stack.feed.tell(CloseCandle("BTCUSDT", candle))
-    lines = wait_until(lambda: len(fake.messages_to(ON)) >= before[ON] + 2 and fake.messages_to(ON)[before[ON]:],
+    lines = wait_until(lambda: len(fake.messages_to(ON)) >= before + 2 and fake.messages_to(ON)[before:],
                        what="two follow-ups")
     assert "TP1 hit, +" in lines[0] and "R so far" in lines[0] and "<b>BTCUSDT 1h" in lines[0]
     assert "TP2 hit, closed at +" in lines[1]
@@ -84,11 +85,16 @@ def test_followups_history_and_winrate(world):
     admin = reply(fake, ADMIN, "/winrate")
     assert "<b>By symbol</b>" in admin and "BTCUSDT: 2 ·" in admin
     assert "· BTCUSDT" in reply(fake, ADMIN, "/winrate btc 7d")
+    in_group = {"chat_id": GROUP, "chat_type": "group"}
+    fake.push_text(OFF, "/winrate", **in_group)  # the figures are public: answered in the group
+    wait_until(lambda: any("Track record" in m for m in fake.messages_to(GROUP)), what="/winrate in a group")
+    fake.push_text(OFF, "/followups on", **in_group)  # a personal setting: answered privately
+    wait_until(lambda: "Follow-ups are on" in fake.messages_to(OFF)[-1], what="/followups from a group")
 
     sent = Counter((r.data["signal_id"], r.data["chat_id"]) for r in stack.store.read_stream("outbox")
                    if r.type == "SignalDelivered" and r.data["signal_id"].startswith("f:"))
     ids = {sid for sid in delivered if sid.startswith(f"m:{ON}:")}
     assert sent == Counter({(f"f:{sid}:{status}", ON): 1 for sid in ids for status in ("tp1", "tp2")})
-    assert len(fake.messages_to(OFF)) == before[OFF]  # /followups off: nothing
+    assert not any(" hit, " in m for m in fake.messages_to(OFF))  # /followups off: no follow-up
     report = invariants.check(stack.store.read_all())
     assert report.ok and report.followups == 2 and report.closed_signals == 2
