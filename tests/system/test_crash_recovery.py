@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
@@ -211,7 +212,9 @@ def assert_outcomes_follow_the_candles(records: list) -> int:
         series = market.series(trade.symbol, trade.interval)
         one = outcomes.OutcomeState({trade_id: trade})
         want: list[tuple[str, dict]] = []
-        for i in range(len(series.open_time)):
+        for i in range(int(np.searchsorted(series.open_time, trade.open_time, side="right")), len(series.open_time)):
+            if not one.open:
+                break  # closed
             candle = outcomes.Candle(trade.symbol, trade.interval, int(series.open_time[i]), float(series.open[i]),
                                      float(series.high[i]), float(series.low[i]), float(series.close[i]))
             events = outcomes.decide(one, candle)
