@@ -9,17 +9,16 @@ live and backtest figures are one computation.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pykka
 import pytest
 
 from actors.messages import FeedStats
 from analysis.candles import load_csv
-from app.backtest import run_backtest
-from app.backtest_sim import Setup
+from app.backtest import default_setup, run_backtest
 from app.config import load_settings
 from app.system import System
-from domain.autosignal import Policy
 from domain.events import upcast
 from domain.outcomes import Rules
 from eventstore import EventStore
@@ -31,7 +30,7 @@ SYMBOL = "BTCUSDT"
 HISTORY = 500  # candles closed before the market moves: the analysis window
 LIVE = 30  # candles then closed live
 SPEED = 7_200.0  # one 1h candle per 0.5 s: a candle is fresh for one interval, so slack for a busy machine
-MIN_CONFIDENCE, COOLDOWN_MIN, HORIZON, FEE = 60, 240, 12, 0.0004
+MIN_CONFIDENCE, COOLDOWN_MIN, HORIZON, FEE = 0, 240, 12, 0.0004
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +49,8 @@ def outcome_events(store: EventStore) -> dict[str, list[tuple[str, dict]]]:
 def test_live_outcomes_equal_the_backtest_on_the_same_candles(tmp_path, shared_klines):
     path = shared_klines / "azmath606961__hawk-crypto-bot" / "data" / f"{SYMBOL}_1h.csv"
     times = load_csv(path, symbol=SYMBOL).open_time
-    setup = Setup(Policy(min_confidence=MIN_CONFIDENCE, cooldown_ms=COOLDOWN_MIN * 60_000), Rules(HORIZON, FEE),
-                  start=int(times[HISTORY]), end=int(times[HISTORY + LIVE - 1]))
+    setup = replace(default_setup(MIN_CONFIDENCE, COOLDOWN_MIN, start=int(times[HISTORY]),
+                                  end=int(times[HISTORY + LIVE - 1])), rules=Rules(HORIZON, FEE))
     with EventStore.open(run_backtest([path], setup=setup, db=tmp_path / "backtest.db", workers=1).log_path,
                          upcast=upcast) as backtest:
         expected = outcome_events(backtest)
@@ -59,7 +58,7 @@ def test_live_outcomes_equal_the_backtest_on_the_same_candles(tmp_path, shared_k
 
     market = market_from_files([path], [SYMBOL], limit=HISTORY + LIVE, history=HISTORY)
     live_db = tmp_path / "live.db"
-    env = {"DB_PATH": str(live_db), "WATCHLIST": SYMBOL, "AUTOSIGNAL_INTERVAL": "1h",
+    env = {"DB_PATH": str(live_db), "WATCHLIST": SYMBOL, "AUTOSIGNAL_INTERVAL": "1h", "AUTOSIGNAL_ENABLED": "true",
            "AUTOSIGNAL_MIN_CONFIDENCE": str(MIN_CONFIDENCE), "AUTOSIGNAL_COOLDOWN_MIN": str(COOLDOWN_MIN),
            "OUTCOME_HORIZON_BARS": str(HORIZON), "FEE_RATE": str(FEE), "ANALYZER_WORKERS": "1", "LOG_LEVEL": "WARNING"}
     with BackgroundSim(lambda: MarketSim(market, SPEED, seed=3, paused=True)) as sim:
