@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
 from actors.market_feed import FeedConfig, MarketFeed
-from actors.messages import BeginShutdown
+from actors.messages import BeginShutdown, SubscribeCandles
 from actors.outcomes import OutcomeTracker
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
@@ -35,6 +36,8 @@ from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
+from app.metrics import Metrics
+from app.ops_server import OpsServer
 from domain.outcomes import Rules
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
@@ -42,11 +45,12 @@ from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 log = logging.getLogger("system")
 
 
-def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS, calibration: Calibration | None = None) -> AnalyzerPool:
+def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS, calibration: Calibration | None = None,
+                  observe: Callable[[float], None] | None = None) -> AnalyzerPool:
     """The fastest measured configuration (bench/analysis_bench.py --pool-only): analyze() holds the GIL,
     so more workers only pay as processes (2 processes 1.24x of one thread, 2 threads 0.55x); a single
     worker is a thread (one process is slower than one thread: the candles are pickled both ways)."""
-    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs, calibration=calibration)
+    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs, calibration=calibration, observe=observe)
 
 
 def feed_config(settings: Settings) -> FeedConfig:
@@ -78,6 +82,11 @@ class System:
     autosignal: Any = None
     bot: TelegramBot | None = None
     alerts: Alerts | None = None
+    health_clock: Clock | None = None  # the feed's freshness in /readyz (default: `clock`)
+    metrics: Metrics | None = None
+    ops: OpsServer | None = None
+    console_sender: Any = None  # the console adapter's Sender, when one runs (for signalbot_outbox_pending)
+    started_ms: int = 0
     _stopped: bool = False
 
     def start(self, telegram: bool = True, new_log: bool = False) -> System:
@@ -91,6 +100,7 @@ class System:
                 f"{report.reason}; restore a backup before running"
             )
         log.info("event log %s: %d events verified", s.db_path, report.events_checked)
+        self._instrument()
         try:
             strategy = strategy_file.load(s.strategy_path)
         except ValueError as exc:
@@ -98,7 +108,9 @@ class System:
         if strategy_file.record(self.store, strategy):
             log.info("strategy %s (%s) recorded", strategy.version, strategy.path)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
-        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration)
+        self.feed.tell(SubscribeCandles(self.metrics.candles, intervals=(s.autosignal_interval,), watchlist_only=True))
+        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration,
+                                      self.metrics.analysis_seconds.observe)
         rules = Rules(s.outcome_horizon_bars, s.fee_rate)
         self.outcomes = Supervisor("outcomes", lambda: OutcomeTracker.start(
             self.store, self.feed, rules=rules, clock=self.clock))
@@ -120,10 +132,26 @@ class System:
         ))
         if telegram and s.token:
             config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate)
-            self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal).start()
+            self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal,
+                                   self.metrics).start()
             self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
+        if s.metrics_addr is not None:
+            self.ops = OpsServer(*s.metrics_addr, self).start()
         log.info("started: market %s, autosignal interval %s", s.market, s.autosignal_interval)
         return self
+
+    def _instrument(self) -> None:
+        """Metrics in this System's own registry, following the log from its current end."""
+        self.health_clock = self.health_clock or self.clock
+        self.started_ms = self.health_clock.now_ms()
+        self.metrics = Metrics(self.health_clock)
+        self.store.on_append = self.metrics.append_seconds.observe
+        self.store.on_commit(self.metrics.append_batch.observe)
+        self.store.subscribe(self.metrics.on_events)
+
+    def sender(self) -> Any:
+        """The Sender delivering the outbox (Telegram's, or the console's), if one runs."""
+        return self.bot.sender if self.bot is not None else self.console_sender
 
     def stop(self) -> None:
         """Ordered, idempotent shutdown."""
@@ -135,6 +163,8 @@ class System:
                 self.autosignal.ask(BeginShutdown(), timeout=5)
             except Exception as exc:
                 log.warning("autosignal did not confirm the shutdown: %r", exc)
+        if self.ops is not None:
+            self.ops.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.bot is not None:

@@ -18,6 +18,7 @@ from aiogram.types import BotCommand
 
 from actors.clock import Clock
 from eventstore import EventStore
+from telegram_adapter.api_meter import CallMeter
 from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
@@ -70,8 +71,9 @@ class TelegramBot:
     """Polls Telegram, routes updates to Sessions, sends through the Sender; `start()`/`stop()`."""
 
     def __init__(self, config: TelegramConfig, sessions: Any, store: EventStore, clock: Clock,
-                 autosignal: Any = None, **sender_options: Any) -> None:
+                 autosignal: Any = None, metrics: Any = None, **sender_options: Any) -> None:
         self.config = config
+        self.metrics = metrics  # app.metrics.Metrics, or None
         self.sessions = sessions
         self.store = store
         self.clock = clock
@@ -85,6 +87,7 @@ class TelegramBot:
         self._error: BaseException | None = None
         self._bot: Bot | None = None
         self.updates = PollCounters()
+        self.calls = CallMeter(metrics.telegram_call if metrics else lambda *_: None)
 
     def start(self, timeout: float = 30.0) -> TelegramBot:
         """Raises TelegramStartError (one line naming the setting) when the Bot API refuses or is unreachable."""
@@ -122,6 +125,7 @@ class TelegramBot:
     async def _main(self) -> None:
         api = TelegramAPIServer.from_base(self.config.api_url) if self.config.api_url else None
         session = AiohttpSession(api=api) if api else AiohttpSession()
+        session.middleware(self.calls)
         self._bot = Bot(self.config.token, session=session)
         try:  # a wrong token or an unreachable API fails start() now, not silently inside polling later
             me = await self._bot.get_me()
@@ -133,8 +137,9 @@ class TelegramBot:
                              rate=self.config.rate, **self.sender_options)
         await self.sender.start()
         dispatcher = Dispatcher()
+        on_command = (lambda name, result: self.metrics.commands.labels(name, result).inc()) if self.metrics else None
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
-                                               bot_username=me.username))
+                                               bot_username=me.username, on_command=on_command))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety

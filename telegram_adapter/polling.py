@@ -39,6 +39,7 @@ class PollCounters:
     received: int = 0
     unparsable: int = 0
     failed: int = 0
+    refused: int = 0  # webhook requests without the matching secret token (nothing processed)
 
     @property
     def skipped(self) -> int:

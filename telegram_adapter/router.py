@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from aiogram.enums import ChatType, ContentType
 from aiogram.types import Message, Update
 
 from actors.messages import AutoSignalCommand, Command, Reply
-from actors.user_session import ADMIN_COMMANDS
+from actors.user_session import ADMIN_COMMANDS, SERVED
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 120.0
 SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
+KNOWN = SERVED | ADMIN_COMMANDS | AUTOSIGNAL_ADMIN  # command labels in metrics; anything else is "other"
+OnCommand = Callable[[str, str], None]  # (command name, result: signal, answered, silent, late)
 GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 WRITTEN = frozenset({  # what a person writes or sends; every other content type is a service message
     ContentType.TEXT, ContentType.ANIMATION, ContentType.AUDIO, ContentType.DOCUMENT, ContentType.LIVE_PHOTO,
@@ -118,8 +121,11 @@ class SeenUpdates:
 
 
 def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None,
-                 bot_username: str | None = None) -> Router:
-    """The message handler; `bot_username` (from getMe) tells which group commands are ours."""
+                 bot_username: str | None = None, on_command: OnCommand | None = None,
+                 settle: bool = False) -> Router:
+    """The message handler; `bot_username` (from getMe) tells which group commands are ours. With `settle`
+    (webhook mode) the handler returns only once the session has answered, which it does after committing
+    the command's events; otherwise it only hands the command on (polling keeps update_id order)."""
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
@@ -140,19 +146,34 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
                         admin=name in ADMIN_COMMANDS or name in AUTOSIGNAL_ADMIN)
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id)
-        task = asyncio.get_running_loop().create_task(_answer(sender, origin, reply))
+        answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command)
+        if settle:
+            await answering
+            return
+        task = asyncio.get_running_loop().create_task(answering)
         waiting.add(task)
         task.add_done_callback(waiting.discard)
 
     return router
 
 
-async def _answer(sender: Any, origin: Origin, reply: Future) -> None:
+async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_command: OnCommand | None) -> None:
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
         answer = Reply(LATE)
     text = reply_text(answer)
+    if on_command is not None:
+        on_command(name, _result(answer, text))
     if text:
         chat_id, reply_to = origin.target(answer)
         sender.reply(chat_id, text, reply_to)
+
+
+def _result(answer: Any, text: str | None) -> str:
+    """The bounded `result` label of a command's answer."""
+    if isinstance(answer, Reply) and answer.signal_id:
+        return "signal"
+    if text == LATE:
+        return "late"
+    return "answered" if text else "silent"

@@ -1,0 +1,93 @@
+"""/metrics after an end-to-end run agrees with the log; /readyz follows the feed through a stall."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pykka
+import pytest
+
+from actors.clock import ManualClock
+from actors.messages import BeginShutdown
+from marketsim.background import BackgroundSim
+from marketsim.server import MarketSim
+from marketsim.sources import synthetic_market
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.live_system import SYMBOLS, get, readiness, scrape, start_system
+from tests.fakes.telegram_stack import wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+USER = 4242
+TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcd"
+SPEED = 300.0  # a one-minute candle every 0.2 s
+
+
+@pytest.fixture
+def sim():
+    market = synthetic_market(list(SYMBOLS), "1m", seed=5, history=400)
+    with BackgroundSim(lambda: MarketSim(market, SPEED)) as running:
+        yield running
+    pykka.ActorRegistry.stop_all()
+
+
+def test_metrics_agree_with_the_log_after_an_end_to_end_run(tmp_path, sim):
+    with FakeBotAPI(token=TOKEN) as fake:
+        system = start_system(tmp_path, sim, fake, AUTOSIGNAL_COOLDOWN_MIN="5")
+        try:
+            fake.push_text(USER, "/start")
+            fake.push_text(USER, "/futures BTC 1m")
+            fake.push_text(USER, "/credits")
+            store = system.store
+            wait_until(lambda: len(fake.messages_to(USER)) >= 3, 30, "the user's answers")
+            wait_until(lambda: any(r.type == "AutoSignalIssued" for r in store.read_stream("autosignal")), 30,
+                       "an autosignal")
+            system.autosignal.ask(BeginShutdown(), timeout=5)  # no more signals: the log stops growing
+            wait_until(lambda: system.bot.pending_deliveries() == 0, 60, "every delivery settled")
+            metrics = scrape(system)
+            log = Counter(r.type for r in store.read_all())
+            positions = store.last_position()
+            appends = store.stats().appends
+        finally:
+            system.stop()
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("signalbot_signals_issued_total", kind="auto") == log["AutoSignalIssued"] >= 1
+    assert value("signalbot_signals_issued_total", kind="manual") == log["ManualSignalIssued"]
+    assert value("signalbot_deliveries_total", result="delivered") == log["SignalDelivered"] >= 1
+    assert value("signalbot_deliveries_total", result="failed") == log["DeliveryFailed"]
+    assert value("signalbot_events_appended_total") == positions == sum(log.values())
+    assert value("signalbot_append_seconds_count") == appends
+    assert value("signalbot_outbox_pending") == 0
+    assert value("signalbot_credits_granted_total", reason="welcome") == 100
+    assert value("signalbot_commands_total", command="start", result="answered") == 1
+    assert value("signalbot_commands_total", command="credits", result="answered") == 1
+    assert value("signalbot_telegram_requests_total", method="getMe", result="ok") == 1
+    assert value("signalbot_telegram_requests_total", method="sendMessage", result="ok") >= 3
+    assert value("signalbot_analysis_seconds_count") >= 1
+    assert all(value("signalbot_candles_closed_total", symbol=s, interval="1m") > 0 for s in SYMBOLS), metrics
+    assert not any(str(USER) in v for _, labels in metrics for _, v in labels)  # no user id as a label
+    assert value("signalbot_sessions_live") >= 1 and value("signalbot_log_size_bytes") > 0
+
+
+def test_readyz_names_a_stalled_feed_and_recovers(tmp_path, sim):
+    clock = ManualClock(1_000_000)  # the wall clock /readyz measures freshness on, moved by hand
+    with FakeBotAPI(token=TOKEN) as fake:
+        system = start_system(tmp_path, sim, fake, health_clock=clock)
+        try:
+            assert get(system, "/healthz")[0] == 200
+            wait_until(lambda: readiness(system)[0] == 200, 30, "ready once candles flow")
+            sim.outage(2.0)  # the simulator drops and refuses everything for a while
+
+            def stale() -> bool:
+                clock.advance(2 * 60_000 + 1_000)  # past two 1m intervals since the last candle
+                return readiness(system)[0] == 503
+
+            wait_until(stale, 10, "503 while no candle arrives")
+            assert readiness(system)[1] == {"ready": False, "failing": ["feed"]}
+            wait_until(lambda: readiness(system)[0] == 200, 60, "ready again once candles resume")
+            assert readiness(system)[1] == {"ready": True}
+        finally:
+            system.stop()
