@@ -89,8 +89,9 @@ class System:
     started_ms: int = 0
     _stopped: bool = False
 
-    def start(self, telegram: bool = True, new_log: bool = False) -> System:
-        """Start every part; `new_log` allows a new log in an empty or schema-less file at DB_PATH."""
+    def start(self, telegram: bool = True, new_log: bool = False, delete_webhook: bool = False) -> System:
+        """Start every part; `new_log` allows a new log in an empty or schema-less file at DB_PATH;
+        `delete_webhook`: in webhook mode, delete it at shutdown."""
         s = self.settings
         self.lock, self.store = open_for_run(s.db_path, s.synchronous, new_log)
         report = self.store.verify()
@@ -131,7 +132,10 @@ class System:
             min_confidence=s.autosignal_min_confidence,
         ))
         if telegram and s.token:
-            config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate)
+            config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate,
+                                    mode=s.telegram_mode, webhook_url=s.webhook_url,
+                                    webhook_listen=s.webhook_listen or ("127.0.0.1", 8443),
+                                    webhook_secret=s.webhook_secret, delete_webhook=delete_webhook)
             self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal,
                                    self.metrics).start()
             self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
@@ -197,13 +201,13 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run(settings: Settings, new_log: bool = False) -> int:
+def run(settings: Settings, new_log: bool = False, delete_webhook: bool = False) -> int:
     """The live bot: Telegram with a token, the console without one; until a signal (or console EOF)."""
     stop = threading.Event()
     _install_signal_handlers(stop)
     system = System(settings)
     try:
-        system.start(telegram=bool(settings.token), new_log=new_log)
+        system.start(telegram=bool(settings.token), new_log=new_log, delete_webhook=delete_webhook)
     except (AlreadyRunning, StartError, TelegramStartError) as exc:
         log.error("%s", exc)
         system.stop()
@@ -255,9 +259,9 @@ def main(args: Any) -> int:
     except ConfigError as exc:
         print(f"error: invalid setting: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, (settings.token,))
+    setup_logging(settings.log_level, (settings.token, settings.webhook_secret))
     if args.command == "demo":
         from app.demo import run_demo
 
         return run_demo(args, settings)
-    return run(settings, new_log=args.new_log)
+    return run(settings, new_log=args.new_log, delete_webhook=args.delete_webhook)

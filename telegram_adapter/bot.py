@@ -23,6 +23,7 @@ from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
+from telegram_adapter.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ class TelegramConfig:
     admin_ids: frozenset[int] = frozenset()
     rate: float = 25.0
     polling_timeout: int = 10
+    mode: str = "polling"  # or "webhook"
+    webhook_url: str = ""
+    webhook_listen: tuple[str, int] = ("127.0.0.1", 8443)
+    webhook_secret: str = ""
+    delete_webhook: bool = False  # at shutdown, in webhook mode
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> TelegramConfig:
@@ -63,8 +69,9 @@ class TelegramConfig:
             raise ValueError("ADMIN_IDS must be comma-separated Telegram user ids") from None
         return cls(token, env.get("TELEGRAM_API_URL") or None, admins, float(env.get("TELEGRAM_RATE") or 25.0))
 
-    def __repr__(self) -> str:  # the token never reaches logs
-        return f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate})"
+    def __repr__(self) -> str:  # the token and the webhook secret never reach logs
+        return (f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate}, "
+                f"mode={self.mode}, webhook_url={self.webhook_url!r})")
 
 
 class TelegramBot:
@@ -86,6 +93,7 @@ class TelegramBot:
         self._stopping = asyncio.Event()
         self._error: BaseException | None = None
         self._bot: Bot | None = None
+        self.webhook: Webhook | None = None
         self.updates = PollCounters()
         self.calls = CallMeter(metrics.telegram_call if metrics else lambda *_: None)
 
@@ -138,22 +146,44 @@ class TelegramBot:
         await self.sender.start()
         dispatcher = Dispatcher()
         on_command = (lambda name, result: self.metrics.commands.labels(name, result).inc()) if self.metrics else None
+        webhook = self.config.mode == "webhook"
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
-                                               bot_username=me.username, on_command=on_command))
+                                               bot_username=me.username, on_command=on_command, settle=webhook))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety
             log.warning("setMyCommands failed: %r", exc)
+        try:
+            if webhook:
+                await self._serve_webhook(dispatcher)
+            else:
+                await self._poll(dispatcher)
+        finally:
+            await self.sender.stop()
+            await self._bot.session.close()
+
+    async def _poll(self, dispatcher: Dispatcher) -> None:
         polling = asyncio.create_task(poll(self._bot, dispatcher, self.config.polling_timeout, self.updates))
         self._ready.set()
+        await self._stopping.wait()
+        polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+
+    async def _serve_webhook(self, dispatcher: Dispatcher) -> None:
+        c = self.config
+        self.webhook = Webhook(self._bot, dispatcher, c.webhook_url, c.webhook_listen, c.webhook_secret, self.updates)
         try:
-            await self._stopping.wait()
-            polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
-            await self.sender.stop()
-        finally:
-            await self._bot.session.close()
+            await self.webhook.start()
+        except OSError as exc:
+            raise TelegramStartError(f"the Telegram adapter did not start: WEBHOOK_LISTEN {c.webhook_listen[0]}:"
+                                     f"{c.webhook_listen[1]} cannot be listened on ({exc.strerror})") from None
+        except Exception as exc:
+            raise TelegramStartError(f"the Telegram adapter did not start: WEBHOOK_URL was refused by setWebhook "
+                                     f"({describe(exc)})") from None
+        self._ready.set()
+        await self._stopping.wait()
+        await self.webhook.stop(c.delete_webhook)  # stops accepting, then finishes what is in flight
 
 
     def _refusal(self, exc: Exception) -> str:

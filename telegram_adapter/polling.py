@@ -64,10 +64,12 @@ async def poll(bot: Bot, dispatcher: Dispatcher, timeout: int, counters: PollCou
             update_id = update_id_of(raw)
             if update_id is not None:
                 request.offset = max(request.offset or 0, update_id + 1)  # acknowledged, whatever happens next
-            await _handle(bot, dispatcher, raw, counters)
+            await handle_update(bot, dispatcher, raw, counters)
 
 
-async def _handle(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> None:
+async def handle_update(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> None:
+    """Validate and handle one raw update; one that does not parse or fails is logged and counted (polling
+    and the webhook both)."""
     try:
         update = Update.model_validate(raw, context={"bot": bot})
     except ValidationError as exc:

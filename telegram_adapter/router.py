@@ -129,6 +129,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
+    settling: dict[int, Future] = {}  # settle mode: update_id -> its reply, while the first POST waits for it
 
     @router.message(F.content_type.in_(WRITTEN))
     async def on_message(message: Message, event_update: Update) -> None:
@@ -137,6 +138,8 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
             return
         if not seen.first_time(event_update.update_id):
             log.info("update %s delivered again: already answered", event_update.update_id)
+            if (first := settling.get(event_update.update_id)) is not None:  # answer it no sooner than the first
+                await asyncio.wait([asyncio.wrap_future(first)], timeout=REPLY_TIMEOUT_S)
             return
         group = message.chat.type in GROUPS
         if group and not addressed_to(message.text, bot_username):
@@ -148,7 +151,11 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
                       autosignal, user.username, user.language_code, origin.group_message_id)
         answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command)
         if settle:
-            await answering
+            settling[event_update.update_id] = reply
+            try:
+                await answering
+            finally:
+                del settling[event_update.update_id]
             return
         task = asyncio.get_running_loop().create_task(answering)
         waiting.add(task)

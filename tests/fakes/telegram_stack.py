@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session_stack import ADMIN, Stack, start_stack, stop_stack
 
 
-def start_bot(stack: Stack, fake: FakeBotAPI, **sender_options: Any) -> TelegramBot:
-    config = TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1)
+def start_bot(stack: Stack, fake: FakeBotAPI, config: dict[str, Any] | None = None,
+              **sender_options: Any) -> TelegramBot:
+    """`config` overrides TelegramConfig's fields (the webhook mode's, say)."""
+    config = replace(TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1),
+                     **(config or {}))
     sender_options.setdefault("per_chat_interval", 0.2)
     return build_bot(stack.sessions, stack.store, stack.clock, config=config, **sender_options).start()
 

@@ -1,0 +1,112 @@
+"""Webhook mode end to end: the fake Bot API POSTs updates to the real aiogram bot as Telegram does.
+
+setWebhook is registered with the secret and the handled update types; a POST is answered only after
+the update's events are committed; a wrong secret is refused (401) and nothing is processed; an
+update that does not parse is answered 200 and counted; a redelivery changes nothing twice; and a
+burst of 200 updates ends exactly as it does through polling.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.session_stack import start_stack, stop_stack
+from tests.fakes.telegram_stack import start_bot, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+SECRET = "webhook-Secret_123"
+BURST = range(1000, 1200)  # 200 users, one /start each
+LIMITS = {"global_per_s": 5000, "per_chat_rate": 50.0, "per_chat_burst": 50.0}
+
+
+def webhook_config(port: int = 0, delete: bool = False) -> dict:
+    return {"mode": "webhook", "webhook_url": "http://127.0.0.1/telegram/hook", "webhook_listen": ("127.0.0.1", port),
+            "webhook_secret": SECRET, "delete_webhook": delete, "rate": 5000.0}
+
+
+@pytest.fixture
+def world(tmp_path):
+    fake = FakeBotAPI(**LIMITS).start()
+    stack = start_stack(tmp_path, {})
+    yield fake, stack
+    stop_stack(stack)
+    fake.stop()
+
+
+def start_webhook_bot(fake: FakeBotAPI, stack, delete: bool = False):
+    """The bot in webhook mode on a free port (WEBHOOK_URL is the proxy's address, which here is the port
+    the bot got, so the fake is pointed at it once the bot listens)."""
+    bot = start_bot(stack, fake, webhook_config(delete=delete), per_chat_interval=0.0)
+    fake.webhook["url"] = f"http://127.0.0.1:{bot.webhook.port}/telegram/hook"
+    return bot
+
+
+def outcome(fake: FakeBotAPI, stack, users) -> dict[int, tuple]:
+    """Per user: the event types in the log and the texts sent."""
+    return {u: (tuple(stack.types(u)), tuple(fake.messages_to(u))) for u in users}
+
+
+def run_script(fake: FakeBotAPI, stack) -> dict[int, tuple]:
+    for user in BURST:
+        fake.push_text(user, "/start")
+    fake.push_text(7, "/start", copies=2)  # delivered twice, as Telegram may
+    fake.push_update({"message": {"message_id": 5, "chat": {"id": 8}}})  # no date, no type: does not parse
+    users = [*BURST, 7]
+    wait_until(lambda: all(fake.messages_to(u) for u in users), 30, "every /start answered")
+    fake.push_text(7, "/credits")
+    wait_until(lambda: len(fake.messages_to(7)) == 2, 15, "/credits answered")
+    return outcome(fake, stack, users)
+
+
+def test_a_burst_through_the_webhook_ends_as_through_polling(tmp_path, world):
+    fake, stack = world
+    bot = start_webhook_bot(fake, stack)
+    try:
+        assert fake.webhook["secret_token"] == SECRET and fake.webhook["allowed_updates"] == ["message"]
+        through_webhook = run_script(fake, stack)
+        posts = [status for _, status in fake.webhook_posts]
+        assert posts.count(200) == len(BURST) + 2 + 1 + 1 and set(posts) == {200}  # unparsable: 200 too
+        assert (bot.updates.received, bot.updates.unparsable, bot.updates.failed) == (len(BURST) + 4, 1, 0)
+        assert not fake.calls_of("getUpdates")
+    finally:
+        bot.stop()
+    assert fake.webhook is not None  # not deleted at shutdown unless asked
+
+    polled_fake = FakeBotAPI(**LIMITS).start()
+    (tmp_path / "polled").mkdir()
+    polled_stack = start_stack(tmp_path / "polled", {})
+    polled_bot = start_bot(polled_stack, polled_fake, {"rate": 5000.0}, per_chat_interval=0.0)
+    try:
+        through_polling = run_script(polled_fake, polled_stack)
+    finally:
+        polled_bot.stop()
+        stop_stack(polled_stack)
+        polled_fake.stop()
+    assert through_webhook == through_polling
+    assert through_webhook[7] == (("UserRegistered", "CreditsGranted"), through_webhook[7][1])
+    assert len(through_webhook[7][1]) == 2  # the redelivered /start was answered once
+
+
+def test_the_post_is_answered_after_the_commit_and_a_wrong_secret_processes_nothing(world):
+    fake, stack = world
+    bot = start_webhook_bot(fake, stack, delete=True)
+    try:
+        update = {"update_id": 500, "message": {"message_id": 1, "date": 1, "text": "/start",
+                                                "chat": {"id": 51, "type": "private"},
+                                                "from": {"id": 51, "is_bot": False, "first_name": "Bo"},
+                                                "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+        assert fake.post_webhook(update, "wrong") == 401
+        assert fake.post_webhook(update, None) == 401
+        assert stack.types(51) == [] and bot.updates.refused == 2 and bot.updates.received == 0
+        assert fake.post_webhook(update, SECRET) == 200
+        assert stack.types(51) == ["UserRegistered", "CreditsGranted"]  # committed before the answer
+        assert fake.post_webhook(update, SECRET) == 200  # redelivered: nothing changes
+        assert fake.post_webhook(b"{not json", SECRET) == 200
+        assert stack.types(51) == ["UserRegistered", "CreditsGranted"] and bot.updates.unparsable == 1
+        wait_until(lambda: fake.messages_to(51), 15, "the welcome")
+    finally:
+        bot.stop()
+    assert fake.webhook is None and fake.calls_of("deleteWebhook")  # asked to delete it at shutdown
+    assert len(fake.messages_to(51)) == 1
