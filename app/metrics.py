@@ -27,6 +27,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 RETRY_AFTER_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
 DELIVERY = {"SignalDelivered": "delivered", "DeliveryFailed": "failed"}
 ISSUED = {"AutoSignalIssued": "auto", "ManualSignalIssued": "manual"}
+READINESS_CHECKS = ("log", "feed", "telegram")
 
 
 class Metrics:
@@ -151,9 +152,16 @@ class Snapshot(Collector):
     oldest_pending_s: float | None = None
     log_bytes: int | None = None
     updates: PollCounters | None = None
+    failing: list[str] | None = None  # the readiness checks failing (app.ops_server)
     stream_ages: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def collect(self) -> Iterable[Metric]:
+        if self.failing is not None:
+            ready = GaugeMetricFamily("signalbot_ready", "1 while a readiness check passes (as /readyz)",
+                                      labels=["check"])
+            for check in READINESS_CHECKS:
+                ready.add_metric([check], 0 if check in self.failing else 1)
+            yield ready
         yield from self._feed()
         if self.analyzer is not None:
             yield _counter("signalbot_analysis_cache_hits", "Analyses served from the cache", self.analyzer["cached"])

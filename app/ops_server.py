@@ -73,13 +73,13 @@ class OpsServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         await self._refresh()
-        failing = self.failing()
+        failing = self.system.metrics.snapshot.failing
         if failing:
             return web.json_response({"ready": False, "failing": failing}, status=503)
         return web.json_response({"ready": True})
 
     def failing(self) -> list[str]:
-        """The readiness checks that fail now, among log, feed and telegram (needs a fresh `_refresh`)."""
+        """The readiness checks that fail now, among log, feed and telegram (on counters just refreshed)."""
         system = self.system
         failing = []
         if not system.store.writable():
@@ -120,6 +120,7 @@ class OpsServer:
         snapshot.updates = system.bot.updates if system.bot is not None else None
         snapshot.log_bytes = sum(os.path.getsize(p) for p in (system.store.path, f"{system.store.path}-wal")
                                  if os.path.exists(p))
+        snapshot.failing = self.failing()
 
 
 async def _stats(target: Any, request: Any) -> Any:

@@ -87,6 +87,8 @@ def test_readyz_names_a_stalled_feed_and_recovers(tmp_path, sim):
 
             wait_until(stale, 10, "503 while no candle arrives")
             assert readiness(system)[1] == {"ready": False, "failing": ["feed"]}
+            ready = {labels: v for (name, labels), v in scrape(system).items() if name == "signalbot_ready"}
+            assert ready == {(("check", "feed"),): 0, (("check", "log"),): 1, (("check", "telegram"),): 1}
             wait_until(lambda: readiness(system)[0] == 200, 60, "ready again once candles resume")
             assert readiness(system)[1] == {"ready": True}
         finally:
