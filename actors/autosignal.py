@@ -114,7 +114,7 @@ class AutoSignal(pykka.ThreadingActor):
     `analyzer` anything with `tell` (the AnalyzerPool). `watchlist` () means every symbol the feed
     sends on `interval`. `enabled` (AUTOSIGNAL_ENABLED) is recorded as the first event of a fresh
     stream; after that only /signal_on and /signal_off change it. `history` candles are analyzed,
-    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests
+    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests, metrics
     and benchmarks, called on this actor's thread once a decision is final (persisted or not).
     Admin commands (`AutoSignalCommand`) are answered with text through `reply_to`.
     """

@@ -28,6 +28,8 @@ RETRY_AFTER_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
 DELIVERY = {"SignalDelivered": "delivered", "DeliveryFailed": "failed"}
 ISSUED = {"AutoSignalIssued": "auto", "ManualSignalIssued": "manual"}
 READINESS_CHECKS = ("log", "feed", "telegram")
+DECISIONS = (("issued", ("issued",)), ("no_setup", ("no setup",)), ("low_confidence", ("below",)),
+             ("cooldown", ("cooldown",)), ("disabled", ("autosignals are off",)), ("repeat", ("already decided",)))
 
 
 class Metrics:
@@ -64,6 +66,8 @@ class Metrics:
         self.telegram_retry_after = Histogram("signalbot_telegram_retry_after_seconds",
                                               "retry_after of Telegram's 429 answers, seconds",
                                               buckets=RETRY_AFTER_BUCKETS, registry=r)
+        self.autosignal_decisions = Counter("signalbot_autosignal_decisions", "Autosignal decisions per closed candle",
+                                            ["outcome"], registry=r)
         self.commands = Counter("signalbot_commands", "Chat commands handled", ["command", "result"], registry=r)
         self.candles = CandleMeter(self.registry, clock)
         self.snapshot = Snapshot()
@@ -112,17 +116,23 @@ class Metrics:
             self._r_count += 1
             self.result_r.set(self._r_sum / self._r_count)
 
-    def observe_append(self, seconds: float) -> None:
-        self.append_seconds.observe(seconds)
-
-    def observe_commit(self, appends: int) -> None:
-        self.append_batch.observe(appends)
+    def autosignal_decided(self, symbol: str, open_time: int | None, outcome: str) -> None:
+        """AutoSignal's `on_decided` hook (its thread): the outcome text reduced to a bounded label."""
+        self.autosignal_decisions.labels(decision_label(outcome)).inc()
 
     def telegram_call(self, method: str, result: str, retry_after: float | None = None) -> None:
         """One Bot API call: `result` is ok, rate_limited or an error class (bounded)."""
         self.telegram_requests.labels(method, result).inc()
         if retry_after is not None:
             self.telegram_retry_after.observe(retry_after)
+
+
+def decision_label(outcome: str) -> str:
+    """issued, no_setup, low_confidence, cooldown, disabled, repeat or failed (AutoSignal's outcome texts)."""
+    for label, marks in DECISIONS:
+        if any(outcome.startswith(mark) or f" {mark} " in f" {outcome} " for mark in marks):
+            return label
+    return "failed"
 
 
 class CandleMeter:

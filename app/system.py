@@ -130,6 +130,7 @@ class System:
             interval=s.autosignal_interval,
             cooldown_min=s.autosignal_cooldown_min,
             min_confidence=s.autosignal_min_confidence,
+            on_decided=self.metrics.autosignal_decided,
         ))
         if telegram and s.token:
             config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate,

@@ -56,6 +56,7 @@ def test_metrics_agree_with_the_log_after_an_end_to_end_run(tmp_path, sim):
 
     assert value("signalbot_signals_issued_total", kind="auto") == log["AutoSignalIssued"] >= 1
     assert value("signalbot_signals_issued_total", kind="manual") == log["ManualSignalIssued"]
+    assert value("signalbot_autosignal_decisions_total", outcome="issued") == log["AutoSignalIssued"]
     assert value("signalbot_deliveries_total", result="delivered") == log["SignalDelivered"] >= 1
     assert value("signalbot_deliveries_total", result="failed") == log["DeliveryFailed"]
     assert value("signalbot_events_appended_total") == positions == sum(log.values())
@@ -72,12 +73,16 @@ def test_metrics_agree_with_the_log_after_an_end_to_end_run(tmp_path, sim):
     assert value("signalbot_sessions_live") >= 1 and value("signalbot_log_size_bytes") > 0
 
 
-def test_readyz_names_a_stalled_feed_and_recovers(tmp_path, sim):
+def test_readyz_names_a_stalled_feed_and_recovers_in_webhook_mode(tmp_path, sim):
     clock = ManualClock(1_000_000)  # the wall clock /readyz measures freshness on, moved by hand
     with FakeBotAPI(token=TOKEN) as fake:
-        system = start_system(tmp_path, sim, fake, health_clock=clock)
+        system = start_system(tmp_path, sim, fake, health_clock=clock, TELEGRAM_MODE="webhook",
+                              WEBHOOK_URL="http://127.0.0.1/hook", WEBHOOK_LISTEN="127.0.0.1:0", WEBHOOK_SECRET="s")
         try:
-            assert get(system, "/healthz")[0] == 200
+            fake.webhook["url"] = f"http://127.0.0.1:{system.bot.webhook.port}/hook"  # the port it got
+            fake.push_text(USER, "/start")
+            wait_until(lambda: fake.messages_to(USER), 15, "the welcome, through the webhook")
+            assert not fake.calls_of("getUpdates") and get(system, "/healthz")[0] == 200
             wait_until(lambda: readiness(system)[0] == 200, 30, "ready once candles flow")
             sim.outage(2.0)  # the simulator drops and refuses everything for a while
 
