@@ -1,9 +1,10 @@
 """The process's Prometheus metrics, in one CollectorRegistry per System (tests run several in one process).
 
-What the log holds is counted from a subscription to the log, so `/metrics` and the log agree; latencies
-are observed where they happen (appends, analyses, Telegram calls, commands); the feed, analyzer, sessions
-and Sender keep their own counters, which `Snapshot` exposes as read at scrape time. No label carries a
-user id: labels are event kinds, reasons, command names, Telegram methods and watched streams.
+What the log holds is counted from the log (read from its first event at start, then followed), so
+`/metrics` and the log agree, across restarts too; latencies are observed where they happen (appends,
+analyses, Telegram calls, commands); the feed, analyzer, sessions and Sender keep their own counters,
+which `Snapshot` exposes as read at scrape time. No label carries a user id: labels are event kinds,
+reasons, command names, Telegram methods and watched streams.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class Metrics:
         """`clock`: the wall clock the feed's freshness is measured on."""
         r = self.registry = CollectorRegistry()
         # from the log
-        self.events_appended = Counter("signalbot_events_appended", "Events committed to the log", registry=r)
+        self.events_appended = Counter("signalbot_events_appended",
+                                       "Events in the log (counted at start, then as committed)", registry=r)
         self.signals_issued = Counter("signalbot_signals_issued", "Signals issued", ["kind"], registry=r)
         self.deliveries = Counter("signalbot_deliveries", "Deliveries settled", ["result"], registry=r)
         self.delivery_failures = Counter("signalbot_delivery_failures", "Failed deliveries by reason", ["reason"],

@@ -41,6 +41,7 @@ from app.ops_server import OpsServer
 from domain.outcomes import Rules
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
+from telegram_adapter.sender import CATCH_UP_BATCH
 
 log = logging.getLogger("system")
 
@@ -146,13 +147,18 @@ class System:
         return self
 
     def _instrument(self) -> None:
-        """Metrics in this System's own registry, following the log from its current end."""
+        """Metrics in this System's own registry; what the log holds is counted from its first event (read
+        here, before any actor writes), then followed, so the counters equal the log's after a restart too."""
         self.health_clock = self.health_clock or self.clock
         self.started_ms = self.health_clock.now_ms()
         self.metrics = Metrics(self.health_clock)
         self.store.on_append = self.metrics.append_seconds.observe
         self.store.on_commit(self.metrics.append_batch.observe)
-        self.store.subscribe(self.metrics.on_events)
+        position = 0
+        while batch := list(self.store.read_all(position, CATCH_UP_BATCH)):
+            self.metrics.on_events(batch)
+            position = batch[-1].position
+        self.store.subscribe(self.metrics.on_events, position)
 
     def sender(self) -> Any:
         """The Sender delivering the outbox (Telegram's, or the console's), if one runs."""

@@ -31,46 +31,60 @@ def sim():
     pykka.ActorRegistry.stop_all()
 
 
-def test_metrics_agree_with_the_log_after_an_end_to_end_run(tmp_path, sim):
+def settled(system) -> tuple[dict, Counter]:
+    """Stop issuing autosignals, let every delivery settle, then (/metrics, event types in the log)."""
+    system.autosignal.ask(BeginShutdown(), timeout=5)  # no more signals: the log stops growing
+    wait_until(lambda: system.bot.pending_deliveries() == 0, 60, "every delivery settled")
+    return scrape(system), Counter(r.type for r in system.store.read_all())
+
+
+def value(metrics: dict, name: str, **labels: str) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def assert_agree(metrics: dict, log: Counter) -> None:
+    """The counters of what the log holds equal the log."""
+    assert value(metrics, "signalbot_signals_issued_total", kind="auto") == log["AutoSignalIssued"] >= 1
+    assert value(metrics, "signalbot_signals_issued_total", kind="manual") == log["ManualSignalIssued"]
+    assert value(metrics, "signalbot_deliveries_total", result="delivered") == log["SignalDelivered"] >= 1
+    assert value(metrics, "signalbot_deliveries_total", result="failed") == log["DeliveryFailed"]
+    assert value(metrics, "signalbot_events_appended_total") == sum(log.values())
+    assert value(metrics, "signalbot_credits_granted_total", reason="welcome") == 100
+    assert value(metrics, "signalbot_outbox_pending") == 0
+
+
+def test_metrics_agree_with_the_log_after_an_end_to_end_run_and_a_restart(tmp_path, sim):
     with FakeBotAPI(token=TOKEN) as fake:
         system = start_system(tmp_path, sim, fake, AUTOSIGNAL_COOLDOWN_MIN="5")
         try:
             fake.push_text(USER, "/start")
             fake.push_text(USER, "/futures BTC 1m")
             fake.push_text(USER, "/credits")
-            store = system.store
             wait_until(lambda: len(fake.messages_to(USER)) >= 3, 30, "the user's answers")
-            wait_until(lambda: any(r.type == "AutoSignalIssued" for r in store.read_stream("autosignal")), 30,
-                       "an autosignal")
-            system.autosignal.ask(BeginShutdown(), timeout=5)  # no more signals: the log stops growing
-            wait_until(lambda: system.bot.pending_deliveries() == 0, 60, "every delivery settled")
-            metrics = scrape(system)
-            log = Counter(r.type for r in store.read_all())
-            positions = store.last_position()
-            appends = store.stats().appends
+            wait_until(lambda: any(r.type == "AutoSignalIssued" for r in system.store.read_stream("autosignal")),
+                       30, "an autosignal")
+            metrics, log = settled(system)
+            appends = system.store.stats().appends
         finally:
             system.stop()
+        again = start_system(tmp_path, sim, fake)  # a restart counts what the log already holds
+        try:
+            restarted, log_again = settled(again)
+        finally:
+            again.stop()
 
-    def value(name: str, **labels: str) -> float:
-        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
-
-    assert value("signalbot_signals_issued_total", kind="auto") == log["AutoSignalIssued"] >= 1
-    assert value("signalbot_signals_issued_total", kind="manual") == log["ManualSignalIssued"]
-    assert value("signalbot_autosignal_decisions_total", outcome="issued") == log["AutoSignalIssued"]
-    assert value("signalbot_deliveries_total", result="delivered") == log["SignalDelivered"] >= 1
-    assert value("signalbot_deliveries_total", result="failed") == log["DeliveryFailed"]
-    assert value("signalbot_events_appended_total") == positions == sum(log.values())
-    assert value("signalbot_append_seconds_count") == appends
-    assert value("signalbot_outbox_pending") == 0
-    assert value("signalbot_credits_granted_total", reason="welcome") == 100
-    assert value("signalbot_commands_total", command="start", result="answered") == 1
-    assert value("signalbot_commands_total", command="credits", result="answered") == 1
-    assert value("signalbot_telegram_requests_total", method="getMe", result="ok") == 1
-    assert value("signalbot_telegram_requests_total", method="sendMessage", result="ok") >= 3
-    assert value("signalbot_analysis_seconds_count") >= 1
-    assert all(value("signalbot_candles_closed_total", symbol=s, interval="1m") > 0 for s in SYMBOLS), metrics
+    assert_agree(metrics, log)
+    assert_agree(restarted, log_again)
+    assert value(metrics, "signalbot_autosignal_decisions_total", outcome="issued") == log["AutoSignalIssued"]
+    assert value(metrics, "signalbot_append_seconds_count") == appends
+    assert value(metrics, "signalbot_commands_total", command="start", result="answered") == 1
+    assert value(metrics, "signalbot_commands_total", command="credits", result="answered") == 1
+    assert value(metrics, "signalbot_telegram_requests_total", method="getMe", result="ok") == 1
+    assert value(metrics, "signalbot_telegram_requests_total", method="sendMessage", result="ok") >= 3
+    assert value(metrics, "signalbot_analysis_seconds_count") >= 1
+    assert all(value(metrics, "signalbot_candles_closed_total", symbol=s, interval="1m") > 0 for s in SYMBOLS)
     assert not any(str(USER) in v for _, labels in metrics for _, v in labels)  # no user id as a label
-    assert value("signalbot_sessions_live") >= 1 and value("signalbot_log_size_bytes") > 0
+    assert value(metrics, "signalbot_sessions_live") >= 1 and value(metrics, "signalbot_log_size_bytes") > 0
 
 
 def test_readyz_names_a_stalled_feed_and_recovers_in_webhook_mode(tmp_path, sim):
