@@ -9,7 +9,6 @@ reasons, command names, Telegram methods and watched streams.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +73,7 @@ class Metrics:
         self.candles = CandleMeter(self.registry, clock)
         self.snapshot = Snapshot()
         r.register(self.snapshot)
-        self._r_sum, self._r_count = 0.0, 0
-        self._lock = threading.Lock()
+        self._r_sum, self._r_count = 0.0, 0  # closed signals' R, for the running average
 
     def on_events(self, records: list[Recorded]) -> None:
         """A log subscription's callback (the journal's thread): count and return at once."""
@@ -113,10 +111,9 @@ class Metrics:
 
     def _closed(self, reason: str, result_r: float) -> None:
         self.signals_closed.labels(reason).inc()
-        with self._lock:
-            self._r_sum += result_r
-            self._r_count += 1
-            self.result_r.set(self._r_sum / self._r_count)
+        self._r_sum += result_r
+        self._r_count += 1
+        self.result_r.set(self._r_sum / self._r_count)
 
     def autosignal_decided(self, symbol: str, open_time: int | None, outcome: str) -> None:
         """AutoSignal's `on_decided` hook (its thread): the outcome text reduced to a bounded label."""
