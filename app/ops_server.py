@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.messages import AnalyzerStats, FeedCounters, FeedStats, SessionCounters, SessionStats
 from analysis.candles import interval_ms
+from app.log_file import StartError
 
 log = logging.getLogger("ops")
 
@@ -41,8 +42,13 @@ class OpsServer:
         return f"{self.host}:{self.port}"
 
     def start(self) -> OpsServer:
+        """Raises StartError naming METRICS_ADDR when the address cannot be listened on."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(10)
+        try:
+            asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(10)
+        except OSError as exc:
+            self.stop()
+            raise StartError(f"METRICS_ADDR {self.address} cannot be listened on ({exc.strerror or exc})") from None
         log.info("metrics and health checks on http://%s/metrics", self.address)
         return self
 

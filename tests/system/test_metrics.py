@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 
 import pykka
@@ -9,6 +10,8 @@ import pytest
 
 from actors.clock import ManualClock
 from actors.messages import BeginShutdown
+from app.log_file import StartError
+from app.ops_server import OpsServer
 from marketsim.background import BackgroundSim
 from marketsim.server import MarketSim
 from marketsim.sources import synthetic_market
@@ -112,3 +115,12 @@ def test_readyz_names_a_stalled_feed_and_recovers_in_webhook_mode(tmp_path, sim)
             assert readiness(system)[1] == {"ready": True}
         finally:
             system.stop()
+
+
+def test_a_metrics_address_in_use_is_one_line_naming_the_setting():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(StartError, match=f"^METRICS_ADDR 127.0.0.1:{port} cannot be listened on"):
+            OpsServer("127.0.0.1", port, system=None).start()
