@@ -1,4 +1,4 @@
-"""The Telegram side on its own loop thread: aiogram polling, the router and the Sender."""
+"""The Telegram side on its own loop thread: aiogram polling or the webhook, the router and the Sender."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ class TelegramConfig:
 
 
 class TelegramBot:
-    """Polls Telegram, routes updates to Sessions, sends through the Sender; `start()`/`stop()`."""
+    """Takes updates (long polling, or a webhook with `mode="webhook"`), routes them to Sessions, sends through
+    the Sender, and counts every Bot API call (`calls`); `start()`/`stop()`."""
 
     def __init__(self, config: TelegramConfig, sessions: Any, store: EventStore, clock: Clock,
                  autosignal: Any = None, metrics: Any = None, **sender_options: Any) -> None:

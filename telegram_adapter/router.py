@@ -1,8 +1,10 @@
 """aiogram Router: each message becomes one `Command` for Sessions (or an autosignal admin
 command for the AutoSignal actor), and its answer becomes exactly one reply via the Sender.
 
-The handler only `tell`s and returns, so with sequential update handling the commands
-reach Sessions in update_id order (which the sessions' idempotency relies on). An update
+When polling, the handler only `tell`s and returns, so with sequential update handling the commands
+reach Sessions in update_id order (which the sessions' idempotency relies on); in webhook mode
+(`settle`) it returns only once the session has answered, after committing the command's events, so
+Telegram's POST is acknowledged only then. An update
 Telegram delivers again while the process runs gets no second answer, whatever the command
 (the sessions' log-based idempotency covers charging commands across a crash).
 
