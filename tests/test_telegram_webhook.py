@@ -8,8 +8,14 @@ burst of 200 updates ends exactly as it does through polling.
 
 from __future__ import annotations
 
+import queue
+import socket
+import threading
+from dataclasses import replace
+
 import pytest
 
+from actors.messages import Command, Reply
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session_stack import start_stack, stop_stack
 from tests.fakes.telegram_stack import start_bot, wait_until
@@ -41,6 +47,14 @@ def start_webhook_bot(fake: FakeBotAPI, stack, delete: bool = False):
     bot = start_bot(stack, fake, webhook_config(delete=delete), per_chat_interval=0.0)
     fake.webhook["url"] = f"http://127.0.0.1:{bot.webhook.port}/telegram/hook"
     return bot
+
+
+def update(update_id: int, user: int, text: str) -> dict:
+    """A private message as Telegram POSTs it."""
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1, "text": text, "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "Bo"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}}
 
 
 def outcome(fake: FakeBotAPI, stack, users) -> dict[int, tuple]:
@@ -93,16 +107,13 @@ def test_the_post_is_answered_after_the_commit_and_a_wrong_secret_processes_noth
     fake, stack = world
     bot = start_webhook_bot(fake, stack, delete=True)
     try:
-        update = {"update_id": 500, "message": {"message_id": 1, "date": 1, "text": "/start",
-                                                "chat": {"id": 51, "type": "private"},
-                                                "from": {"id": 51, "is_bot": False, "first_name": "Bo"},
-                                                "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
-        assert fake.post_webhook(update, "wrong") == 401
-        assert fake.post_webhook(update, None) == 401
+        start = update(500, 51, "/start")
+        assert fake.post_webhook(start, "wrong") == 401
+        assert fake.post_webhook(start, None) == 401
         assert stack.types(51) == [] and bot.updates.refused == 2 and bot.updates.received == 0
-        assert fake.post_webhook(update, SECRET) == 200
+        assert fake.post_webhook(start, SECRET) == 200
         assert stack.types(51) == ["UserRegistered", "CreditsGranted"]  # committed before the answer
-        assert fake.post_webhook(update, SECRET) == 200  # redelivered: nothing changes
+        assert fake.post_webhook(start, SECRET) == 200  # redelivered: nothing changes
         assert fake.post_webhook(b"{not json", SECRET) == 200
         assert stack.types(51) == ["UserRegistered", "CreditsGranted"] and bot.updates.unparsable == 1
         wait_until(lambda: fake.messages_to(51), 15, "the welcome")
@@ -110,3 +121,42 @@ def test_the_post_is_answered_after_the_commit_and_a_wrong_secret_processes_noth
         bot.stop()
     assert fake.webhook is None and fake.calls_of("deleteWebhook")  # asked to delete it at shutdown
     assert len(fake.messages_to(51)) == 1
+
+
+class HeldSessions:
+    """Sessions that hold every command until the test answers it."""
+
+    def __init__(self) -> None:
+        self.commands: queue.Queue[Command] = queue.Queue()
+
+    def tell(self, message: Command) -> None:
+        self.commands.put(message)
+
+
+def refused(port: int) -> bool:
+    """Whether 127.0.0.1:`port` refuses a TCP connection."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_shutdown_stops_accepting_and_finishes_the_update_in_flight(world):
+    fake, stack = world
+    held = HeldSessions()
+    bot = start_webhook_bot(fake, replace(stack, sessions=held))
+    answered: list[int] = []
+    in_flight = threading.Thread(target=lambda: answered.append(fake.post_webhook(update(600, 61, "/credits"), SECRET)))
+    in_flight.start()
+    command = held.commands.get(timeout=15)  # the POST waits for its session's answer
+    stopping = threading.Thread(target=bot.stop)
+    stopping.start()
+    wait_until(lambda: refused(bot.webhook.port), 15, "the listener closed")
+    assert fake.post_webhook(update(601, 62, "/credits"), SECRET) == 0  # not accepted any more
+    assert answered == [] and held.commands.empty()  # the first still waits; the later one was never taken
+    command.reply_to.set_result(Reply("Balance: 0 credits"))
+    in_flight.join(15)
+    stopping.join(30)
+    assert answered == [200] and not stopping.is_alive()
+    assert fake.messages_to(61) == ["Balance: 0 credits"]  # its answer was sent before the Sender stopped
