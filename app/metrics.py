@@ -28,8 +28,9 @@ RETRY_AFTER_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
 DELIVERY = {"SignalDelivered": "delivered", "DeliveryFailed": "failed"}
 ISSUED = {"AutoSignalIssued": "auto", "ManualSignalIssued": "manual"}
 READINESS_CHECKS = ("log", "feed", "telegram")
-DECISIONS = (("issued", ("issued",)), ("no_setup", ("no setup",)), ("low_confidence", ("below",)),
-             ("cooldown", ("cooldown",)), ("disabled", ("autosignals are off",)), ("repeat", ("already decided",)))
+DECISIONS = (("no_setup", ("no setup",)), ("low_confidence", (" below ", "no calibrated confidence")),
+             ("cooldown", ("in cooldown",)), ("disabled", ("autosignals are off",)),
+             ("repeat", ("already decided", "already issued", "on the previous bar")))  # phrases of its outcomes
 
 
 class Metrics:
@@ -128,10 +129,9 @@ class Metrics:
 
 def decision_label(outcome: str) -> str:
     """issued, no_setup, low_confidence, cooldown, disabled, repeat or failed (AutoSignal's outcome texts)."""
-    for label, marks in DECISIONS:
-        if any(outcome.startswith(mark) or f" {mark} " in f" {outcome} " for mark in marks):
-            return label
-    return "failed"
+    if outcome.startswith("issued "):
+        return "issued"
+    return next((label for label, marks in DECISIONS if any(mark in outcome for mark in marks)), "failed")
 
 
 class CandleMeter:

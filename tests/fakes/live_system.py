@@ -28,7 +28,8 @@ def start_system(folder: Path, sim: MarketSim, fake: FakeBotAPI, health_clock: C
         "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url, "ADMIN_IDS": str(ADMIN),
         "DB_PATH": str(folder / "events.db"), "BINANCE_WS_URL": sim.urls["ws"], "BINANCE_REST_URL": sim.urls["rest"],
         "WATCHLIST": ",".join(SYMBOLS), "AUTOSIGNAL_INTERVAL": "1m", "AUTOSIGNAL_MIN_CONFIDENCE": "0",
-        "ANALYZER_WORKERS": "1", "SYNCHRONOUS": "NORMAL", "METRICS_ADDR": "127.0.0.1:0", "CANDLE_BUFFER": "300",
+        "AUTOSIGNAL_ENABLED": "true", "ANALYZER_WORKERS": "1", "SYNCHRONOUS": "NORMAL", "METRICS_ADDR": "127.0.0.1:0",
+        "CANDLE_BUFFER": "300",
     }
     settings = load_settings({**base, **env}, dotenv=None)
     system = System(settings, health_clock=health_clock)
