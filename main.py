@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--new-log", action="store_true",
                      help="start a new log in an empty or schema-less file at DB_PATH (otherwise refused)")
+    run.add_argument("--delete-webhook", action="store_true",
+                     help="webhook mode: delete the webhook at shutdown (by default it stays registered)")
     demo = commands.add_parser("demo", help="the whole system offline: simulator, fresh log, scripted tour")
     demo.add_argument("--data", nargs="+", metavar="CSV", help="real kline files for the simulator")
     demo.add_argument("--interactive", action="store_true", help="hand the console to you after the tour")

@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -120,9 +122,12 @@ def _child_process() -> ProcessPoolExecutor:
 class AnalyzerRouter(pykka.ThreadingActor):
     """Owns the cache and the in-flight requests; hands work to the workers in turn."""
 
-    def __init__(self, workers: list[pykka.ActorRef], cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self, workers: list[pykka.ActorRef], cache_entries: int = CACHE_ENTRIES,
+                 observe: Callable[[float], None] | None = None) -> None:
         super().__init__()
         self.workers = workers
+        self.observe = observe  # seconds from handing a job to a worker to its result
+        self.started: dict[tuple, float] = {}
         self.cache_entries = cache_entries
         self.cache: OrderedDict[tuple, AnalysisResult] = OrderedDict()
         self.waiting: dict[tuple, list[Analyze]] = {}
@@ -155,6 +160,7 @@ class AnalyzerRouter(pykka.ThreadingActor):
             self.waiting[key].append(message)
             return None
         self.waiting[key] = [message]
+        self.started[key] = time.perf_counter()
         worker = self.workers[self.turn % len(self.workers)]
         self.turn += 1
         worker.tell(AnalyzeJob(key, message.candles, message.mode, self.actor_ref))
@@ -162,6 +168,9 @@ class AnalyzerRouter(pykka.ThreadingActor):
 
     def _done(self, key: tuple, outcome: Any) -> None:
         self.computed += 1
+        started = self.started.pop(key, None)
+        if self.observe is not None and started is not None:
+            self.observe(time.perf_counter() - started)
         if isinstance(outcome, AnalysisResult):  # failures are not cached: fixed candles may follow
             self.cache[key] = outcome
             while len(self.cache) > self.cache_entries:
@@ -196,12 +205,14 @@ class AnalyzerPool:
     @classmethod
     def start(cls, workers: int | None = None, cache_entries: int = CACHE_ENTRIES,
               processes: bool = False, costs: Costs = DEFAULT_COSTS,
-              calibration: Calibration | None = None) -> AnalyzerPool:
+              calibration: Calibration | None = None,
+              observe: Callable[[float], None] | None = None) -> AnalyzerPool:
         """`workers` actors (default: the CPU count); `processes=True` gives each its own child process;
-        `costs` and `calibration` for every analysis."""
+        `costs` and `calibration` for every analysis; `observe` gets each analysis's seconds (on the router's
+        thread)."""
         count = workers or os.cpu_count() or 1
         refs = [AnalyzerWorker.start(processes, costs, calibration) for _ in range(count)]
-        return cls(AnalyzerRouter.start(refs, cache_entries), refs, processes)
+        return cls(AnalyzerRouter.start(refs, cache_entries, observe), refs, processes)
 
     @property
     def size(self) -> int:

@@ -36,8 +36,11 @@ from actors.messages import (
     FeedError,
     GetCandles,
     Kline,
+    Logged,
     SubscribeCandles,
     answer,
+    outcome_of,
+    relay_log,
 )
 from analysis.candles import Candles, interval_ms
 from domain import autosignal as rules
@@ -104,11 +107,6 @@ class _Sweep:
     """Sent by the sweeper thread every second: fail scans that waited longer than the timeout."""
 
 
-@dataclass(frozen=True)
-class _Logged:
-    records: tuple[Recorded, ...]
-
-
 class AutoSignal(pykka.ThreadingActor):
     """Owner and only writer of stream `autosignal`.
 
@@ -116,7 +114,7 @@ class AutoSignal(pykka.ThreadingActor):
     `analyzer` anything with `tell` (the AnalyzerPool). `watchlist` () means every symbol the feed
     sends on `interval`. `enabled` (AUTOSIGNAL_ENABLED) is recorded as the first event of a fresh
     stream; after that only /signal_on and /signal_off change it. `history` candles are analyzed,
-    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests
+    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests, metrics
     and benchmarks, called on this actor's thread once a decision is final (persisted or not).
     Admin commands (`AutoSignalCommand`) are answered with text through `reply_to`.
     """
@@ -179,7 +177,7 @@ class AutoSignal(pykka.ThreadingActor):
             if failure:
                 log.error("autosignal could not record AUTOSIGNAL_ENABLED: %s", failure)
         self._follow(self.store.read_all(0))
-        self.subscription = self.store.subscribe(self._on_log, after_position=self.audience.position)
+        self.subscription = self.store.subscribe(relay_log(self.actor_ref), after_position=self.audience.position)
         if self.feed is not None:
             self.feed.tell(SubscribeCandles(self.actor_ref, intervals=(self.interval,), watchlist_only=True))
         threading.Thread(target=self._sweeper, name="autosignal-sweeper", daemon=True).start()
@@ -223,13 +221,6 @@ class AutoSignal(pykka.ThreadingActor):
         for seq in [seq for seq, scan in self.scans.items() if scan.started < too_old and not scan.done]:
             self._fail(seq, f"no answer within {self.scan_timeout_s:g} s")
 
-    def _on_log(self, records: list[Recorded]) -> None:
-        """Journal thread: hand the events on and return at once."""
-        try:
-            self.actor_ref.tell(_Logged(tuple(records)))
-        except pykka.ActorDeadError:
-            pass
-
     # --- messages ----------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
@@ -244,7 +235,7 @@ class AutoSignal(pykka.ThreadingActor):
                 self._flush()
             case _Sweep():
                 self._sweep()
-            case _Logged(records):
+            case Logged(records):
                 self._follow(records)
             case AutoSignalCommand():
                 return self._on_command(message)
@@ -296,7 +287,7 @@ class AutoSignal(pykka.ThreadingActor):
         scan = self.scans.get(seq)
         if scan is None or scan.done:
             return
-        candles = _result(reply)
+        candles = outcome_of(reply)
         if isinstance(candles, FeedError):
             return self._fail(seq, f"feed: {candles.reason}")
         if not isinstance(candles, Candles) or len(candles) == 0:
@@ -314,7 +305,7 @@ class AutoSignal(pykka.ThreadingActor):
         scan = self.scans.get(seq)
         if scan is None or scan.done:
             return
-        outcome = _result(reply)
+        outcome = outcome_of(reply)
         if isinstance(outcome, AnalysisFailed):
             return self._fail(seq, f"analysis failed: {outcome.reason}")
         if not isinstance(outcome, AnalysisResult):
@@ -559,11 +550,6 @@ class AutoSignal(pykka.ThreadingActor):
     def _now(self) -> int:
         """Market time: the latest candle close seen (the wall clock before any candle)."""
         return self.market_now if self.market_now is not None else self.clock.now_ms()
-
-
-def _result(reply: Future) -> Any:
-    exc = reply.exception()
-    return exc if exc is not None else reply.result()
 
 
 def _when(ms: int) -> str:

@@ -54,6 +54,8 @@ class _Book(CandleBook):
         self.ready = asyncio.Event()
         self.conn: _Conn | None = None
         self.watched = False  # on the watchlist (not only streamed on demand)
+        self.holds = 0  # EnsureStream(hold=True) not yet released: an open signal needs this stream
+        self.used_at = time.monotonic()  # last request for it; an unheld on-demand book idle too long is dropped
 
 
 class _Conn:
@@ -109,6 +111,7 @@ class FeedEngine:
 
     def start(self) -> None:
         self._spawn(self._boot())
+        self._spawn(self._drop_idle_streams())
 
     async def stop(self) -> None:
         for conn in self.conns:
@@ -207,6 +210,7 @@ class FeedEngine:
             used_weight=self.rest.used_weight,
             connections=sum(conn.alive for conn in self.conns),
             streams=len(self.books),
+            streams_dropped=c["streams_dropped"],
             fatal=self.fatal,
         )
 
@@ -222,6 +226,7 @@ class FeedEngine:
             if reason:
                 return FeedError(reason, "unknown_symbol")
             return FeedError(f"{symbol} {interval} is not streamed yet; send EnsureStream first", "not_ready")
+        book.used_at = time.monotonic()
         if not book.ready.is_set():
             return FeedError(f"history of {symbol} {interval} is still loading", "not_ready")
         if self._in_outage(book):
@@ -238,7 +243,11 @@ class FeedEngine:
             return FeedError(f"no live candle for {symbol} {interval}", "not_ready")
         return book.live
 
-    async def ensure_stream(self, symbol: str, interval: str) -> StreamReady | FeedError:
+    async def ensure_stream(self, symbol: str, interval: str, hold: bool = False) -> StreamReady | FeedError:
+        """Stream (symbol, interval) with its history; `hold` keeps it until `release_stream`.
+
+        A new on-demand stream beyond `max_on_demand_streams` is refused (kind `capacity`), unless held.
+        """
         symbol = symbol.upper()
         if self.fatal:
             return FeedError(self.fatal, "fatal")
@@ -263,7 +272,11 @@ class FeedEngine:
         reason = self._symbol_error(symbol)
         if reason:
             return FeedError(reason, "unknown_symbol")
+        if (symbol, interval) not in self.books and not hold and self._on_demand() >= self.cfg.max_on_demand_streams:
+            return FeedError(f"the bot already follows its maximum of {self.cfg.max_on_demand_streams} "
+                             "markets on demand", "capacity")
         book = self._book(symbol, interval)
+        book.used_at = time.monotonic()
         self._place([book])
         try:
             await asyncio.wait_for(book.ready.wait(), self.cfg.ensure_timeout_s)
@@ -271,7 +284,40 @@ class FeedEngine:
             return FeedError(f"history of {symbol} {interval} did not arrive in time", "unavailable")
         if self.fatal:
             return FeedError(self.fatal, "fatal")
+        if self.books.get((symbol, interval)) is not book:  # dropped while loading: ask again
+            return await self.ensure_stream(symbol, interval, hold)
+        book.holds += hold
         return StreamReady(symbol, interval, len(book.buffer))
+
+    def release_stream(self, symbol: str, interval: str) -> None:
+        """One holder less; the book may be dropped once idle (see `_drop_idle_streams`)."""
+        book = self.books.get((symbol.upper(), interval))
+        if book is not None and book.holds > 0:
+            book.holds -= 1
+            book.used_at = time.monotonic()
+
+    def _on_demand(self) -> int:
+        return sum(not book.watched for book in self.books.values())
+
+    async def _drop_idle_streams(self) -> None:
+        """Unsubscribe and forget on-demand books no one holds or asked about for `idle_stream_s`."""
+        idle_s = self.cfg.idle_stream_s
+        while True:
+            await asyncio.sleep(min(60.0, idle_s / 2))
+            cutoff = time.monotonic() - idle_s
+            for book in [b for b in self.books.values() if not b.watched and not b.holds and b.used_at < cutoff
+                         and b.backfill is None and b.ready.is_set()]:
+                self._drop(book)
+
+    def _drop(self, book: _Book) -> None:
+        del self.books[(book.symbol, book.interval)]
+        self.counts["streams_dropped"] += 1
+        for conn in self.conns:  # its connection, and a successor taking over from it
+            if book.name in conn.streams:
+                conn.streams.remove(book.name)
+                if conn.alive and conn.ws is not None:
+                    self._spawn(self._send_control(conn, conn.ws, [book.name], "UNSUBSCRIBE"))
+        log.info("market feed dropped idle stream %s %s", book.symbol, book.interval)
 
     async def top_symbols(self, n: int) -> tuple[str, ...]:
         """The n USDT pairs by 24 h quote volume, without stablecoin pairs and leveraged tokens."""
@@ -397,7 +443,7 @@ class FeedEngine:
     async def _after_connect(self, conn: _Conn, ws: Any, extra: list[str]) -> bool:
         """Subscribe what the URL could not carry, then backfill (or take over from a predecessor)."""
         for i in range(0, len(extra), _SUBSCRIBE_BATCH):
-            if not await self._send_subscribe(conn, ws, extra[i : i + _SUBSCRIBE_BATCH]):
+            if not await self._send_control(conn, ws, extra[i : i + _SUBSCRIBE_BATCH]):
                 return False
         names = set(conn.streams)
         books = [b for b in self.books.values() if b.name in names]
@@ -421,19 +467,19 @@ class FeedEngine:
             self._request_backfill(book)
         return True
 
-    async def _send_subscribe(self, conn: _Conn, ws: Any, names: list[str]) -> bool:
+    async def _send_control(self, conn: _Conn, ws: Any, names: list[str], method: str = "SUBSCRIBE") -> bool:
         rid = next(self._ids)
         reply = asyncio.get_running_loop().create_future()
         conn.replies[rid] = reply
         await conn.pacer.wait()
         try:
-            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": names, "id": rid}).decode())
+            await ws.send(orjson.dumps({"method": method, "params": names, "id": rid}).decode())
             answer: ControlReply = await asyncio.wait_for(reply, self.cfg.request_timeout_s)
         except (TimeoutError, websockets.ConnectionClosed):
             conn.replies.pop(rid, None)
             return False
         if answer.error_code is not None:
-            log.error("Binance refused SUBSCRIBE %s: %s %s", names[:3], answer.error_code, answer.error_msg)
+            log.error("Binance refused %s %s: %s %s", method, names[:3], answer.error_code, answer.error_msg)
         return True
 
     async def _subscribe_live(self, conn: _Conn, books: list[_Book]) -> None:
@@ -441,7 +487,7 @@ class FeedEngine:
         ws = conn.ws
         if ws is None:
             return
-        if await self._send_subscribe(conn, ws, [b.name for b in books]):
+        if await self._send_control(conn, ws, [b.name for b in books]):
             for book in books:
                 self._request_backfill(book)
         else:

@@ -26,6 +26,7 @@ from actors.messages import (
     FeedStats,
     GetCandles,
     GetLivePrice,
+    ReleaseStream,
     SubscribeCandles,
     TopSymbols,
     answer,
@@ -60,6 +61,8 @@ class FeedConfig:
     ensure_timeout_s: float = 30.0
     watchlist_refresh_s: float = 3600.0
     max_streams_per_connection: int = 1024
+    max_on_demand_streams: int = 200  # streams beyond the watchlist (users' pairs, open signals' pairs)
+    idle_stream_s: float = 600.0  # an on-demand stream no one holds or asked about this long is dropped
     control_rate: float | None = None  # SUBSCRIBE messages per second; default: Binance limit - 3
 
     def __post_init__(self) -> None:
@@ -70,8 +73,8 @@ class FeedConfig:
             raise ValueError(f"intervals must be Binance intervals ({', '.join(INTERVAL_MS)}), got {bad}")
         if not 1 <= self.max_streams_per_connection <= 1024:
             raise ValueError("max_streams_per_connection must be within 1..1024")
-        if self.buffer_size < 1 or self.top_n < 1:
-            raise ValueError("buffer_size and top_n must be positive")
+        if self.buffer_size < 1 or self.top_n < 1 or self.max_on_demand_streams < 0 or self.idle_stream_s <= 0:
+            raise ValueError("buffer_size, top_n and idle_stream_s must be positive, max_on_demand_streams >= 0")
         object.__setattr__(self, "watchlist", tuple(s.upper() for s in self.watchlist))
 
 
@@ -120,8 +123,11 @@ class MarketFeed(pykka.ThreadingActor):
                 return self._reply(message, self._call(engine.live_price, symbol, interval))
             case FeedStats():
                 return self._reply(message, self._call(engine.stats))
-            case EnsureStream(symbol=symbol, interval=interval):
-                return self._reply(message, self._run(engine.ensure_stream(symbol, interval)))
+            case EnsureStream(symbol=symbol, interval=interval, hold=hold):
+                return self._reply(message, self._run(engine.ensure_stream(symbol, interval, hold)))
+            case ReleaseStream(symbol=symbol, interval=interval):
+                self._loop.call_soon_threadsafe(engine.release_stream, symbol, interval)
+                return None
             case TopSymbols(n=n):
                 return self._reply(message, self._run(self._top(n)))
         return None

@@ -7,11 +7,15 @@ may instead use pykka's `ask`, which returns the same value). Use `answer()` to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import pykka
+
 from analysis.candles import Candles, interval_ms
+from domain.track_record import Summary
 
 
 def answer(message: Any, value: Any) -> Any:
@@ -20,6 +24,31 @@ def answer(message: Any, value: Any) -> Any:
     if reply_to is not None and not reply_to.done():
         reply_to.set_result(value)
     return value
+
+
+def outcome_of(reply: Future) -> Any:
+    """A completed reply future's value, or the exception it failed with."""
+    exc = reply.exception()
+    return exc if exc is not None else reply.result()
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Committed events for the actor that subscribed to the log (from `relay_log`)."""
+
+    records: tuple[Any, ...]  # eventstore.Recorded
+
+
+def relay_log(actor_ref: Any) -> Callable[[list[Any]], None]:
+    """A log subscription callback: on the journal thread, hand the events on as `Logged` and return."""
+
+    def relay(records: list[Any]) -> None:
+        try:
+            actor_ref.tell(Logged(tuple(records)))
+        except pykka.ActorDeadError:
+            pass
+
+    return relay
 
 
 # --- market feed -------------------------------------------------------------------------
@@ -67,11 +96,24 @@ class GetCandles:
 
 @dataclass(frozen=True)
 class EnsureStream:
-    """Subscribe on demand (with REST history) -> `StreamReady` or `FeedError`."""
+    """Subscribe on demand (with REST history) -> `StreamReady` or `FeedError`.
+
+    `hold` keeps the stream until a matching `ReleaseStream` (an open signal needs its candles);
+    a held request is never refused by the cap on on-demand streams.
+    """
 
     symbol: str
     interval: str
+    hold: bool = False
     reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ReleaseStream:
+    """The holder of an `EnsureStream(hold=True)` no longer needs the stream (no answer)."""
+
+    symbol: str
+    interval: str
 
 
 @dataclass(frozen=True)
@@ -86,7 +128,7 @@ class FeedError:
     """Why the feed cannot serve a request (unknown symbol, not ready, outage, banned)."""
 
     reason: str
-    kind: str = "unavailable"  # unknown_symbol | not_ready | unavailable | fatal
+    kind: str = "unavailable"  # unknown_symbol | not_ready | unavailable | fatal | capacity
 
 
 @dataclass(frozen=True)
@@ -111,6 +153,7 @@ class FeedCounters:
     used_weight: int = 0  # last X-MBX-USED-WEIGHT-1M seen
     connections: int = 0  # WebSocket connections currently open
     streams: int = 0  # kline streams subscribed
+    streams_dropped: int = 0  # on-demand streams unsubscribed after no one needed them
     fatal: str = ""  # why the feed stopped for good (HTTP 451), else empty
 
 
@@ -215,6 +258,50 @@ class BeginShutdown:
     """The process is stopping: issue no more autosignals (their delivery could not follow) -> True."""
 
     reply_to: Future | None = field(default=None, compare=False)
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WinrateQuery:
+    """Ask the OutcomeTracker for the track record -> `Winrate`.
+
+    `period_ms` counts back from market time (None: all); `symbol` narrows to one pair;
+    `per_symbol` adds a row per symbol (admins).
+    """
+
+    period_ms: int | None = None
+    symbol: str | None = None
+    per_symbol: bool = False
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Winrate:
+    """Figures over the closed signals and how many are still open."""
+
+    auto: Summary
+    manual: Summary
+    open_auto: int
+    open_manual: int
+    by_symbol: tuple[tuple[str, Summary], ...] = ()
+
+
+@dataclass(frozen=True)
+class OutcomesQuery:
+    """Ask the OutcomeTracker where trades stand -> dict[trade_id, TradeStatus] (unknown ids left out)."""
+
+    trade_ids: tuple[str, ...]
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    """open | tp1 (open, TP1 taken) | tp2 | stop | tp1_then_stop | expired; `result_r` once closed."""
+
+    status: str
+    result_r: float | None = None
 
 
 # --- user sessions and the Telegram adapter ------------------------------------------------

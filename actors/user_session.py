@@ -31,6 +31,7 @@ from actors.messages import (
     FeedError,
     GetCandles,
     InspectSession,
+    OutcomesQuery,
     Passivate,
     Passivated,
     PassivateIdle,
@@ -44,11 +45,14 @@ from actors.messages import (
     SessionStats,
     TopSymbols,
     UserBlocked,
+    Winrate,
+    WinrateQuery,
     answer,
 )
 from analysis.candles import Candles
 from domain import user as rules
 from domain.events import REGISTRY, Event, decode
+from domain.outcomes import setups
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import formatting as fmt
 from telegram_adapter import payment_texts
@@ -58,10 +62,13 @@ log = logging.getLogger(__name__)
 _ID = re.compile(r"[0-9]{1,15}")
 
 CANDLES_WANTED = 500
+HISTORY_TAIL = 200  # /history reads at most this many of the user's latest events
+HISTORY_ROWS = 10
 MIN_CANDLES = 100
 TOP_PAIRS = 10
-PERSONAL = frozenset({"start", "credits", "history", "buy"})  # answered privately when asked in a group
-SERVED = frozenset({*rules.COSTS, *PERSONAL, "help", "autosignal"})  # what a group may ask of a session
+PERSONAL = frozenset({"start", "credits", "history", "buy", "followups"})  # answered privately when asked in a group
+PAYMENT_INFO = frozenset({"paysupport", "terms"})  # answered by the adapter (payments.local_reply), in a group too
+SERVED = frozenset({*rules.COSTS, *PERSONAL, *PAYMENT_INFO, "help", "autosignal", "winrate"})  # what a group may ask
 ADMIN_COMMANDS = frozenset(
     {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit", "refund"}
 )
@@ -82,9 +89,12 @@ SIGNAL_USAGE = {
 }
 _FORWARDED = object()  # a message handed on to another actor, which answers it
 UNAVAILABLE = "Market data is not available right now. Nothing was charged."
+WINRATE_USAGE = "Usage: /winrate [7d|30d|90d|all]"
 FEED_TROUBLE = {
     "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
     "not_ready": "Market data for {symbol} is still loading; try again in a minute. Nothing was charged.",
+    "capacity": "The bot follows as many pairs as it can right now, so {symbol} cannot be added; try a "
+                "major pair such as BTC, or again later. Nothing was charged.",
 }
 
 
@@ -96,15 +106,17 @@ class Services:
     clock: Clock
     feed: Any = None  # ActorRef-like (ask/tell) answering GetCandles, EnsureStream, TopSymbols
     analyzer: Any = None  # ActorRef-like answering Analyze
+    outcomes: Any = None  # ActorRef-like (the OutcomeTracker) answering WinrateQuery and OutcomesQuery
     ask_timeout: float = 30.0
 
 
 class UserSession(pykka.ThreadingActor):
     """The only writer of `user-<id>`: decide, persist, evolve, then reply."""
 
-    def __init__(self, user_id: int, services: Services, sessions: Any) -> None:
+    def __init__(self, user_id: int, services: Services, sessions: Any, admin: bool = False) -> None:
         super().__init__()
         self.user_id = user_id
+        self.admin = admin
         self.stream = f"user-{user_id}"
         self.services = services
         self.sessions = sessions
@@ -250,12 +262,14 @@ class UserSession(pykka.ThreadingActor):
             self._decide(rules.Register(cmd.update_id, cmd.chat_id, cmd.username, cmd.language), cmd.update_id)
             return Reply(fmt.welcome_text(self.state, again))
         if cmd.name == "help":
-            return Reply(fmt.HELP)
+            return Reply(fmt.HELP + (fmt.ADMIN_HELP if self.admin else ""))
         if cmd.name == "buy":
             if not self.state.registered:
                 return Reply("Send /start first to register (you get 100 free credits).")
             return Reply(payment_texts.LIFETIME_BUYS_NOTHING) if self.state.lifetime else Reply(None, offer=True)
-        if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal"):
+        if cmd.name == "winrate":
+            return self._winrate(cmd)
+        if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal", "followups"):
             if not self.state.registered:
                 return Reply("Send /start first to register (you get 100 free credits).")
             return getattr(self, f"_{cmd.name}")(cmd) if cmd.name not in rules.COSTS else self._signal(cmd)
@@ -266,7 +280,45 @@ class UserSession(pykka.ThreadingActor):
         return Reply(fmt.credits_text(self.state, self.services.clock.now_ms()))
 
     def _history(self, cmd: Command) -> Reply:
-        return Reply(fmt.history_text(self.services.store.read_stream(self.stream)))
+        """Charges and refunds from a bounded tail of the stream, outcomes from the OutcomeTracker."""
+        records = self.services.store.read_stream(self.stream, after_version=max(0, self.version - HISTORY_TAIL))
+        issued = [r.data for r in records if r.type == "ManualSignalIssued"][-HISTORY_ROWS:]
+        trade_ids = tuple(t for data in issued for t, _ in setups(data["signal_id"], data["signal"]))
+        statuses = self._ask_outcomes(OutcomesQuery(trade_ids, reply_to=Future())) if trade_ids else {}
+        return Reply(fmt.history_text(records, statuses if isinstance(statuses, dict) else None, HISTORY_ROWS))
+
+    def _winrate(self, cmd: Command) -> Reply:
+        period, symbol = "all", None
+        for arg in cmd.args:
+            if arg.lower() in fmt.WINRATE_PERIODS:
+                period = arg.lower()
+            elif self.admin and symbol is None and not isinstance(rules.normalize_symbol(arg), rules.Rejection):
+                symbol = rules.normalize_symbol(arg)
+            else:
+                return Reply(WINRATE_USAGE + (" or /winrate SYMBOL [PERIOD]" if self.admin else ""))
+        days = fmt.WINRATE_PERIODS[period]
+        query = WinrateQuery(None if days is None else days * rules.DAY_MS, symbol, self.admin and symbol is None,
+                             reply_to=Future())
+        report = self._ask_outcomes(query)
+        if not isinstance(report, Winrate):
+            return Reply("The track record is not available right now; try again in a minute.")
+        return Reply(fmt.winrate_text(report, period, symbol))
+
+    def _ask_outcomes(self, query: Any) -> Any:
+        """The OutcomeTracker's answer, or None when there is no tracker or it does not answer."""
+        if self.services.outcomes is None:
+            return None
+        [found] = self._gather(self.services.outcomes, [query])
+        return None if isinstance(found, Exception) else found
+
+    def _followups(self, cmd: Command) -> Reply:
+        if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
+            return Reply("Usage: /followups on|off")
+        enabled = cmd.args[0].lower() == "on"
+        self._decide(rules.SetFollowups(cmd.update_id, enabled), cmd.update_id)
+        if enabled:
+            return Reply("Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.")
+        return Reply("Follow-ups are off. /followups on to get them again.")
 
     def _autosignal(self, cmd: Command) -> Reply:
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
@@ -554,7 +606,7 @@ class Sessions(pykka.ThreadingActor):
         now = self.services.clock.now_ms()
         entry = self.live.get(user_id)
         if entry is None:
-            ref = UserSession.start(user_id, self.services, self.actor_ref)
+            ref = UserSession.start(user_id, self.services, self.actor_ref, user_id in self.admin_ids)
             entry = self.live[user_id] = _Live(ref, now)
             self.started += 1
         else:

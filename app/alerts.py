@@ -6,7 +6,6 @@ tells the admins in Telegram, at most once per kind every `quiet_s` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Any
@@ -71,14 +70,7 @@ class Alerts:
 
     def _oldest_pending(self) -> int | None:
         sender = getattr(self.bot, "sender", None)
-        if sender is None:
-            return None
-
-        async def oldest() -> int | None:
-            pending = sender.outbox.pending.values()
-            return min((d.issued_ms for d in pending), default=None)
-
-        return asyncio.run_coroutine_threadsafe(oldest(), self.bot.loop).result(10)
+        return sender.oldest_pending_ms() if sender is not None else None
 
     def alert(self, kind: str, text: str) -> None:
         log.warning("operator alert (%s): %s", kind, text)

@@ -132,6 +132,27 @@ def _secret(text: str) -> str:
     return text
 
 
+def _listen(text: str) -> tuple[str, int] | None:
+    if not text:
+        return None  # off
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("must be host:port such as 127.0.0.1:9464, or empty for off")
+    return host.strip("[]"), int(port)
+
+
+def _webhook_url(text: str) -> str:
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise ValueError("must be the public http(s):// URL Telegram posts updates to, e.g. https://bot.example/tg")
+    return text
+
+
+def _webhook_secret(text: str) -> str:
+    if text and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", text):
+        raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -169,6 +190,17 @@ SETTINGS: tuple[Setting, ...] = (
             "largest share of a signal's risk |entry - stop| its round-trip fees may take; tighter setups are dropped"),
     Setting("STRATEGY_PATH", "strategy_path", "", _text,
             "strategy parameter file (main.py calibrate writes one; empty: the shipped analysis/params/strategy.json)"),
+    Setting("TELEGRAM_MODE", "telegram_mode", "polling", _choice("polling", "webhook"),
+            "how updates arrive: polling (getUpdates) or webhook (Telegram POSTs them to WEBHOOK_URL)"),
+    Setting("WEBHOOK_URL", "webhook_url", "", _webhook_url,
+            "webhook mode: the URL registered with setWebhook; its path is served (TLS is the proxy's job)"),
+    Setting("WEBHOOK_LISTEN", "webhook_listen", "127.0.0.1:8443", _listen,
+            "webhook mode: host:port the webhook handler listens on (behind the reverse proxy)"),
+    Setting("WEBHOOK_SECRET", "webhook_secret", "", _webhook_secret,
+            "webhook mode (required): the secret_token Telegram sends in X-Telegram-Bot-Api-Secret-Token",
+            secret=True),
+    Setting("METRICS_ADDR", "metrics_addr", "", _listen,
+            "host:port serving /metrics, /healthz and /readyz (empty: off; demo picks a free port)"),
     Setting("TELEGRAM_RATE", "telegram_rate", "25", _int(1, 1000), "outbound messages per second, whole bot"),
     Setting("ANALYZER_WORKERS", "analyzer_workers", str(os.cpu_count() or 1), _int(1, 64),
             "analyzer pool size: one is a thread, more run as processes (the fastest measured)"),
@@ -207,6 +239,11 @@ class Settings:
     fee_rate: float
     max_fee_share: float
     strategy_path: str
+    telegram_mode: str
+    webhook_url: str
+    webhook_listen: tuple[str, int] | None
+    webhook_secret: str
+    metrics_addr: tuple[str, int] | None
     telegram_rate: int
     analyzer_workers: int
     session_cap: int
@@ -225,6 +262,7 @@ class Settings:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["token"] = "***" if self.token else ""
         shown["payment_secret"] = "***" if self.payment_secret else ""
+        shown["webhook_secret"] = "***" if self.webhook_secret else ""
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
@@ -269,6 +307,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     values["synchronous"] = values["synchronous"].upper()
     values["log_level"] = values["log_level"].upper()
     values["chart_cache_dir"] = values["chart_cache_dir"] or str(Path(values["db_path"]).parent / "charts")
+    if values["telegram_mode"] == "webhook":
+        for name in ("WEBHOOK_URL", "WEBHOOK_LISTEN", "WEBHOOK_SECRET"):
+            if not values[name.lower()]:
+                raise ConfigError(f"{name} is required when TELEGRAM_MODE=webhook")
     return Settings(**values)
 
 

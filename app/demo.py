@@ -60,6 +60,7 @@ def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str,
         autosignal_cooldown_min=max(base.autosignal_cooldown_min, 240),
         synchronous="NORMAL",
         analyzer_workers=1,  # one thread: worker processes would cost the short tour their start-up
+        metrics_addr=base.metrics_addr or ("127.0.0.1", 0),  # on in the demo: a free port unless set
     )
 
 
@@ -68,6 +69,7 @@ class Tour:
         self.system, self.out = system, out
         self.console = Console(system.sessions, system.store, system.clock, out, frozenset({ADMIN}),
                                system.autosignal, NAMES)
+        system.console_sender = self.console.sender
 
     def say(self, line: str) -> None:
         self.out.write(line + "\n")
@@ -101,8 +103,9 @@ class Tour:
             self.say(f"\n== 4. The market moves; autosignals arrive (waiting up to {AUTOSIGNAL_WAIT_S:.0f} s) ==")
             await self.wait_for_autosignals()
             await self.do(ADMIN, "/signal_status")
-            self.say("\n== 5. History and audit, straight from the event log ==")
+            self.say("\n== 5. History, outcomes and audit, straight from the event log ==")
             await self.do(USER, "/history")
+            await self.do(USER, "/winrate")
             await self.do(ADMIN, f"/audit {USER}")
             if interactive:
                 await self.interactive()
@@ -153,6 +156,7 @@ def run_demo(args: Any, settings: Settings, out: TextIO = sys.stdout) -> int:
         out.write(f"signalbot demo: simulated Binance at {sim.urls['rest']} ({', '.join(market.symbols)}, "
                   f"{interval} candles, one every {CANDLE_EVERY_S:.0f} s); event log {demo.db_path}\n")
         system = System(demo, SystemClock()).start(telegram=False)
+        out.write(f"metrics: http://{system.ops.address}/metrics (and /healthz, /readyz)\n")
         try:
             asyncio.run(Tour(system, out).run(args.interactive))
             live = ops.Summary()

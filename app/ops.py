@@ -47,6 +47,8 @@ class Summary:
     users: dict[int, UserState] = field(default_factory=dict)
     outbox: Outbox = field(default_factory=Outbox)
     autosignal: autosignal.AutoSignalState = field(default_factory=autosignal.initial)
+    outcomes: outcomes.OutcomeState = field(default_factory=outcomes.OutcomeState)
+    track_record: TrackRecord = field(default_factory=TrackRecord)
     manual_signals: int = 0
     auto_signals: int = 0
     delivered: int = 0
@@ -56,6 +58,9 @@ class Summary:
     def apply(self, record: Recorded) -> None:
         self.events += 1
         self.outbox.apply(record)
+        self.track_record.apply(record)
+        if record.type in ("ManualSignalIssued", "AutoSignalIssued") or record.stream == outcomes.STREAM:
+            self.outcomes = outcomes.evolve(self.outcomes, decode(record.type, record.data))
         user = user_of(record.stream)
         if record.type == "AutoSignalIssued":
             self.auto_signals += 1
@@ -84,6 +89,9 @@ class Summary:
             "pending_deliveries": len(self.outbox.pending),
             "autosignals_enabled": self.autosignal.enabled,
             "cooldowns": {f"{s}:{side}": until for (s, side), until in sorted(self.autosignal.cooldowns.items())},
+            "signals_open": len(self.outcomes.open),
+            "signals_closed": len(self.outcomes.closed),
+            "average_r_closed": summarize(self.track_record.closed).avg_r,
         }
 
 
@@ -209,6 +217,7 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
     lines.append(f"Stars payments: {pay.payments}, refunded: {len(pay.refunds_done)}, refund failed: "
                  f"{pay.refund_failed}, refunds pending: {pay.refunds_pending}"
                  + (" (the refund worker resumes them at the next start)" if pay.refunds_pending else ""))
+    lines.append(f"follow-ups owed: {report.followups}, signals closed: {report.closed_signals}")
     if report.in_flight_duplicates:
         lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
     if not report.ok:

@@ -1,9 +1,9 @@
 """Wiring: start every part in order, stop them in reverse, and the `run` command's life cycle.
 
 Start: lock the log, open it and check its chain, then the feed, the analyzer pool, the
-sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in order: issue no
-more autosignals, take no more updates, stop the feed, let the Sender finish what is in
-flight, stop every actor, close the log, release the lock.
+OutcomeTracker, the sessions, AutoSignal, and last the Telegram (or console) adapter. Stop, in
+order: issue no more autosignals, take no more updates, stop the feed, let the Sender finish
+what is in flight, stop every actor, close the log, release the lock.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
 from actors.market_feed import FeedConfig, MarketFeed
-from actors.messages import BeginShutdown
+from actors.messages import BeginShutdown, SubscribeCandles
+from actors.outcomes import OutcomeTracker
 from actors.supervisor import Supervisor
 from actors.user_session import Services, Sessions
 from analysis.calibration import Calibration
@@ -34,19 +36,24 @@ from app.config import ConfigError, Settings, load_settings
 from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
 from app.logs import setup_logging
+from app.metrics import Metrics
+from app.ops_server import OpsServer
+from domain.outcomes import Rules
 from domain.payments import PaymentSecret
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
+from telegram_adapter.follow import CATCH_UP_BATCH
 from telegram_adapter.payments import PaymentsConfig
 
 log = logging.getLogger("system")
 
 
-def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS, calibration: Calibration | None = None) -> AnalyzerPool:
+def analyzer_pool(workers: int, costs: Costs = DEFAULT_COSTS, calibration: Calibration | None = None,
+                  observe: Callable[[float], None] | None = None) -> AnalyzerPool:
     """The fastest measured configuration (bench/analysis_bench.py --pool-only): analyze() holds the GIL,
     so more workers only pay as processes (2 processes 1.24x of one thread, 2 threads 0.55x); a single
     worker is a thread (one process is slower than one thread: the candles are pickled both ways)."""
-    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs, calibration=calibration)
+    return AnalyzerPool.start(workers, processes=workers > 1, costs=costs, calibration=calibration, observe=observe)
 
 
 def feed_config(settings: Settings) -> FeedConfig:
@@ -73,14 +80,21 @@ class System:
     store: EventStore | None = None
     feed: Any = None
     analyzer: AnalyzerPool | None = None
+    outcomes: Any = None
     sessions: Any = None
     autosignal: Any = None
     bot: TelegramBot | None = None
     alerts: Alerts | None = None
+    health_clock: Clock | None = None  # the feed's freshness in /readyz (default: `clock`)
+    metrics: Metrics | None = None
+    ops: OpsServer | None = None
+    console_sender: Any = None  # the console adapter's Sender, when one runs (for signalbot_outbox_pending)
+    started_ms: int = 0
     _stopped: bool = False
 
-    def start(self, telegram: bool = True, new_log: bool = False) -> System:
-        """Start every part; `new_log` allows a new log in an empty or schema-less file at DB_PATH."""
+    def start(self, telegram: bool = True, new_log: bool = False, delete_webhook: bool = False) -> System:
+        """Start every part; `new_log` allows a new log in an empty or schema-less file at DB_PATH;
+        `delete_webhook`: in webhook mode, delete it at shutdown."""
         s = self.settings
         self.lock, self.store = open_for_run(s.db_path, s.synchronous, new_log)
         report = self.store.verify()
@@ -90,6 +104,7 @@ class System:
                 f"{report.reason}; restore a backup before running"
             )
         log.info("event log %s: %d events verified", s.db_path, report.events_checked)
+        self._instrument()
         try:
             strategy = strategy_file.load(s.strategy_path)
         except ValueError as exc:
@@ -97,8 +112,13 @@ class System:
         if strategy_file.record(self.store, strategy):
             log.info("strategy %s (%s) recorded", strategy.version, strategy.path)
         self.feed = MarketFeed.start(feed_config(s), self.clock)
-        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration)
-        services = Services(self.store, self.clock, self.feed, self.analyzer)
+        self.feed.tell(SubscribeCandles(self.metrics.candles, intervals=(s.autosignal_interval,), watchlist_only=True))
+        self.analyzer = analyzer_pool(s.analyzer_workers, Costs(s.fee_rate, s.max_fee_share), strategy.calibration,
+                                      self.metrics.analysis_seconds.observe)
+        rules = Rules(s.outcome_horizon_bars, s.fee_rate)
+        self.outcomes = Supervisor("outcomes", lambda: OutcomeTracker.start(
+            self.store, self.feed, rules=rules, clock=self.clock))
+        services = Services(self.store, self.clock, self.feed, self.analyzer, outcomes=self.outcomes)
         self.sessions = Supervisor("sessions", lambda: Sessions.start(
             services, frozenset(s.admin_ids), idle_ms=s.session_idle_min * 60_000, max_live=s.session_cap
         ))
@@ -113,16 +133,41 @@ class System:
             interval=s.autosignal_interval,
             cooldown_min=s.autosignal_cooldown_min,
             min_confidence=s.autosignal_min_confidence,
+            on_decided=self.metrics.autosignal_decided,
         ))
         if telegram and s.token:
             payments = PaymentsConfig(PaymentSecret(s.payment_secret) if s.payment_secret else None, s.packs,
                                       s.paysupport_contact)
             config = TelegramConfig(s.token, s.telegram_api_url or None, frozenset(s.admin_ids), s.telegram_rate,
+                                    mode=s.telegram_mode, webhook_url=s.webhook_url,
+                                    webhook_listen=s.webhook_listen or ("127.0.0.1", 8443),
+                                    webhook_secret=s.webhook_secret, delete_webhook=delete_webhook,
                                     payments=payments)
-            self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal).start()
+            self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal,
+                                   self.metrics).start()
             self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
+        if s.metrics_addr is not None:
+            self.ops = OpsServer(*s.metrics_addr, self).start()
         log.info("started: market %s, autosignal interval %s", s.market, s.autosignal_interval)
         return self
+
+    def _instrument(self) -> None:
+        """Metrics in this System's own registry; what the log holds is counted from its first event (read
+        here, before any actor writes), then followed, so the counters equal the log's after a restart too."""
+        self.health_clock = self.health_clock or self.clock
+        self.started_ms = self.health_clock.now_ms()
+        self.metrics = Metrics(self.health_clock)
+        self.store.on_append = self.metrics.append_seconds.observe
+        self.store.on_commit(self.metrics.append_batch.observe)
+        position = 0
+        while batch := list(self.store.read_all(position, CATCH_UP_BATCH)):
+            self.metrics.on_events(batch)
+            position = batch[-1].position
+        self.store.subscribe(self.metrics.on_events, position)
+
+    def sender(self) -> Any:
+        """The Sender delivering the outbox (Telegram's, or the console's), if one runs."""
+        return self.bot.sender if self.bot is not None else self.console_sender
 
     def stop(self) -> None:
         """Ordered, idempotent shutdown."""
@@ -134,6 +179,8 @@ class System:
                 self.autosignal.ask(BeginShutdown(), timeout=5)
             except Exception as exc:
                 log.warning("autosignal did not confirm the shutdown: %r", exc)
+        if self.ops is not None:
+            self.ops.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.bot is not None:
@@ -142,7 +189,7 @@ class System:
             self.feed.stop(timeout=15)
         if self.analyzer is not None:
             self.analyzer.stop()
-        for supervised in (self.autosignal, self.sessions):  # before stop_all, so nothing restarts them
+        for supervised in (self.autosignal, self.sessions, self.outcomes):  # before stop_all: no restarts
             if supervised is not None:
                 supervised.stop(timeout=15)
         pykka.ActorRegistry.stop_all(timeout=15)
@@ -166,13 +213,13 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run(settings: Settings, new_log: bool = False) -> int:
+def run(settings: Settings, new_log: bool = False, delete_webhook: bool = False) -> int:
     """The live bot: Telegram with a token, the console without one; until a signal (or console EOF)."""
     stop = threading.Event()
     _install_signal_handlers(stop)
     system = System(settings)
     try:
-        system.start(telegram=bool(settings.token), new_log=new_log)
+        system.start(telegram=bool(settings.token), new_log=new_log, delete_webhook=delete_webhook)
     except (AlreadyRunning, StartError, TelegramStartError) as exc:
         log.error("%s", exc)
         system.stop()
@@ -224,9 +271,9 @@ def main(args: Any) -> int:
     except ConfigError as exc:
         print(f"error: invalid setting: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, (settings.token,))
+    setup_logging(settings.log_level, (settings.token, settings.webhook_secret))
     if args.command == "demo":
         from app.demo import run_demo
 
         return run_demo(args, settings)
-    return run(settings, new_log=args.new_log)
+    return run(settings, new_log=args.new_log, delete_webhook=args.delete_webhook)

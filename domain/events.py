@@ -180,6 +180,11 @@ class BotUnblocked(Event):
 
 
 @dataclass(frozen=True)
+class FollowupsToggled(Event):
+    enabled: bool  # follow-ups (TP1, TP2, stop, expiry) of delivered signals; on by default
+
+
+@dataclass(frozen=True)
 class StarsPaymentReceived(Event):
     """Telegram confirmed a payment (successful_payment); appended with its grant or its RefundRequested."""
 

@@ -13,8 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain import outcomes
 from domain.events import LoggedEvent, user_of
+from domain.outbox import Outbox
 from domain.payment_checks import PaymentChecks
+
+OUTCOME_TYPES = ("SignalEntered", "TargetHit", "StopHit", "SignalExpired", "SignalClosed")
 
 
 @dataclass
@@ -28,6 +32,8 @@ class InvariantReport:
     pending: int = 0
     refunded: int = 0
     refunds_owed: int = 0
+    followups: int = 0  # follow-up deliveries owed (f:<trade id>:<status>)
+    closed_signals: int = 0
     in_flight_duplicates: list[tuple[str, int]] = field(default_factory=list)
     payments: PaymentChecks = field(default_factory=PaymentChecks)
 
@@ -37,9 +43,10 @@ class InvariantReport:
 
 
 def check(records: Iterable[LoggedEvent]) -> InvariantReport:
-    """No negative balance; every delivery outcome matches an issued (signal, chat); one outcome each;
-    one refund per failed paid manual signal and none for anything else; Stars payments granted or
-refunded once (`domain.payment_checks`).
+    """No negative balance; every delivery outcome matches an issued (signal, chat) or a follow-up the
+    Outbox derives; one outcome each; one refund per failed paid manual signal and none for anything
+    else; outcome events only for issued, still open setups (so each closed one has exactly one
+    SignalClosed); Stars payments granted or refunded once (`domain.payment_checks`).
 
     A redirect (the chat became a supergroup) is the old chat's outcome and makes the new chat owed.
     """
@@ -51,6 +58,9 @@ refunded once (`domain.payment_checks`).
     failed_paid: set[str] = set()
     refunded: set[str] = set()
     last = 0
+    outbox = Outbox()  # derives the follow-ups owed
+    trades: set[str] = set()
+    closed: set[str] = set()
     for record in records:
         last = record.position
         data: dict[str, Any] = record.data
@@ -62,6 +72,21 @@ refunded once (`domain.payment_checks`).
             balances[user] = balances.get(user, 0) - data["amount"]
             if balances[user] < 0:
                 report.fail(record.position, f"user {user} balance went negative ({balances[user]})")
+        made_owed = outbox.apply(record)
+        if record.stream == outcomes.STREAM:  # the follow-ups an outcome event makes owed
+            for followup in made_owed:
+                owed[followup.key] = 0
+                report.followups += 1
+        if kind in ("ManualSignalIssued", "AutoSignalIssued"):
+            trades.update(trade_id for trade_id, _ in outcomes.setups(data["signal_id"], data.get("signal") or {}))
+        elif kind in OUTCOME_TYPES and record.stream == outcomes.STREAM:
+            if data["signal_id"] in closed:
+                report.fail(record.position, f"{kind} for {data['signal_id']} after its SignalClosed")
+            elif data["signal_id"] not in trades:
+                report.fail(record.position, f"{kind} for {data['signal_id']} which was never issued")
+            if kind == "SignalClosed":
+                closed.add(data["signal_id"])
+                report.closed_signals = len(closed)
         if kind == "CreditsGranted" and user is not None:
             balances[user] = balances.get(user, 0) + data["amount"]
             if data["reason"] == "refund":

@@ -4,16 +4,23 @@ A projection, not a decider: `Outbox.apply(record)` folds one logged event (anyt
 `position, stream, type, data, recorded_at`), deterministic and free of I/O, so a restart
 that folds the same log owes exactly the same messages. Attempts without an outcome stay
 pending (they are the only possible duplicates after a crash).
+
+Follow-ups are deliverables of their own, id `f:<trade id>:<status>` (status tp1, tp2, stop,
+expired): when a delivered signal's setup hits TP1 (with a second target to come) or closes, each
+chat with a `SignalDelivered` for it is owed one line, unless its user turned follow-ups off.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from domain import outcomes
 from domain.events import LoggedEvent, user_of
 
-MANUAL, AUTO = 0, 1  # delivery priority: replies to commands before broadcasts
+MANUAL, AUTO, FOLLOWUP = 0, 1, 2  # delivery priority: replies to commands, then broadcasts, then follow-ups
+FOLLOWUP_PREFIX = "f:"
+CLOSED_STATUS = {"tp2": "tp2", "stop": "stop", "tp1_then_stop": "stop", "expired": "expired"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,18 @@ class Delivery:
         return (self.signal_id, self.chat_id)
 
 
+@dataclass
+class _Followed:
+    """An issued setup still open: the chats it was delivered to, and its fill once entered."""
+
+    setup: dict[str, Any]
+    chats: set[int] = field(default_factory=set)
+    fill: float | None = None
+
+
 class Outbox:
-    """Pending deliveries in log order, plus the users known to have blocked the bot.
+    """Pending deliveries in log order, the users known to have blocked the bot, and the open setups
+    whose outcome the chats that got them will hear about.
 
     Only users (positive chat ids) are remembered as blocked: a user's next message unblocks them
     (BotUnblocked), while a group that removed the bot has no such event, so each later delivery
@@ -44,6 +61,8 @@ class Outbox:
     def __init__(self) -> None:
         self.pending: dict[tuple[str, int], Delivery] = {}
         self.blocked: set[int] = set()
+        self.followed: dict[str, _Followed] = {}  # trade id -> from its issue to its SignalClosed
+        self.followups_off: set[int] = set()
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[Delivery]:
@@ -55,18 +74,64 @@ class Outbox:
         match rec.type:
             case "ManualSignalIssued":
                 chats, priority = [data.get("chat_id") or user_of(rec.stream)], MANUAL
+                self._track(data)
             case "AutoSignalIssued":
                 chats, priority = data["recipients"], AUTO
+                self._track(data)
+            case "SignalEntered" | "TargetHit" | "SignalClosed" if rec.stream == outcomes.STREAM:
+                return self._owe(self._followups(rec))
             case "DeliveryRedirected":
                 return self._redirect(data)
             case _:
                 self._settle(rec)
                 return []
-        owed = [Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position,
-                         reply_to=data.get("reply_to")) for chat in chats]
+        return self._owe([Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position,
+                                   reply_to=data.get("reply_to")) for chat in chats])
+
+    def _owe(self, owed: list[Delivery]) -> list[Delivery]:
         owed = [d for d in owed if d.key not in self.pending]
         self.pending.update((d.key, d) for d in owed)
         return owed
+
+    def _followups(self, rec: LoggedEvent) -> list[Delivery]:
+        """The follow-ups an outcome event makes owed: TP1 while a second target is open, or the close."""
+        data = rec.data
+        trade_id = data["signal_id"]
+        followed = self.followed.get(trade_id)
+        if followed is None:
+            return []
+        setup = followed.setup
+        if rec.type == "SignalEntered":
+            followed.fill = data["price"]
+            return []
+        if rec.type == "TargetHit":
+            if data["target"] != "tp1" or setup.get("tp2") is None or followed.fill is None:
+                return []
+            side = 1 if setup.get("side") == "LONG" else -1  # the half taken so far, at the default fee rate
+            so_far, _ = outcomes.result(side, float(setup["entry"]), float(setup["stop"]), followed.fill,
+                                        [(0.5, data["price"])], outcomes.FEE_RATE)
+            status, line = "tp1", {"result_r": so_far, "reason": "tp1"}
+        else:
+            del self.followed[trade_id]
+            status = CLOSED_STATUS.get(data["reason"], "expired")
+            line = {"result_r": data["result_r"], "reason": data["reason"], "bars": data["bars"]}
+        payload = {"kind": "followup", "trade_id": trade_id, "status": status, "symbol": setup.get("symbol"),
+                   "interval": setup.get("interval"), "side": setup.get("side"),
+                   "open_time": setup.get("open_time"), **line}
+        return [Delivery(f"{FOLLOWUP_PREFIX}{trade_id}:{status}", chat, payload, rec.recorded_at, FOLLOWUP,
+                         rec.position) for chat in sorted(followed.chats - self.followups_off)]
+
+    def _track(self, issued: dict[str, Any]) -> None:
+        """Follow the setups the outcome tracker will close (kept from the issue to the SignalClosed)."""
+        for trade_id, setup in outcomes.setups(issued["signal_id"], issued["signal"]):
+            if outcomes.trade_of(trade_id, setup) is not None:
+                self.followed.setdefault(trade_id, _Followed(dict(setup)))
+
+    def _follow(self, delivery: Delivery) -> None:
+        """A signal reached its chat: that chat hears about its setups still open."""
+        for trade_id, _ in outcomes.setups(delivery.signal_id, delivery.signal):
+            if (followed := self.followed.get(trade_id)) is not None:
+                followed.chats.add(delivery.chat_id)
 
     def _settle(self, rec: LoggedEvent) -> None:
         data = rec.data
@@ -76,7 +141,9 @@ class Outbox:
                 if key in self.pending:
                     self.pending[key] = replace(self.pending[key], attempts=self.pending[key].attempts + 1)
             case "SignalDelivered":
-                self.pending.pop((data["signal_id"], data["chat_id"]), None)
+                delivered = self.pending.pop((data["signal_id"], data["chat_id"]), None)
+                if delivered is not None:
+                    self._follow(delivered)
             case "DeliveryFailed":
                 self.pending.pop((data["signal_id"], data["chat_id"]), None)
                 if data.get("reason") == "blocked" and data["chat_id"] > 0:
@@ -85,6 +152,12 @@ class Outbox:
                 self.blocked.add(user_of(rec.stream))
             case "BotUnblocked":
                 self.blocked.discard(user_of(rec.stream))
+            case "FollowupsToggled":
+                user = user_of(rec.stream)
+                if data["enabled"]:
+                    self.followups_off.discard(user)
+                else:
+                    self.followups_off.add(user)
 
     def _redirect(self, data: dict[str, Any]) -> list[Delivery]:
         old = self.pending.pop((data["signal_id"], data["chat_id"]), None)

@@ -20,6 +20,7 @@ from domain.events import (
     CreditsGranted,
     CreditsRevoked,
     Event,
+    FollowupsToggled,
     ManualSignalIssued,
     NoSetupServed,
     PremiumGranted,
@@ -79,6 +80,7 @@ class UserState:
     muted: bool = False
     banned: bool = False
     blocked: bool = False
+    followups: bool = True
     last_update_id: int = 0
     signals: int = 0
     served_at: tuple[int, ...] = ()  # ms UTC of the last RATE_LIMIT served signal requests
@@ -174,6 +176,12 @@ class SetMute:
 
 
 @dataclass(frozen=True)
+class SetFollowups:
+    update_id: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class Contact:
     """The user wrote to the bot: if they had blocked it, they have unblocked it."""
 
@@ -253,8 +261,9 @@ class SettleRefund:
 
 
 Command = (
-    Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | Contact | MarkBlocked | GrantCredits | SetPremium
-    | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund | SettleRefund
+    Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact | MarkBlocked
+    | GrantCredits | SetPremium | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund
+    | SettleRefund
 )
 
 
@@ -363,6 +372,8 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             if muted == state.muted:
                 return []
             return [AutoSignalMuted() if muted else AutoSignalUnmuted()]
+        case SetFollowups(_, enabled):
+            return [] if enabled == state.followups else [FollowupsToggled(enabled)]
     return _decide_admin(state, command, now)
 
 
@@ -481,6 +492,8 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
             return replace(state, blocked=True)
         case BotUnblocked():
             return replace(state, blocked=False)
+        case FollowupsToggled(enabled):
+            return replace(state, followups=enabled)
     return _evolve_payment(state, event)
 
 

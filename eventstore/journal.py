@@ -113,6 +113,7 @@ class Journal:
         self._subscriptions: list[Subscription] = []
         self.last_position, self.last_hash = self._read_tail()
         self.appends = self.commits = self.events = self.largest_batch = 0
+        self.on_commit: Callable[[int], None] | None = None  # appends per committed transaction
         self._thread = threading.Thread(target=self._run, name="eventstore-journal", daemon=True)
         self._thread.start()
 
@@ -132,6 +133,10 @@ class Journal:
     def subscribe_here(self, subscription: Subscription) -> None:
         """Register from inside a callback (already on the journal thread)."""
         self._register(subscription)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._closed
 
     @property
     def on_journal_thread(self) -> bool:
@@ -259,6 +264,8 @@ class Journal:
         self.appends += len(accepted)
         self.events += len(rows)
         self.largest_batch = max(self.largest_batch, len(accepted))
+        if self.on_commit is not None and accepted:
+            self.on_commit(len(accepted))
         # Subscribers are handed the batch before its callers return: once append() returns,
         # every follower (outbox, projections) has it.
         self._publish(rows)

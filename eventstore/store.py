@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 import time
@@ -63,6 +64,8 @@ class EventStore:
                 raise  # corrupt, not a log, or simply unreachable (missing folder, permissions): say which
             raise CorruptLogError(f"{path}: {exc}") from exc
         self._journal = Journal(writer, self._decode, clock)
+        self.on_append: Callable[[float], None] | None = None  # seconds each committed append took
+        self._write_failed = False
 
     @classmethod
     def open(
@@ -127,7 +130,25 @@ class EventStore:
             encoded.append(
                 (event.type, encode_payload(event.data, "data"), encode_payload(event.meta, "meta"))
             )
-        return self._journal.submit(AppendRequest(stream, expected_version, encoded))
+        started = time.perf_counter()
+        try:
+            positions = self._journal.submit(AppendRequest(stream, expected_version, encoded))
+        except (sqlite3.Error, OSError):
+            self._write_failed = True
+            raise
+        self._write_failed = False
+        if self.on_append is not None:
+            self.on_append(time.perf_counter() - started)
+        return positions
+
+    def on_commit(self, observer: Callable[[int], None]) -> None:
+        """Call `observer` on the journal's thread with the number of appends each transaction committed."""
+        self._journal.on_commit = observer
+
+    def writable(self) -> bool:
+        """Open, its journal running, the file writable, and the last append not refused by SQLite or the OS."""
+        return (not self._closed and self._journal.running and not self._write_failed
+                and os.access(self.path, os.W_OK))
 
     def save_snapshot(self, stream: str, version: int, state: dict[str, Any]) -> None:
         """Store a stream's folded state at `version`, replacing the previous snapshot."""

@@ -1,4 +1,4 @@
-"""The Telegram side on its own loop thread: aiogram polling, the router and the Sender."""
+"""The Telegram side on its own loop thread: aiogram polling or the webhook, the router and the Sender."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from aiogram.types import BotCommand
 
 from actors.clock import Clock
 from eventstore import EventStore
+from telegram_adapter.api_meter import CallMeter
 from telegram_adapter.payments import PaymentsConfig, build_payments_router
 from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.refunder import RefundWorker
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
+from telegram_adapter.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ MENU = [
     BotCommand(command="futures", description="setup on a timeframe (20 credits)"),
     BotCommand(command="signals", description="scan the top 10 pairs (60 credits)"),
     BotCommand(command="credits", description="balance, tier, autosignals"),
-    BotCommand(command="history", description="your last signals"),
+    BotCommand(command="history", description="your last signals and their outcomes"),
+    BotCommand(command="winrate", description="track record: hit rates, average R after fees"),
+    BotCommand(command="followups", description="on|off: messages when your signals hit TP or stop"),
     BotCommand(command="buy", description="buy credits or premium with Telegram Stars"),
     BotCommand(command="paysupport", description="help with a payment"),
     BotCommand(command="terms", description="terms of purchase"),
@@ -51,6 +55,11 @@ class TelegramConfig:
     admin_ids: frozenset[int] = frozenset()
     rate: float = 25.0
     polling_timeout: int = 10
+    mode: str = "polling"  # or "webhook"
+    webhook_url: str = ""
+    webhook_listen: tuple[str, int] = ("127.0.0.1", 8443)
+    webhook_secret: str = ""
+    delete_webhook: bool = False  # at shutdown, in webhook mode
     payments: PaymentsConfig = field(default_factory=PaymentsConfig.off)
 
     @classmethod
@@ -66,17 +75,19 @@ class TelegramConfig:
             raise ValueError("ADMIN_IDS must be comma-separated Telegram user ids") from None
         return cls(token, env.get("TELEGRAM_API_URL") or None, admins, float(env.get("TELEGRAM_RATE") or 25.0))
 
-    def __repr__(self) -> str:  # the token never reaches logs
+    def __repr__(self) -> str:  # the token and the webhook secret never reach logs
         return (f"TelegramConfig(api_url={self.api_url!r}, admins={sorted(self.admin_ids)}, rate={self.rate}, "
-                f"payments={'on' if self.payments.on else 'off'})")
+                f"mode={self.mode}, webhook_url={self.webhook_url!r}, payments={'on' if self.payments.on else 'off'})")
 
 
 class TelegramBot:
-    """Polls Telegram, routes updates to Sessions, sends through the Sender; `start()`/`stop()`."""
+    """Takes updates (long polling, or a webhook with `mode="webhook"`), routes them to Sessions, sends through
+    the Sender, and counts every Bot API call (`calls`); `start()`/`stop()`."""
 
     def __init__(self, config: TelegramConfig, sessions: Any, store: EventStore, clock: Clock,
-                 autosignal: Any = None, **sender_options: Any) -> None:
+                 autosignal: Any = None, metrics: Any = None, **sender_options: Any) -> None:
         self.config = config
+        self.metrics = metrics  # app.metrics.Metrics, or None
         self.sessions = sessions
         self.store = store
         self.clock = clock
@@ -90,7 +101,9 @@ class TelegramBot:
         self._stopping = asyncio.Event()
         self._error: BaseException | None = None
         self._bot: Bot | None = None
+        self.webhook: Webhook | None = None
         self.updates = PollCounters()
+        self.calls = CallMeter(metrics.telegram_call if metrics else lambda *_: None)
 
     def start(self, timeout: float = 30.0) -> TelegramBot:
         """Raises TelegramStartError (one line naming the setting) when the Bot API refuses or is unreachable."""
@@ -128,6 +141,7 @@ class TelegramBot:
     async def _main(self) -> None:
         api = TelegramAPIServer.from_base(self.config.api_url) if self.config.api_url else None
         session = AiohttpSession(api=api) if api else AiohttpSession()
+        session.middleware(self.calls)
         self._bot = Bot(self.config.token, session=session)
         try:  # a wrong token or an unreachable API fails start() now, not silently inside polling later
             me = await self._bot.get_me()
@@ -142,24 +156,48 @@ class TelegramBot:
         await self.refunds.start()
         payments = self.config.payments
         dispatcher = Dispatcher()
+        on_command = (lambda name, result: self.metrics.commands.labels(name, result).inc()) if self.metrics else None
+        webhook = self.config.mode == "webhook"
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
-                                               bot_username=me.username, payments=payments))
+                                               bot_username=me.username, payments=payments, on_command=on_command,
+                                               settle=webhook))
         dispatcher.include_router(build_payments_router(payments, self.refunds.view, self.sessions, self.sender))
         try:
             await self._bot.set_my_commands(MENU)
         except Exception as exc:  # the menu is a nicety
             log.warning("setMyCommands failed: %r", exc)
-        polling = asyncio.create_task(poll(self._bot, dispatcher, self.config.polling_timeout, self.updates))
-        self._ready.set()
         try:
-            await self._stopping.wait()
-            polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
+            if webhook:
+                await self._serve_webhook(dispatcher)
+            else:
+                await self._poll(dispatcher)
+        finally:
             await self.refunds.stop()
             await self.sender.stop()
-        finally:
             await self._bot.session.close()
+
+    async def _poll(self, dispatcher: Dispatcher) -> None:
+        polling = asyncio.create_task(poll(self._bot, dispatcher, self.config.polling_timeout, self.updates))
+        self._ready.set()
+        await self._stopping.wait()
+        polling.cancel()  # updates are handled one at a time and only handed on, so any moment is safe
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+
+    async def _serve_webhook(self, dispatcher: Dispatcher) -> None:
+        c = self.config
+        self.webhook = Webhook(self._bot, dispatcher, c.webhook_url, c.webhook_listen, c.webhook_secret, self.updates)
+        try:
+            await self.webhook.start()
+        except OSError as exc:
+            raise TelegramStartError(f"the Telegram adapter did not start: WEBHOOK_LISTEN {c.webhook_listen[0]}:"
+                                     f"{c.webhook_listen[1]} cannot be listened on ({exc.strerror})") from None
+        except Exception as exc:
+            raise TelegramStartError(f"the Telegram adapter did not start: WEBHOOK_URL was refused by setWebhook "
+                                     f"({describe(exc)})") from None
+        self._ready.set()
+        await self._stopping.wait()
+        await self.webhook.stop(c.delete_webhook)  # stops accepting, then finishes what is in flight
 
 
     def _refusal(self, exc: Exception) -> str:

@@ -9,9 +9,10 @@ import html
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from analysis.candles import INTERVAL_MS
 from domain.ledger import entries as ledger_entries
 from domain.user import UserState
 
@@ -22,7 +23,8 @@ ADMIN_HELP = (
     "\n\n<b>Admin</b>\n"
     "/grant_credits ID N · /set_premium ID 30d|90d|lifetime · /revoke_premium ID\n"
     "/grant_autosignal ID 30d · /ban ID · /unban ID · /audit ID · /refund USER_ID CHARGE_ID\n"
-    "/signal_on · /signal_off · /signal_status · /signal_tick · /cooldown_clear SYMBOL SIDE"
+    "/signal_on · /signal_off · /signal_status · /signal_tick · /cooldown_clear SYMBOL SIDE\n"
+    "/winrate SYMBOL [7d|30d|90d|all] – one pair's track record (a plain /winrate adds a table per pair)"
 )
 HELP = (
     "<b>Commands</b>\n"
@@ -31,8 +33,10 @@ HELP = (
     "/futures SYMBOL [TF] – setup on 1m 5m 15m 30m 1h 4h 1d (20 credits)\n"
     "/signals – scan the 10 most traded USDT pairs (60 credits)\n"
     "/credits – balance, tier and autosignal status\n"
-    "/history – your last 10 signals and charges\n"
+    "/history – your last 10 signals, charges and outcomes\n"
+    "/winrate [7d|30d|90d|all] – how the signals did: hit rates, average R after fees\n"
     "/autosignal on|off – mute or unmute pushed signals\n"
+    "/followups on|off – messages when your signals hit a target, the stop or expire\n"
     "/buy – credits or premium with Telegram Stars · /paysupport – help with a payment · /terms\n"
     "You are charged only when a signal is delivered."
 )
@@ -84,9 +88,11 @@ def price(value: Any, digits: int) -> str:
 
 
 def signal_text(signal: dict[str, Any]) -> str:
-    """A manual or auto signal, or a /signals scan (signal["kind"] == "scan")."""
+    """A manual or auto signal, a /signals scan (signal["kind"] == "scan") or a follow-up ("followup")."""
     if signal.get("kind") == "scan":
         return scan_text(signal)
+    if signal.get("kind") == "followup":
+        return followup_text(signal)
     digits = decimals(signal)
     side = str(signal.get("side", "")).upper()
     icon = "🟢" if side == "LONG" else "🔴"
@@ -145,6 +151,25 @@ def active_since(signal: dict[str, Any]) -> str:
     clock = time.strftime("%H:%M", time.gmtime(since / 1000))
     other_day = day(since) != day(int(signal.get("open_time") or since))
     return f"Setup active since {clock} UTC" + (f" on {day(since)}" if other_day else "")
+FOLLOWUP_LINES = {  # by the outcome's reason
+    "tp1": "TP1 hit, {r} so far",
+    "tp2": "TP2 hit, closed at {r}",
+    "stop": "stopped, closed at {r}",
+    "tp1_then_stop": "stopped after TP1, closed at {r}",
+    "expired": "expired after {bars} bars, closed at {r}",
+}
+
+
+def followup_text(line: dict[str, Any]) -> str:
+    """One line about a delivered signal's outcome: `BTCUSDT 1h LONG from 29 Nov 14:00 UTC: TP1 hit, +0.70R so far`."""
+    try:
+        issued = when(int(line["open_time"]) + INTERVAL_MS[str(line["interval"])])  # the signal came at the close
+    except (KeyError, TypeError, ValueError):
+        issued = "-"
+    what = FOLLOWUP_LINES.get(str(line.get("reason")), FOLLOWUP_LINES["expired"])
+    r = f"{float(line.get('result_r') or 0):+.2f}R"
+    subject = f"{esc(line.get('symbol'))} {esc(line.get('interval'))} {esc(line.get('side'))}"
+    return f"<b>{subject}</b> from {issued}: {what.format(r=r, bars=esc(line.get('bars')))}"
 
 
 def no_setup_text(read: dict[str, Any]) -> str:
@@ -203,22 +228,80 @@ def _r(value: Any) -> str:
         return "-"
 
 
-def history_text(records: Sequence[Any], last: int = 10) -> str:
+OUTCOME_LABELS = {"open": "open", "tp1": "TP1 hit, open", "tp2": "TP2", "stop": "stopped",
+                  "tp1_then_stop": "TP1, then stopped", "expired": "expired"}
+
+
+def outcome_label(status: Any) -> str:
+    """A TradeStatus as shown: `TP2 +1.83R`, `TP1 hit, open`."""
+    label = OUTCOME_LABELS.get(status.status, esc(status.status))
+    return label if status.result_r is None else f"{label} {status.result_r:+.2f}R"
+
+
+def history_text(records: Sequence[Any], outcomes: Mapping[str, Any] | None = None, last: int = 10) -> str:
     """/history: the user's last `last` signal charges, refunds of undelivered ones, purchases and
-    revocations of refunded purchases, newest last."""
+    revocations of refunded purchases, newest last; each signal with its setups' outcomes (TradeStatus by
+    trade id: the signal id, or `<id>/<symbol>`)."""
     moves = [e for e in ledger_entries(records) if e.signal_id is not None or e.charge_id is not None][-last:]
-    rows = [f"{when(e.at)} · {_history_row(e)}" for e in moves]
+    rows = [f"{when(e.at)} · {_history_row(e, outcomes)}" for e in moves]
     return "<b>Your last signals</b>\n" + "\n".join(rows) if rows else "No signals yet. Try /analyze BTC."
 
 
-def _history_row(e: Any) -> str:
+def _history_row(e: Any, outcomes: Mapping[str, Any] | None) -> str:
     if e.kind == "signal":
-        return f"{esc(e.reason)} · -{-e.amount} credits"
+        return " · ".join([f"{esc(e.reason)} · -{-e.amount} credits", *_outcomes_of(e.signal_id, outcomes)])
     if e.kind == "revoke":
         return f"purchase refunded in Stars · -{-e.amount} credits"
     if e.charge_id is not None:
         return f"bought with Stars · +{e.amount} credits"
     return f"{esc(e.signal_id)} not delivered, refunded · +{e.amount} credits"
+
+
+WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market time
+
+
+def winrate_text(report: Any, period: str, symbol: str | None = None) -> str:
+    """/winrate: figures over closed signals, autosignals and manual signals apart (a `Winrate`)."""
+    span = "all signals" if period == "all" else f"closed in the last {period[:-1]} days"
+    head = f"<b>Track record</b> · {span}" + (f" · {esc(symbol)}" if symbol else "")
+    lines = [head]
+    for title, summary, still_open in (("Autosignals", report.auto, report.open_auto),
+                                       ("Manual signals", report.manual, report.open_manual)):
+        lines.append(f"<b>{title}</b>: {summary.closed} closed, {still_open} open")
+        if summary.closed:
+            lines += _summary_lines(summary)
+    if report.by_symbol:
+        lines.append("<b>By symbol</b> (closed · TP1 first · avg R · profit factor · max DD)")
+        lines += [f"{esc(s)}: {x.closed} · {_pct(x.tp1_first_pct)} · {x.avg_r:+.2f}R · {_pf(x.profit_factor)} · "
+                  f"{x.max_drawdown_r:.2f}R" for s, x in report.by_symbol]
+    lines.append("R: the result in units of the signal's risk (entry to stop), after fees; entries at market.")
+    return "\n".join(lines)
+
+
+def _summary_lines(s: Any) -> list[str]:
+    return [
+        f"TP1 before stop {_pct(s.tp1_first_pct)} · TP2 {_pct(s.tp2_pct)} · stopped {_pct(s.stopped_pct)} · "
+        f"expired {_pct(s.expired_pct)}",
+        f"Average {s.avg_r:+.2f}R · profit factor {_pf(s.profit_factor)} · max drawdown {s.max_drawdown_r:.2f}R",
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _pf(value: float | None) -> str:
+    return "- (no loss)" if value is None else f"{value:.2f}"
+
+
+def _outcomes_of(signal_id: str, outcomes: Mapping[str, Any] | None) -> list[str]:
+    """The outcome labels of a signal's setups: one for a single setup, `SYMBOL label` each for a scan."""
+    labels = []
+    for trade_id, status in (outcomes or {}).items():
+        base, _, symbol = trade_id.partition("/")
+        if base == signal_id:
+            labels.append(f"{esc(symbol)} {outcome_label(status)}" if symbol else outcome_label(status))
+    return labels
 
 
 def audit_text(user_id: int, records: Sequence[Any]) -> str:

@@ -2,9 +2,10 @@
 
 Pre-checkout is answered here, at once, from the signed payload, the current packs and the
 `PaymentsView` projection of the log (bans): no actor is asked, so Telegram's 10 s limit holds
-(polling hands these updates off without waiting, see `polling`). Nothing is granted before
-`successful_payment`, which goes to the user's session: it appends the payment and its grant once
-per charge; the update is confirmed to Telegram and the receipt sent only after that append.
+(polling hands these updates off without waiting, see `polling`; the webhook handles each POST on its
+own). Nothing is granted before `successful_payment`, which goes to the user's session: it appends the
+payment and its grant once per charge; the update is confirmed to Telegram (the offset, or the POST's
+answer) and the receipt sent only after that append.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
 
     @router.message(F.successful_payment)
     async def on_paid(message: Message, event_update: Update) -> None:
-        """Awaited in the polling lane until the session has recorded the payment, so Telegram is told the
-        update was taken only once it is in the log (a stop before then gets it delivered again)."""
+        """Awaited (in the polling lane, or by the webhook's POST) until the session has recorded the payment,
+        so Telegram is told the update was taken only once it is in the log (a stop before then gets it
+        delivered again)."""
         paid = message.successful_payment
         payer = message.from_user.id if message.from_user else message.chat.id
         if paid is None or not seen.first_time(event_update.update_id):

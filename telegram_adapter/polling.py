@@ -45,6 +45,7 @@ class PollCounters:
     received: int = 0
     unparsable: int = 0
     failed: int = 0
+    refused: int = 0  # webhook requests without the matching secret token (nothing processed)
 
     @property
     def skipped(self) -> int:
@@ -61,7 +62,7 @@ async def poll(bot: Bot, dispatcher: Dispatcher, timeout: int, counters: PollCou
     request = RawGetUpdates(timeout=timeout, allowed_updates=dispatcher.resolve_used_update_types())
     request_timeout = int(bot.session.timeout + timeout)  # the long poll must not time out the HTTP request
     backoff = Backoff(BACKOFF)
-    lane = _Lane(lambda raw: _handle(bot, dispatcher, raw, counters))
+    lane = _Lane(lambda raw: handle_update(bot, dispatcher, raw, counters))
     checkouts: set[asyncio.Task] = set()
     taken = 0  # the highest update_id taken
     try:
@@ -84,7 +85,7 @@ async def poll(bot: Bot, dispatcher: Dispatcher, timeout: int, counters: PollCou
                 counters.received += 1
                 taken = max(taken, update_id or 0)
                 if isinstance(raw, dict) and "pre_checkout_query" in raw:
-                    task = asyncio.create_task(_handle(bot, dispatcher, raw, counters))
+                    task = asyncio.create_task(handle_update(bot, dispatcher, raw, counters))
                     checkouts.add(task)
                     task.add_done_callback(checkouts.discard)
                 else:
@@ -132,7 +133,9 @@ class _Lane:
             self._moved.set()
 
 
-async def _handle(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> None:
+async def handle_update(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> None:
+    """Validate and handle one raw update; one that does not parse or fails is logged and counted (polling
+    and the webhook both)."""
     try:
         update = Update.model_validate(raw, context={"bot": bot})
     except ValidationError as exc:

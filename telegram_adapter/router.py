@@ -1,8 +1,10 @@
 """aiogram Router: each message becomes one `Command` for Sessions (or an autosignal admin
 command for the AutoSignal actor), and its answer becomes exactly one reply via the Sender.
 
-The handler only `tell`s and returns, so with sequential update handling the commands
-reach Sessions in update_id order (which the sessions' idempotency relies on). An update
+When polling, the handler only `tell`s and returns, so with sequential update handling the commands
+reach Sessions in update_id order (which the sessions' idempotency relies on); in webhook mode
+(`settle`) it returns only once the session has answered, after committing the command's events, so
+Telegram's POST is acknowledged only then. An update
 Telegram delivers again while the process runs gets no second answer, whatever the command
 (the sessions' log-based idempotency covers charging commands across a crash).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ from aiogram.enums import ChatType, ContentType
 from aiogram.types import Message, Update
 
 from actors.messages import AutoSignalCommand, Command, Reply
-from actors.user_session import ADMIN_COMMANDS
+from actors.user_session import ADMIN_COMMANDS, SERVED
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
 from telegram_adapter.payment_texts import CHOOSE, NOT_AVAILABLE
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 120.0
 SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
+KNOWN = SERVED | ADMIN_COMMANDS | AUTOSIGNAL_ADMIN  # command labels in metrics; anything else is "other"
+OnCommand = Callable[[str, str], None]  # (command name, result: signal, answered, silent, late)
 GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 WRITTEN = frozenset({  # what a person writes or sends; every other content type is a service message
     ContentType.TEXT, ContentType.ANIMATION, ContentType.AUDIO, ContentType.DOCUMENT, ContentType.LIVE_PHOTO,
@@ -120,12 +125,16 @@ class SeenUpdates:
 
 
 def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None,
-                 bot_username: str | None = None, payments: Any = None) -> Router:
+                 bot_username: str | None = None, payments: Any = None, on_command: OnCommand | None = None,
+                 settle: bool = False) -> Router:
     """The message handler; `bot_username` (from getMe) tells which group commands are ours; `payments`
-    (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off."""
+    (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off. With `settle`
+    (webhook mode) the handler returns only once the session has answered, which it does after committing
+    the command's events; otherwise it only hands the command on (polling keeps update_id order)."""
     router = Router(name="signalbot")
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
+    settling: dict[int, Future] = {}  # settle mode: update_id -> its reply, while the first POST waits for it
 
     @router.message(F.content_type.in_(WRITTEN))
     async def on_message(message: Message, event_update: Update, bot: Bot) -> None:
@@ -134,6 +143,8 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
             return
         if not seen.first_time(event_update.update_id):
             log.info("update %s delivered again: already answered", event_update.update_id)
+            if (first := settling.get(event_update.update_id)) is not None:  # answer it no sooner than the first
+                await asyncio.wait([asyncio.wrap_future(first)], timeout=REPLY_TIMEOUT_S)
             return
         group = message.chat.type in GROUPS
         if group and not addressed_to(message.text, bot_username):
@@ -144,11 +155,21 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         if payments is not None and (local := payments.local_reply(name)):
             chat_id, reply_to = origin.target(None)
             sender.reply(chat_id, local, reply_to)
+            if on_command is not None:
+                on_command(name, "answered")
             return
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id)
         offer = _Offer(bot, payments) if payments is not None else None
-        task = asyncio.get_running_loop().create_task(_answer(sender, origin, reply, offer))
+        answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command, offer)
+        if settle:
+            settling[event_update.update_id] = reply
+            try:
+                await answering
+            finally:
+                del settling[event_update.update_id]
+            return
+        task = asyncio.get_running_loop().create_task(answering)
         waiting.add(task)
         task.add_done_callback(waiting.discard)
 
@@ -169,15 +190,28 @@ class _Offer:
             log.warning("the /buy packs could not be sent to %s: %s", chat_id, describe(exc))
 
 
-async def _answer(sender: Any, origin: Origin, reply: Future, offer: _Offer | None = None) -> None:
+async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_command: OnCommand | None,
+                  offer: _Offer | None = None) -> None:
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
         answer = Reply(LATE)
-    if isinstance(answer, Reply) and answer.offer and offer is not None:
+    text = reply_text(answer)
+    offered = offer is not None and isinstance(answer, Reply) and answer.offer
+    if on_command is not None:
+        on_command(name, "answered" if offered else _result(answer, text))
+    if offered:
         await offer.send(origin.target(answer)[0])
         return
-    text = reply_text(answer)
     if text:
         chat_id, reply_to = origin.target(answer)
         sender.reply(chat_id, text, reply_to)
+
+
+def _result(answer: Any, text: str | None) -> str:
+    """The bounded `result` label of a command's answer."""
+    if isinstance(answer, Reply) and answer.signal_id:
+        return "signal"
+    if text == LATE:
+        return "late"
+    return "answered" if text else "silent"

@@ -213,6 +213,11 @@ class Sender:
         """Deliveries owed and not yet settled (cheap; safe to call from any thread)."""
         return len(self.outbox.pending)
 
+    def oldest_pending_ms(self) -> int | None:
+        """When (ms UTC) the oldest owed delivery was issued, or None (safe to call from any thread: the
+        values are copied in one C-level step under the GIL)."""
+        return min((d.issued_ms for d in list(self.outbox.pending.values())), default=None)
+
     # --- input -----------------------------------------------------------------------
 
     def reply(self, chat_id: int, text: str, reply_to: int | None = None) -> None:

@@ -1,7 +1,8 @@
 """Stand-ins for the AutoSignal actor's neighbours in its own tests, and helpers to drive it.
 
 `RecordedFeed` plays the MarketFeed's part (subscribers, `GetCandles` from a buffer of real
-recorded candles, released one close at a time, so the market moves only when the test says).
+recorded candles, released one close at a time, so the market moves only when the test says;
+`EnsureStream`/`ReleaseStream` counted as holds per stream).
 `ScriptedAnalyzer` answers `Analyze` with what a test chooses, so rules such as cooldowns can
 be aimed at precisely; the replay and end-to-end tests use the real analysis instead.
 """
@@ -22,9 +23,12 @@ from actors.messages import (
     AnalysisResult,
     Analyze,
     CandleClosed,
+    EnsureStream,
     FeedError,
     GetCandles,
     Kline,
+    ReleaseStream,
+    StreamReady,
     SubscribeCandles,
     answer,
 )
@@ -46,11 +50,21 @@ class RecordedFeed(pykka.ThreadingActor):
         self.series = series
         self.upto = {symbol: history for symbol in series}
         self.subscribers: list[Any] = []
+        self.holds: dict[tuple[str, str], int] = {}
 
     def on_receive(self, message: Any) -> Any:
         match message:
             case SubscribeCandles(subscriber):
                 self.subscribers.append(subscriber)
+            case EnsureStream(symbol, interval, hold):
+                if symbol not in self.series:
+                    return answer(message, FeedError(f"unknown symbol {symbol}", "unknown_symbol"))
+                self.holds[(symbol, interval)] = self.holds.get((symbol, interval), 0) + hold
+                return answer(message, StreamReady(symbol, interval, self.upto[symbol]))
+            case ReleaseStream(symbol, interval):
+                self.holds[(symbol, interval)] -= 1
+            case "holds":
+                return {key: n for key, n in self.holds.items() if n}
             case GetCandles(symbol, _interval, n):
                 candles = self.series.get(symbol)
                 if candles is None:
@@ -61,8 +75,11 @@ class RecordedFeed(pykka.ThreadingActor):
                 candles = self.series[symbol]
                 self.upto[symbol] = max(self.upto[symbol], index + 1)
                 event = CandleClosed(symbol, candles.interval, Kline.of(candles, index), fresh)
-                for subscriber in self.subscribers:
-                    subscriber.tell(event)
+                for subscriber in list(self.subscribers):
+                    try:
+                        subscriber.tell(event)
+                    except pykka.ActorDeadError:  # stopped (a restart test): it catches up when back
+                        self.subscribers.remove(subscriber)
         return None
 
 

@@ -21,6 +21,7 @@ from actors.messages import (
     GetCandles,
     GetLivePrice,
     Kline,
+    ReleaseStream,
     StreamReady,
     SubscribeCandles,
     TopSymbols,
@@ -286,3 +287,32 @@ def test_top_usdt_pairs_ranking_rules():
                 ("BTCUSDT", 4e9), ("JUPUSDT", 1e6), ("NEWUSDT", 1e12))]
     assert top_usdt_pairs(tickers, info, 5) == ("ETHUSDT", "BTCUSDT", "JUPUSDT")
     assert top_usdt_pairs(tickers, info, 1) == ("ETHUSDT",)
+
+
+@pytest.mark.timeout(60)
+def test_on_demand_streams_are_capped_held_and_dropped_when_idle():
+    market = synthetic_market(["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"], "1m", seed=3, count=3000)
+    with BackgroundSim(lambda: MarketSim(market, 600.0)) as sim:
+        config = feed_config(sim, ("BTCUSDT",), ("1m",), update_period_s=2.0, idle_stream_s=0.4,
+                             max_on_demand_streams=2)
+        feed = MarketFeed.start(config)
+        sink = Sink.start()
+        feed.tell(SubscribeCandles(sink))
+        assert isinstance(feed.ask(EnsureStream("ETHUSDT", "1m")), StreamReady)
+        assert isinstance(feed.ask(EnsureStream("SOLUSDT", "1m", hold=True)), StreamReady)  # an open signal's
+        full = feed.ask(EnsureStream("XRPUSDT", "1m"))
+        assert isinstance(full, FeedError) and full.kind == "capacity" and "2" in full.reason
+        assert isinstance(feed.ask(EnsureStream("ETHUSDT", "1m")), StreamReady)  # a stream it has: served
+
+        wait_for(lambda: feed.ask(FeedStats()).streams_dropped == 1)  # ETH: idle, not held
+        assert feed.ask(GetCandles("ETHUSDT", "1m", 5)).kind == "not_ready"  # its book is gone
+        assert isinstance(feed.ask(GetCandles("SOLUSDT", "1m", 5)), Candles)  # held: kept although idle
+        eth_seen = sum(m.symbol == "ETHUSDT" for m in sink.ask("received"))
+        btc_seen = sum(m.symbol == "BTCUSDT" for m in sink.ask("received"))
+        wait_for(lambda: sum(m.symbol == "BTCUSDT" for m in sink.ask("received")) >= btc_seen + 5)
+        assert sum(m.symbol == "ETHUSDT" for m in sink.ask("received")) == eth_seen  # unsubscribed
+
+        assert isinstance(feed.ask(EnsureStream("XRPUSDT", "1m")), StreamReady)  # room again
+        feed.tell(ReleaseStream("SOLUSDT", "1m"))
+        wait_for(lambda: feed.ask(FeedStats()).streams_dropped == 3)  # SOL released, XRP idle
+        assert feed.ask(FeedStats()).streams == 1  # the watchlist stays

@@ -38,7 +38,7 @@ def fake():
 def stack(tmp_path, fake):
     """Sessions on a fresh log with the bot (payments on) polling the fake Bot API."""
     stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
+    bot = start_bot(stack, fake, {"payments": PAYMENTS})
     yield stack
     bot.stop()
     stop_stack(stack)
@@ -97,6 +97,17 @@ def test_buy_invoice_pre_checkout_and_payment_grant_once(stack, fake):
     checked(stack, 42)
 
 
+def test_in_a_group_buy_sends_the_packs_privately_and_terms_are_answered_there(stack, fake):
+    start(fake, stack, 42)
+    fake.push_text(42, "/buy", chat_id=-100, chat_type="group")
+    offer = wait_until(lambda: [m for m in fake.sent if m["reply_markup"]], what="the packs")
+    assert [m["chat_id"] for m in offer] == [42]  # invoices go to the user, so the packs do too
+    fake.push_text(42, "/terms", chat_id=-100, chat_type="group")
+    fake.push_text(7, "/paysupport", chat_id=-100, chat_type="group")  # not even registered: public answers
+    wait_until(lambda: len(fake.messages_to(-100)) == 2, what="the answers in the group")
+    assert "<b>Terms</b>" in fake.messages_to(-100)[0] and "@payhelp" in fake.messages_to(-100)[1]
+
+
 def test_pre_checkout_refuses_forged_repriced_foreign_and_banned(stack, fake):
     for user in (42, 43):
         start(fake, stack, user)
@@ -143,14 +154,14 @@ def test_payments_off_buy_says_so_and_changes_nothing(tmp_path, fake):
 
 def test_a_payment_seen_again_after_a_crash_is_not_granted_twice(tmp_path, fake):
     stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
+    bot = start_bot(stack, fake, {"payments": PAYMENTS})
     start(fake, stack, 42)
     fake.push_payment(42, payload(42, "500cr", 200), 200, "ch-9")
     wait_until(lambda: "CreditsGranted" in types(stack, 42)[2:], what="the grant")
     stop_stack(stack)  # the crash: no clean shutdown of the bot; the receipt may never have gone out
     bot.stop()
     stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
+    bot = start_bot(stack, fake, {"payments": PAYMENTS})
     try:
         fake.push_payment(42, payload(42, "500cr", 200), 200, "ch-9")  # Telegram delivers it again
         wait_until(lambda: len([t for t in fake.messages_to(42) if "Balance: 600" in t]) >= 1, what="receipt")
@@ -163,7 +174,7 @@ def test_a_payment_seen_again_after_a_crash_is_not_granted_twice(tmp_path, fake)
 
 def test_refunds_retry_settle_once_and_take_back_only_what_is_left(tmp_path, fake):
     stack = start_stack(tmp_path, load_market(klines_dir()))
-    bot = start_bot(stack, fake, PAYMENTS)
+    bot = start_bot(stack, fake, {"payments": PAYMENTS})
     try:
         start(fake, stack, 42)
         fake.push_text(ADMIN, "/start")
@@ -221,7 +232,7 @@ def test_a_banned_payer_is_refunded_and_failures_are_recorded_once(stack, fake):
 
 def test_a_refund_requested_before_a_crash_is_called_at_the_next_start_once(tmp_path, fake):
     stack = start_stack(tmp_path, {})
-    bot = start_bot(stack, fake, PAYMENTS)
+    bot = start_bot(stack, fake, {"payments": PAYMENTS})
     start(fake, stack, 42)
     fake.push_payment(42, payload(42), 50, "ch-r")
     wait_until(lambda: "CreditsGranted" in types(stack, 42)[2:], what="the grant")
@@ -232,7 +243,7 @@ def test_a_refund_requested_before_a_crash_is_called_at_the_next_start_once(tmp_
     stop_stack(stack)
     for _ in range(2):  # two starts: one call, one StarsRefunded
         stack = start_stack(tmp_path, {})
-        bot = start_bot(stack, fake, PAYMENTS)
+        bot = start_bot(stack, fake, {"payments": PAYMENTS})
         try:
             wait_until(lambda s=stack: "StarsRefunded" in types(s, 42), what="the resumed refund")
             assert fake.refunded == ["ch-r"] and types(stack, 42).count("StarsRefunded") == 1

@@ -14,7 +14,7 @@ from actors.clock import ManualClock
 from domain import invariants
 from domain.events import upcast
 from domain.outbox import fold
-from eventstore import EventStore
+from eventstore import EventStore, NewEvent
 from telegram_adapter import send_errors
 from telegram_adapter.sender import BotTransport, Sender
 from tests.fakes.bot_api import FakeBotAPI
@@ -187,3 +187,31 @@ def test_every_error_class_aiogram_can_raise_has_a_decided_outcome():
 def test_an_error_quoting_the_request_url_is_described_without_the_token():
     exc = OSError("500, url='http://127.0.0.1:81/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage'")
     assert "AAHdq" not in send_errors.describe(exc) and "bot***/sendMessage" in send_errors.describe(exc)
+
+
+def test_a_followup_is_sent_once_and_a_stale_one_expires(fake, stack):
+    """Follow-ups f:<trade>:<status> are owed from the log like signals, and fail as expired when older
+    than the signal's interval (15m here) by the time the Sender gets to them."""
+    def log_outcomes():
+        sid = broadcast(stack, SIGNAL, [31])
+        append = stack.store.append
+        append("outbox", 0, [NewEvent("DeliveryAttempted", {"signal_id": sid, "chat_id": 31}),
+                             NewEvent("SignalDelivered", {"signal_id": sid, "chat_id": 31, "message_id": 1})])
+        ids["signal"] = sid
+        stack.clock.advance(60_000)
+        append("outcomes", 0, [NewEvent("SignalEntered", {"signal_id": sid, "price": 3567.0, "open_time": 1}),
+                               NewEvent("TargetHit", {"signal_id": sid, "target": "tp1", "price": 3600.0,
+                                                      "open_time": 1})])
+        stack.clock.advance(20 * 60_000)  # the TP1 line is stale now
+        append("outcomes", 2, [NewEvent("TargetHit", {"signal_id": sid, "target": "tp2", "price": 3650.0,
+                                                      "open_time": 2}),
+                               NewEvent("SignalClosed", {"signal_id": sid, "result_r": 2.3, "result_pct": 1.6,
+                                                         "reason": "tp2", "bars": 2})])
+
+    ids: dict[str, str] = {}
+    drive(fake, stack, log_outcomes, lambda sender: None,
+          lambda: sum(r.type in ("SignalDelivered", "DeliveryFailed") for r in stack.store.read_stream("outbox")) == 3)
+    seen = outcomes(stack)
+    assert seen[(f"f:{ids['signal']}:tp1", 31)] == ["DeliveryFailed:expired"]
+    assert seen[(f"f:{ids['signal']}:tp2", 31)] == ["DeliveryAttempted", "SignalDelivered"]
+    assert fake.messages_to(31) == ["<b>ETHUSDT 15m LONG</b> from 2024-11-27 13:15 UTC: TP2 hit, closed at +2.30R"]

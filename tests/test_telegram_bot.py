@@ -18,7 +18,7 @@ from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI, html_error
 from tests.fakes.market import load_market
 from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
-from tests.fakes.telegram_stack import SIGNAL, broadcast, outcomes, start_bot, wait_until
+from tests.fakes.telegram_stack import SIGNAL, broadcast, outcomes, start_bot, telegram_world, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -30,13 +30,9 @@ def market():
 
 @pytest.fixture
 def world(tmp_path, market):
-    fake = FakeBotAPI(per_chat_rate=5.0, per_group_rate=5.0).start()
-    stack = start_stack(tmp_path, market, quiet=frozenset({"XRPUSDT"}))
-    bot = start_bot(stack, fake, per_group_interval=0.25)
-    yield fake, stack, bot
-    bot.stop()
-    stop_stack(stack)
-    fake.stop()
+    with telegram_world(tmp_path, market, {"per_group_rate": 5.0}, {"per_group_interval": 0.25},
+                        quiet=frozenset({"XRPUSDT"})) as world:
+        yield world
 
 
 def said(fake: FakeBotAPI, chat: int, count: int) -> list[str]:

@@ -327,3 +327,14 @@ def _stats(stack):
     reply: Future = Future()
     stack.sessions.tell(SessionStats(reply))
     return reply.result(timeout=10)
+
+
+def test_a_pair_beyond_the_feed_cap_gets_a_clear_reply_and_no_charge(tmp_path, market):
+    stack = start_stack(tmp_path, market, full=frozenset({"BNBUSDT"}))
+    try:
+        stack.send(7, "/start")
+        reply = stack.send(7, "/analyze BNB").text
+        assert "follows as many pairs as it can" in reply and "BNBUSDT" in reply and "Nothing was charged" in reply
+        assert balance(stack, 7) == 100 and charges(stack, 7) == []
+    finally:
+        stop_stack(stack)

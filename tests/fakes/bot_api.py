@@ -4,8 +4,11 @@ It answers the methods the bot uses, long-polls `getUpdates` honouring `offset` 
 enforces Telegram's limits (about 1 message/s per chat with small bursts, 30/s overall:
 429 with `retry_after`), answers 403 for chats marked blocked and 400 for malformed HTML or
 over-long text, 400 with `migrate_to_chat_id` for a group upgraded to a supergroup, and records
-every call. Groups get about 20 messages a minute. Faults (429 storms, 5xx, slowness) are switched
-on by tests, which can also push group messages, service messages and malformed updates. It runs
+every call. Groups get about 20 messages a minute. After `setWebhook` it POSTs each update to the
+registered URL with the secret token header, as Telegram does (up to `webhook_connections` at once,
+resending an update whose POST is not answered 200), and refuses `getUpdates` (409). Faults (429
+storms, 5xx, slowness) are switched on by tests, which can also push group messages, service messages
+and malformed updates. It runs
 on its own loop thread, so tests and the bot's loop stay independent.
 """
 
@@ -20,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 JSON_PARAMS = frozenset({"reply_markup", "allowed_updates", "commands", "entities", "link_preview_options",
                          "reply_parameters", "caption_entities", "prices"})
@@ -117,6 +120,11 @@ class FakeBotAPI:
         self.refunded: list[str] = []  # charges refunded, in order (a second refund of one is refused)
         self.refund_faults: list[str] = []  # next refundStarPayment answers: "429", "500", "400" or "refunded"
         self._checkout_pushed: dict[str, float] = {}
+        self.webhook: dict[str, Any] | None = None  # setWebhook's parameters while a webhook is set
+        self.webhook_posts: list[tuple[int | None, int]] = []  # (update_id, HTTP status) of every POST made
+        self.webhook_connections = 40  # Telegram's default max_connections
+        self._webhook_slots: asyncio.Semaphore | None = None
+        self._client: ClientSession | None = None
         self._lock = threading.Lock()
         self._updates: list[dict[str, Any]] = []
         self._next_update = 1
@@ -145,6 +153,8 @@ class FakeBotAPI:
         self.port = site._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
+        if self._client is not None:
+            asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result(timeout=10)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -223,6 +233,12 @@ class FakeBotAPI:
                 "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}
         return self.push_message(user_id, {"successful_payment": paid}, copies=copies)
 
+    def post_webhook(self, body: Any, secret: str | None) -> int:
+        """POST `body` (a dict, or raw bytes) to the registered webhook with `secret`; its HTTP status."""
+        update_id = body.get("update_id") if isinstance(body, dict) else None
+        post = self._post(update_id, body, secret)
+        return asyncio.run_coroutine_threadsafe(post, self._loop).result(timeout=30)
+
     def messages_to(self, chat_id: int) -> list[str]:
         with self._lock:
             return [m["text"] for m in self.sent if m["chat_id"] == chat_id]
@@ -234,6 +250,10 @@ class FakeBotAPI:
     # --- the server ------------------------------------------------------------------------
 
     def _add_update(self, update: dict[str, Any], copies: int = 1) -> None:
+        if self.webhook is not None:
+            for _ in range(copies):
+                self._loop.create_task(self._deliver(update))
+            return
         self._updates.extend([update] * copies)
         assert self._new_update is not None
         self._new_update.set()
@@ -257,7 +277,15 @@ class FakeBotAPI:
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getUpdates":
+            if self.webhook is not None:
+                raise _Refused(409, "Conflict: can't use getUpdates method while webhook is active")
             return await self._get_updates(params)
+        if method == "setWebhook":
+            self.webhook = params
+            return True
+        if method == "deleteWebhook":
+            self.webhook = None
+            return True
         if method in SENDS:
             return await self._send(method, params)
         if method in PAYMENT_METHODS:
@@ -269,6 +297,34 @@ class FakeBotAPI:
         if method not in simple:
             raise _Refused(404, "Not Found: method not found")
         return simple[method]
+
+    async def _deliver(self, update: dict[str, Any], attempts: int = 5) -> None:
+        """POST one update until it is answered 200 (Telegram resends on anything else), a few times."""
+        if self._webhook_slots is None:
+            self._webhook_slots = asyncio.Semaphore(self.webhook_connections)
+        for _ in range(attempts):
+            async with self._webhook_slots:
+                webhook = self.webhook or {}
+                if await self._post(update["update_id"], update, webhook.get("secret_token")) == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+    async def _post(self, update_id: int | None, body: Any, secret: str | None) -> int:
+        if self._client is None:
+            self._client = ClientSession()
+        assert self.webhook is not None, "no webhook is set"
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        kwargs = {"data": body, "headers": {**headers, "Content-Type": "application/json"}} \
+            if isinstance(body, bytes) else {"json": body, "headers": headers}
+        try:
+            async with self._client.post(self.webhook["url"], **kwargs) as answer:
+                await answer.read()
+                status = answer.status
+        except OSError:
+            status = 0  # not answered
+        with self._lock:
+            self.webhook_posts.append((update_id, status))
+        return status
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)

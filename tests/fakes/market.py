@@ -7,7 +7,7 @@ symbols produce a setup. Neither is the thing under test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,13 @@ import pykka
 from actors.messages import (
     AnalysisResult,
     Analyze,
+    CandleClosed,
     EnsureStream,
     FeedError,
     GetCandles,
+    Kline,
     StreamReady,
+    SubscribeCandles,
     TopSymbols,
     answer,
 )
@@ -35,13 +38,25 @@ def load_market(klines: Path, bars: int = 600) -> dict[str, Candles]:
     return {s: load_csv(folder / f"{s}_1h.csv", symbol=s, interval="1h")[-bars:] for s in SYMBOLS}
 
 
-class CandleFeed(pykka.ThreadingActor):
-    """Answers EnsureStream / GetCandles / TopSymbols from preloaded 1h candles."""
+@dataclass(frozen=True)
+class CloseCandle:
+    """Test -> CandleFeed: a new 1h candle of `symbol` closed (kept, and told to subscribers)."""
 
-    def __init__(self, market: dict[str, Candles], not_ready: frozenset[str] = frozenset()) -> None:
+    symbol: str
+    candle: Kline
+
+
+class CandleFeed(pykka.ThreadingActor):
+    """Answers EnsureStream / GetCandles / TopSymbols from preloaded 1h candles; `CloseCandle` adds one."""
+
+    def __init__(self, market: dict[str, Candles], not_ready: frozenset[str] = frozenset(),
+                 full: frozenset[str] = frozenset()) -> None:
+        """`not_ready` symbols are loading; `full` ones are refused as beyond the cap on on-demand streams."""
         super().__init__()
-        self.market = market
+        self.market = dict(market)
         self.not_ready = not_ready
+        self.full = full
+        self.subscribers: list[Any] = []
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -49,11 +64,21 @@ class CandleFeed(pykka.ThreadingActor):
                 return answer(message, tuple(self.market)[:n])
             case EnsureStream(symbol, interval) | GetCandles(symbol, interval):
                 return answer(message, self._serve(message, symbol, interval))
+            case SubscribeCandles(subscriber):
+                self.subscribers.append(subscriber)
+            case CloseCandle(symbol, k):
+                c = self.market[symbol]
+                self.market[symbol] = replace(c, **{f: np.append(getattr(c, f), getattr(k, f)) for f in
+                                                    ("open_time", "open", "high", "low", "close", "volume")})
+                for subscriber in self.subscribers:
+                    subscriber.tell(CandleClosed(symbol, c.interval, k, True))
         return None
 
     def _serve(self, message: Any, symbol: str, interval: str) -> Any:
         if symbol not in self.market:
             return FeedError(f"{symbol} is not traded", "unknown_symbol")
+        if isinstance(message, EnsureStream) and symbol in self.full:
+            return FeedError("the bot already follows its maximum of 2 markets on demand", "capacity")
         if interval != "1h" or symbol in self.not_ready:
             return FeedError(f"{symbol} {interval} is loading", "not_ready")
         candles = self.market[symbol]

@@ -11,8 +11,10 @@ import pykka
 
 from actors.clock import ManualClock
 from actors.messages import Command, InspectSession, Reply, SessionInfo
+from actors.outcomes import OutcomeTracker
 from actors.user_session import Services, Sessions
 from domain.events import upcast
+from domain.outcomes import Rules
 from eventstore import EventStore
 from telegram_adapter.commands import parse
 from tests.fakes.market import CandleFeed, RuleAnalyzer
@@ -27,6 +29,8 @@ class Stack:
     clock: ManualClock
     sessions: Any
     last_update_id: int = 0
+    feed: Any = None
+    outcomes: Any = None  # the OutcomeTracker, when started
 
     def send_async(self, user: int, text: str, update_id: int | None = None) -> Future:
         name, args = parse(text)
@@ -49,17 +53,20 @@ class Stack:
 
 
 def start_stack(tmp: Path, market: dict, *, quiet: frozenset[str] = frozenset(),
-                not_ready: frozenset[str] = frozenset(), analyzer: Any = None,
-                admins: frozenset[int] = frozenset({ADMIN}), **sessions_kw: Any) -> Stack:
-    """`analyzer` defaults to the rule stand-in (with `quiet` symbols giving no setup)."""
+                not_ready: frozenset[str] = frozenset(), full: frozenset[str] = frozenset(), analyzer: Any = None,
+                admins: frozenset[int] = frozenset({ADMIN}), outcomes: Rules | None = None,
+                **sessions_kw: Any) -> Stack:
+    """`analyzer` defaults to the rule stand-in (with `quiet` symbols giving no setup); with `outcomes`
+    rules an OutcomeTracker follows the log and the feed."""
     clock = ManualClock(T0)
     store = EventStore.open(tmp / "events.db", upcast=upcast, clock=clock.now_ms)
-    feed = CandleFeed.start(market, not_ready)
+    feed = CandleFeed.start(market, not_ready, full)
     analyzer = analyzer or RuleAnalyzer.start(quiet)
-    services = Services(store, clock, feed, analyzer, ask_timeout=10.0)
+    tracker = OutcomeTracker.start(store, feed, rules=outcomes, clock=clock) if outcomes else None
+    services = Services(store, clock, feed, analyzer, ask_timeout=10.0, outcomes=tracker)
     sessions_kw.setdefault("sweep_every_s", None)
     sessions = Sessions.start(services, admins, **sessions_kw)
-    return Stack(store, clock, sessions)
+    return Stack(store, clock, sessions, feed=feed, outcomes=tracker)
 
 
 def stop_stack(stack: Stack) -> None:

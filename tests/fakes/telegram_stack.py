@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from eventstore import NewEvent
 from telegram_adapter.bot import TelegramBot, TelegramConfig, build_bot
-from telegram_adapter.payments import PaymentsConfig
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.session_stack import ADMIN, Stack
+from tests.fakes.session_stack import ADMIN, Stack, start_stack, stop_stack
 
 
-def start_bot(stack: Stack, fake: FakeBotAPI, payments: PaymentsConfig | None = None,
+def start_bot(stack: Stack, fake: FakeBotAPI, config: dict[str, Any] | None = None,
               **sender_options: Any) -> TelegramBot:
-    config = TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1,
-                            payments=payments or PaymentsConfig.off())
+    """`config` overrides TelegramConfig's fields (the webhook mode's, say)."""
+    config = replace(TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1),
+                     **(config or {}))
     sender_options.setdefault("per_chat_interval", 0.2)
     return build_bot(stack.sessions, stack.store, stack.clock, config=config, **sender_options).start()
+
+
+@contextmanager
+def telegram_world(tmp: Path, market: dict, fake_options: dict | None = None, bot_options: dict | None = None,
+                   **stack_options: Any) -> Iterator[tuple[FakeBotAPI, Stack, TelegramBot]]:
+    """The fake Bot API, a session stack (`start_stack` options) and the real bot polling it; stopped after."""
+    fake = FakeBotAPI(**{"per_chat_rate": 5.0, **(fake_options or {})}).start()
+    stack = start_stack(tmp, market, **stack_options)
+    bot = start_bot(stack, fake, **(bot_options or {}))
+    try:
+        yield fake, stack, bot
+    finally:
+        bot.stop()
+        stop_stack(stack)
+        fake.stop()
 
 
 def wait_until(probe: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

@@ -43,6 +43,12 @@ def test_chart_cache_sits_beside_the_log_unless_set():
         ("WATCHLIST", "top9999999"),
         ("CHART_THEME", "pink"),
         ("CHART_WORKERS", "0"),
+        ("METRICS_ADDR", "9464"),
+        ("METRICS_ADDR", "127.0.0.1:99999"),
+        ("TELEGRAM_MODE", "push"),
+        ("WEBHOOK_URL", "bot.example/tg"),
+        ("WEBHOOK_LISTEN", "localhost"),
+        ("WEBHOOK_SECRET", "has spaces"),
     ],
 )
 def test_bad_values_name_the_setting(name, value):
@@ -80,5 +86,20 @@ def test_help_documents_every_setting():
                  "BINANCE_REST_URL", "WATCHLIST", "AUTOSIGNAL_ENABLED", "AUTOSIGNAL_INTERVAL",
                  "AUTOSIGNAL_COOLDOWN_MIN", "AUTOSIGNAL_MIN_CONFIDENCE", "TELEGRAM_RATE", "ANALYZER_WORKERS",
                  "SESSION_CAP", "SESSION_IDLE_MIN", "CANDLE_BUFFER", "CHART_THEME", "CHART_WORKERS",
-                 "CHART_CACHE_DIR"):
+                 "CHART_CACHE_DIR", "METRICS_ADDR", "TELEGRAM_MODE", "WEBHOOK_URL", "WEBHOOK_LISTEN",
+                 "WEBHOOK_SECRET"):
         assert name in text
+
+
+def test_metrics_are_off_by_default_and_webhook_mode_needs_its_settings():
+    assert load_settings({}, None).metrics_addr is None and load_settings({}, None).telegram_mode == "polling"
+    assert load_settings({"METRICS_ADDR": "0.0.0.0:9464"}, None).metrics_addr == ("0.0.0.0", 9464)
+    webhook = {"TELEGRAM_MODE": "webhook", "WEBHOOK_URL": "http://127.0.0.1:8443/tg", "WEBHOOK_SECRET": "s3cret-Token"}
+    settings = load_settings(webhook, None)
+    assert settings.webhook_listen == ("127.0.0.1", 8443) and "s3cret-Token" not in repr(settings)
+    for missing in ("WEBHOOK_URL", "WEBHOOK_SECRET"):
+        with pytest.raises(ConfigError, match=f"^{missing} is required when TELEGRAM_MODE=webhook"):
+            load_settings({k: v for k, v in webhook.items() if k != missing}, None)
+    with pytest.raises(ConfigError) as info:
+        load_settings({**webhook, "WEBHOOK_SECRET": "leaked secret"}, None)
+    assert "leaked" not in str(info.value)

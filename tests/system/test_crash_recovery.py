@@ -4,7 +4,8 @@
 second) and the fake Bot API server. After every kill the log verifies; after every restart
 a user's /credits equals the balance the log adds up to; at the end every issued signal has
 exactly one outcome, each delivery is a message Telegram accepted, and the only extra
-messages are attempts in flight at a kill, counted from the log.
+messages are attempts in flight at a kill, counted from the log. The outcomes tracked across
+the kills are those `domain.outcomes` gives on the simulator's candles: none lost, none twice.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
 from app import ops, strategy_file
-from domain import ledger
+from domain import ledger, outcomes
+from domain.events import decode
 from eventstore import EventStore
+from marketsim import market_from_files
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 
@@ -48,12 +52,18 @@ def wait_until(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+LIMIT = 4000
+
+
+def data_files() -> list[Path]:
+    return [klines_dir() / "azmath606961__hawk-crypto-bot" / "data" / f"{s}_1h.csv" for s in SYMBOLS]
+
+
 @pytest.fixture
 def simulator():
-    files = [klines_dir() / "azmath606961__hawk-crypto-bot" / "data" / f"{s}_1h.csv" for s in SYMBOLS]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "marketsim", "--data", *map(str, files), "--symbols", ",".join(SYMBOLS),
-         "--speed", "3600", "--limit", "4000"],
+        [sys.executable, "-m", "marketsim", "--data", *map(str, data_files()), "--symbols", ",".join(SYMBOLS),
+         "--speed", "3600", "--limit", str(LIMIT)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     urls = orjson.loads(proc.stdout.readline())
@@ -181,5 +191,37 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, 
              and (m["chat_id"], m["message_id"]) not in delivered]
     assert len(extra) <= attempts - outcomes, "a signal was sent twice outside a crash's in-flight attempts"
     assert manual, "the scenario issued no manual signal"
+    tracked = assert_outcomes_follow_the_candles(records)
     print(f"\ncrash suite: {ROUNDS} kills, {len(records)} events, {len(manual)} manual signals, "
-          f"{len(delivered)} deliveries, {attempts - outcomes} attempts in flight at kills, {len(extra)} resent")
+          f"{len(delivered)} deliveries, {attempts - outcomes} attempts in flight at kills, {len(extra)} resent, "
+          f"{tracked} outcome events")
+
+
+def assert_outcomes_follow_the_candles(records: list) -> int:
+    """Per tracked setup, the logged outcome events are the decider's on the simulator's candles, in order
+    (a prefix while it is still open): a candle missed or applied twice across a kill would show."""
+    market = market_from_files(data_files(), list(SYMBOLS), limit=LIMIT)
+    logged: dict[str, list[tuple[str, dict]]] = {}
+    for r in records:
+        if r.stream == outcomes.STREAM:
+            logged.setdefault(r.data["signal_id"], []).append((r.type, r.data))
+    state = outcomes.fold(decode(r.type, r.data) for r in records
+                          if r.type in ("ManualSignalIssued", "AutoSignalIssued"))
+    assert state.open, "no signal was tracked"
+    for trade_id, trade in state.open.items():
+        series = market.series(trade.symbol, trade.interval)
+        one = outcomes.OutcomeState({trade_id: trade})
+        want: list[tuple[str, dict]] = []
+        for i in range(int(np.searchsorted(series.open_time, trade.open_time, side="right")), len(series.open_time)):
+            if not one.open:
+                break  # closed
+            candle = outcomes.Candle(trade.symbol, trade.interval, int(series.open_time[i]), float(series.open[i]),
+                                     float(series.high[i]), float(series.low[i]), float(series.close[i]))
+            events = outcomes.decide(one, candle)
+            one = outcomes.fold(events, one)
+            want += [(e.type, e.payload()) for e in events]
+        got = logged.get(trade_id, [])
+        assert got == want[: len(got)], f"{trade_id}: outcomes differ from the decider on the same candles"
+    entered = sum(t == "SignalEntered" for events in logged.values() for t, _ in events)
+    assert entered, "no signal was entered across the run"
+    return sum(len(events) for events in logged.values())

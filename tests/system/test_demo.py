@@ -22,4 +22,5 @@ def test_demo_tour_completes_offline_and_its_log_replays():
     positions = [out.index(step) for step in steps]
     assert positions == sorted(positions)
     assert "invariants: ok" in out and "replay matches" in out and "MISMATCH" not in out
+    assert "metrics: http://127.0.0.1:" in out  # served on a free port for the tour
     assert "Traceback" not in result.stderr

@@ -310,3 +310,38 @@ def test_audit_payments_lists_each_payment_with_its_grant_and_refund(log):
     assert cli("audit", "--db", str(log), "--payments", "--since", "2100-01-01", "--json").stdout.count("ch-") == 0
     verified = cli("verify", "--db", str(log))
     assert verified.returncode == 0 and "Stars payments: 2, refunded: 1" in verified.stdout, verified.stdout
+
+
+SETUP = {**SIGNAL, "stop": 0.9, "tp1": 1.1, "tp2": None}
+
+
+@pytest.mark.parametrize("extra, violation", [
+    (None, None),
+    (ev.SignalClosed("a:BTCUSDT:1h:1:LONG", 0.9, 10.0, "tp2", 2), "after its SignalClosed"),
+    (ev.StopHit("a:ETHUSDT:1h:1:LONG", 0.9, 1), "never issued"),
+])
+def test_verify_outcomes_one_close_per_issued_signal(tmp_path, extra, violation):
+    path = tmp_path / "outcomes.db"
+    sid = "a:BTCUSDT:1h:1:LONG"
+    with EventStore.open(path) as store:
+        append(store, "autosignal", ev.AutoSignalIssued(sid, SETUP, [42]))
+        append(store, "outbox", ev.DeliveryAttempted(sid, 42), ev.SignalDelivered(sid, 42, 1))
+        append(store, "outcomes", ev.SignalEntered(sid, 1.0, 1), ev.TargetHit(sid, "tp1", 1.1, 2),
+               ev.SignalClosed(sid, 0.9, 10.0, "tp2", 2))
+        append(store, "outbox", ev.DeliveryAttempted(f"f:{sid}:tp2", 42), ev.SignalDelivered(f"f:{sid}:tp2", 42, 2))
+        if extra is not None:
+            append(store, "outcomes", extra)
+        ok, lines = ops.verify(store)
+        figures = ops.replay(store, progress=None).figures(0)
+    assert ok is (violation is None), lines
+    assert "follow-ups owed: 1, signals closed: 1" in "\n".join(lines)
+    if violation:
+        assert violation in lines[-1]
+    assert (figures["signals_open"], figures["signals_closed"], figures["average_r_closed"]) == (0, 1, 0.9)
+
+
+def test_verify_refuses_a_followup_nobody_was_owed(tmp_path):
+    with EventStore.open(tmp_path / "f.db") as store:
+        append(store, "outbox", ev.SignalDelivered("f:a:BTCUSDT:1h:1:LONG:tp1", 42, 1))
+        ok, lines = ops.verify(store)
+    assert not ok and "never issued" in lines[-1]
