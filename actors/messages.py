@@ -339,6 +339,15 @@ class Reply:
     signal_id: str | None = None
     private: bool = False
     offer: bool = False  # /buy: the adapter shows the packs on sale (text is None then)
+    chart: ChartData | None = None  # /chart: what to draw; the text is then the photo's caption
+
+
+@dataclass(frozen=True, eq=False)
+class ChartData:
+    """What a /chart answer draws: the analysis without trade levels and the candles up to its candle."""
+
+    analysis: dict[str, Any]
+    candles: Candles
 
 
 @dataclass(frozen=True)

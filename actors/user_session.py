@@ -26,6 +26,7 @@ from actors.messages import (
     AnalysisFailed,
     AnalysisResult,
     Analyze,
+    ChartData,
     Command,
     EnsureStream,
     FeedError,
@@ -66,9 +67,11 @@ HISTORY_TAIL = 200  # /history reads at most this many of the user's latest even
 HISTORY_ROWS = 10
 MIN_CANDLES = 100
 TOP_PAIRS = 10
-PERSONAL = frozenset({"start", "credits", "history", "buy", "followups"})  # answered privately when asked in a group
+# answered privately when asked in a group
+PERSONAL = frozenset({"start", "credits", "history", "buy", "followups", "charts"})
 PAYMENT_INFO = frozenset({"paysupport", "terms"})  # answered by the adapter (payments.local_reply), in a group too
-SERVED = frozenset({*rules.COSTS, *PERSONAL, *PAYMENT_INFO, "help", "autosignal", "winrate"})  # what a group may ask
+# what a group may ask
+SERVED = frozenset({*rules.COSTS, *PERSONAL, *PAYMENT_INFO, "help", "autosignal", "winrate", "chart"})
 ADMIN_COMMANDS = frozenset(
     {"grant_credits", "set_premium", "revoke_premium", "grant_autosignal", "ban", "unban", "audit", "refund"}
 )
@@ -86,7 +89,9 @@ SIGNAL_USAGE = {
     "analyze": "Usage: /analyze SYMBOL, e.g. /analyze BTC",
     "futures": "Usage: /futures SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
     "signals": "Usage: /signals (no arguments)",
+    "chart": "Usage: /chart SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
 }
+TRADE_LEVELS = ("side", "entry", "stop", "tp1", "tp2", "rr1", "rr2", "confidence")  # not in a free /chart
 _FORWARDED = object()  # a message handed on to another actor, which answers it
 UNAVAILABLE = "Market data is not available right now. Nothing was charged."
 WINRATE_USAGE = "Usage: /winrate [7d|30d|90d|all]"
@@ -269,7 +274,8 @@ class UserSession(pykka.ThreadingActor):
             return Reply(payment_texts.LIFETIME_BUYS_NOTHING) if self.state.lifetime else Reply(None, offer=True)
         if cmd.name == "winrate":
             return self._winrate(cmd)
-        if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal", "followups"):
+        if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal", "followups", "charts",
+                                                   "chart"):
             if not self.state.registered:
                 return Reply("Send /start first to register (you get 100 free credits).")
             return getattr(self, f"_{cmd.name}")(cmd) if cmd.name not in rules.COSTS else self._signal(cmd)
@@ -320,6 +326,31 @@ class UserSession(pykka.ThreadingActor):
             return Reply("Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.")
         return Reply("Follow-ups are off. /followups on to get them again.")
 
+    def _charts(self, cmd: Command) -> Reply:
+        if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
+            return Reply("Usage: /charts on|off")
+        enabled = cmd.args[0].lower() == "on"
+        self._decide(rules.SetCharts(cmd.update_id, enabled), cmd.update_id)
+        if enabled:
+            return Reply("Charts are on: each signal comes as a chart with the text beneath.")
+        return Reply("Charts are off: signals come as text. /charts on to get them again.")
+
+    def _chart(self, cmd: Command) -> Reply:
+        """The current analysis drawn without trade levels: free, but counted in the rate limit."""
+        parsed = _signal_args(cmd)
+        if isinstance(parsed, rules.Rejection):
+            return Reply(fmt.esc(parsed.reason))
+        if wait_ms := rules.rate_wait_ms(self.state, self.services.clock.now_ms()):
+            return Reply(fmt.rate_limited_text(rules.RATE_LIMIT, wait_ms))
+        symbol, interval = parsed
+        candles: dict[str, Candles] = {}
+        [result] = self._analyses([symbol], interval, candles)
+        if isinstance(result, str):
+            return Reply(result)
+        self._decide(rules.ServeChart(cmd.update_id, symbol, interval), cmd.update_id)
+        read = {key: value for key, value in result.items() if key not in TRADE_LEVELS}
+        return Reply(fmt.chart_caption(read), chart=ChartData(read, candles[symbol]))
+
     def _autosignal(self, cmd: Command) -> Reply:
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
             return Reply("Usage: /autosignal on|off")
@@ -357,10 +388,12 @@ class UserSession(pykka.ThreadingActor):
             return Reply(fmt.esc(issued.reason))
         return Reply(None, rules.signal_id(self.user_id, cmd.update_id))
 
-    def _analyses(self, symbol_list: list[str], interval: str) -> list[dict[str, Any] | str]:
+    def _analyses(self, symbol_list: list[str], interval: str,
+                  candles: dict[str, Candles] | None = None) -> list[dict[str, Any] | str]:
         """Per symbol: the signal or no-setup dict for the last closed candle, or why there is none.
 
-        The symbols are fetched and analysed concurrently (a /signals scan is 10 of them).
+        The symbols are fetched and analysed concurrently (a /signals scan is 10 of them); `candles`, if
+        given, receives the candles each analysis read (a /chart draws them).
         """
         feed, analyzer = self.services.feed, self.services.analyzer
         if feed is None or analyzer is None:
@@ -374,6 +407,8 @@ class UserSession(pykka.ThreadingActor):
             if not isinstance(series, Candles) or len(series) < MIN_CANDLES:
                 out[symbol] = f"Not enough {fmt.esc(interval)} history for {fmt.esc(symbol)} yet. Nothing was charged."
         todo = [(s, c) for s, c in pairs if s not in out]
+        if candles is not None:
+            candles.update(todo)
         outcomes = self._gather(analyzer, [Analyze(s, interval, c, reply_to=Future()) for s, c in todo])
         for (symbol, _), outcome in zip(todo, outcomes, strict=True):
             if isinstance(outcome, AnalysisResult):
@@ -440,7 +475,7 @@ class UserSession(pykka.ThreadingActor):
 
 
 def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
-    limits = {"analyze": (1, 1), "futures": (1, 2), "signals": (0, 0)}[cmd.name]
+    limits = {"analyze": (1, 1), "futures": (1, 2), "signals": (0, 0), "chart": (1, 2)}[cmd.name]
     if not limits[0] <= len(cmd.args) <= limits[1]:
         return rules.Rejection(SIGNAL_USAGE[cmd.name])
     if cmd.name == "signals":
@@ -450,7 +485,7 @@ def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
         return symbol
     interval = cmd.args[1] if len(cmd.args) == 2 else "1h"  # exact: on Binance 1m is a minute, 1M a month
     if interval not in rules.FUTURES_INTERVALS:
-        return rules.Rejection(fmt.timeframe_refused(interval, rules.FUTURES_INTERVALS))
+        return rules.Rejection(fmt.timeframe_refused(interval, rules.FUTURES_INTERVALS, cmd.name))
     return (symbol, interval)
 
 

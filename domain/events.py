@@ -238,6 +238,21 @@ class PremiumShortened(Event):
     charge_id: str
 
 
+@dataclass(frozen=True)
+class ChartsToggled(Event):
+    enabled: bool  # signals as a chart with the text as caption; on by default (off: text only)
+
+
+@dataclass(frozen=True)
+class ChartRequested(Event):
+    """A /chart served: free, but it counts toward the signal-request rate limit."""
+
+    update_id: int
+    symbol: str
+    interval: str
+    at: int  # ms UTC
+
+
 # --- autosignal (writer: AutoSignal) -----------------------------------------------------
 
 

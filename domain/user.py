@@ -17,6 +17,8 @@ from domain.events import (
     AutoSignalUnmuted,
     BotBlocked,
     BotUnblocked,
+    ChartRequested,
+    ChartsToggled,
     CreditsGranted,
     CreditsRevoked,
     Event,
@@ -81,6 +83,7 @@ class UserState:
     banned: bool = False
     blocked: bool = False
     followups: bool = True
+    charts: bool = True
     last_update_id: int = 0
     signals: int = 0
     served_at: tuple[int, ...] = ()  # ms UTC of the last RATE_LIMIT served signal requests
@@ -182,6 +185,21 @@ class SetFollowups:
 
 
 @dataclass(frozen=True)
+class SetCharts:
+    update_id: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ServeChart:
+    """A /chart answered with the current analysis: free, but it counts toward the rate limit."""
+
+    update_id: int
+    symbol: str
+    interval: str
+
+
+@dataclass(frozen=True)
 class Contact:
     """The user wrote to the bot: if they had blocked it, they have unblocked it."""
 
@@ -263,7 +281,7 @@ class SettleRefund:
 Command = (
     Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact | MarkBlocked
     | GrantCredits | SetPremium | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund
-    | SettleRefund
+    | SettleRefund | SetCharts | ServeChart
 )
 
 
@@ -374,6 +392,10 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             return [AutoSignalMuted() if muted else AutoSignalUnmuted()]
         case SetFollowups(_, enabled):
             return [] if enabled == state.followups else [FollowupsToggled(enabled)]
+        case SetCharts(_, enabled):
+            return [] if enabled == state.charts else [ChartsToggled(enabled)]
+        case ServeChart(update_id, symbol, interval):
+            return [*_topup(state, now), ChartRequested(update_id, symbol, interval, now)]
     return _decide_admin(state, command, now)
 
 
@@ -471,7 +493,7 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
         case ManualSignalIssued():
             state = replace(state, credits=state.credits - event.cost, signals=state.signals + 1)
             return _served(state, event.at)
-        case NoSetupServed():
+        case NoSetupServed() | ChartRequested():
             return _served(state, event.at)
         case PremiumGranted(until, lifetime):
             state = _bought(state, event.charge_id, premium=True)
@@ -494,6 +516,8 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
             return replace(state, blocked=False)
         case FollowupsToggled(enabled):
             return replace(state, followups=enabled)
+        case ChartsToggled(enabled):
+            return replace(state, charts=enabled)
     return _evolve_payment(state, event)
 
 

@@ -37,6 +37,8 @@ HELP = (
     "/winrate [7d|30d|90d|all] – how the signals did: hit rates, average R after fees\n"
     "/autosignal on|off – mute or unmute pushed signals\n"
     "/followups on|off – messages when your signals hit a target, the stop or expire\n"
+    "/chart SYMBOL [TF] – a chart of the current analysis, no trade levels (free)\n"
+    "/charts on|off – signals as a chart with the text, or as text only\n"
     "/buy – credits or premium with Telegram Stars · /paysupport – help with a payment · /terms\n"
     "You are charged only when a signal is delivered."
 )
@@ -354,9 +356,9 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-def timeframe_refused(given: str, served: Sequence[str]) -> str:
-    """Plain text (the caller escapes it): a timeframe /futures does not serve, as typed."""
-    return (f"/futures does not serve the timeframe {given}. Timeframes are case-sensitive as on Binance "
+def timeframe_refused(given: str, served: Sequence[str], command: str = "futures") -> str:
+    """Plain text (the caller escapes it): a timeframe /futures (or /chart) does not serve, as typed."""
+    return (f"/{command} does not serve the timeframe {given}. Timeframes are case-sensitive as on Binance "
             f"(1m is a minute, 1M a month); choose one of {' '.join(served)}.")
 
 
@@ -383,3 +385,27 @@ def credits_text(state: UserState, now: int) -> str:
         auto = "not included"
     more = "" if state.lifetime else "\nMore credits or premium: /buy"
     return f"Balance: {state.credits} credits\nTier: {tier}\nAutosignals: {auto}{more}"
+
+
+CAPTION_LIMIT = 1024
+
+
+def caption_length(text: str) -> int:
+    """Length of an HTML caption as Telegram limits it: after entity parsing (tags dropped, entities
+    decoded), in UTF-16 code units, the unit of Telegram's entity offsets (an emoji may count 2)."""
+    return len(plain(text).encode("utf-16-le")) // 2
+
+
+def chart_caption(read: dict[str, Any]) -> str:
+    """The caption of a /chart: the pair, the bias and structure it shows, and where trade levels are sold."""
+    symbol, interval = esc(read.get("symbol")), esc(read.get("interval"))
+    lines = [f"📈 <b>{symbol}</b> {interval} · chart of the current analysis"]
+    if read.get("bias"):
+        lines.append(f"Bias: {esc(read['bias'])}")
+    smc = smc_summary(read.get("smc"), decimals(read if "precision" in read else read.get("smc") or {}))
+    if smc:
+        lines.append(f"<b>SMC</b> {smc}")
+    lines.append(f"Candle: {when(read.get('open_time'))}")
+    lines.append(f"Entry, stop and targets: /futures {symbol} {interval}")
+    lines.append(FOOTER)
+    return "\n".join(lines)
