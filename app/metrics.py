@@ -71,6 +71,8 @@ class Metrics:
         self.autosignal_decisions = Counter("signalbot_autosignal_decisions", "Autosignal decisions per closed candle",
                                             ["outcome"], registry=r)
         self.commands = Counter("signalbot_commands", "Chat commands handled", ["command", "result"], registry=r)
+        self.chart_failures = Counter("signalbot_chart_failures", "Signals and /chart answers sent without their "
+                                      "chart, by reason (no_candles, render, late)", ["reason"], registry=r)
         self.candles = CandleMeter(self.registry, clock)
         self.snapshot = Snapshot()
         r.register(self.snapshot)

@@ -51,7 +51,7 @@ class _Followed:
 
 class Outbox:
     """Pending deliveries in log order, the users known to have blocked the bot, and the open setups
-    whose outcome the chats that got them will hear about.
+    whose outcome the chats that got them will hear about, and the users who want signals without charts.
 
     Only users (positive chat ids) are remembered as blocked: a user's next message unblocks them
     (BotUnblocked), while a group that removed the bot has no such event, so each later delivery
@@ -63,6 +63,7 @@ class Outbox:
         self.blocked: set[int] = set()
         self.followed: dict[str, _Followed] = {}  # trade id -> from its issue to its SignalClosed
         self.followups_off: set[int] = set()
+        self.charts_off: set[int] = set()  # users who get signals as text only (ChartsToggled)
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[Delivery]:
@@ -152,12 +153,13 @@ class Outbox:
                 self.blocked.add(user_of(rec.stream))
             case "BotUnblocked":
                 self.blocked.discard(user_of(rec.stream))
-            case "FollowupsToggled":
+            case "FollowupsToggled" | "ChartsToggled":
+                off = self.followups_off if rec.type == "FollowupsToggled" else self.charts_off
                 user = user_of(rec.stream)
                 if data["enabled"]:
-                    self.followups_off.discard(user)
+                    off.discard(user)
                 else:
-                    self.followups_off.add(user)
+                    off.add(user)
 
     def _redirect(self, data: dict[str, Any]) -> list[Delivery]:
         old = self.pending.pop((data["signal_id"], data["chat_id"]), None)

@@ -15,6 +15,11 @@ group about 20 a minute), a 429 pauses the whole Sender for `retry_after`. What 
 failed send is decided per error class in `send_errors`: bounded retries (then `DeliveryFailed`
 with a reason), a re-address once when a group became a supergroup (`DeliveryRedirected`), or
 failed at once; nothing is retried without end.
+
+Charts (`charts`, a SignalCharts): a signal's chart is started when the Sender learns of the signal; each
+delivery to a user who has not turned charts off goes as one photo with the text as caption when the
+caption fits, else the photo then the text, between one `DeliveryAttempted` and one `SignalDelivered`
+(its message_id is the photo's), like any message in pieces. Without a chart it goes as text.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiogram.types import ReplyParameters
+from aiogram.types import BufferedInputFile, ReplyParameters
 
 from actors.clock import Clock
 from actors.messages import RefundOwed, UserBlocked
@@ -37,7 +42,8 @@ from domain.refunds import OwedRefund, Refunds
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import send_errors
 from telegram_adapter.follow import catch_up, on_loop
-from telegram_adapter.formatting import signal_text, split_text
+from telegram_adapter.formatting import CAPTION_LIMIT, caption_length, signal_text, split_text
+from telegram_adapter.signal_charts import SignalCharts
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,15 @@ class BotTransport:
         replying = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         message = await self.bot.send_message(chat_id, text, parse_mode="HTML", reply_parameters=replying)
         return message.message_id
+
+    async def send_photo(self, chat_id: int, photo: bytes | str, caption: str | None, reply_to: int | None,
+                         name: str) -> tuple[int, str | None]:
+        """Upload PNG bytes (multipart) or send a file_id; returns the message_id and the largest size's file_id."""
+        replying = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        file = BufferedInputFile(photo, filename=name) if isinstance(photo, bytes) else photo
+        message = await self.bot.send_photo(chat_id, file, caption=caption, parse_mode="HTML" if caption else None,
+                                            reply_parameters=replying)
+        return message.message_id, message.photo[-1].file_id if message.photo else None
 
 
 class TokenBucket:
@@ -97,6 +112,7 @@ class _Item:
     failures: int = field(compare=False, default=0)
     reply_to: int | None = field(compare=False, default=None)  # the command's message, in a group
     redirected: bool = field(compare=False, default=False)
+    photo: bytes | None = field(compare=False, default=None)  # a reply's chart (/chart); the text its caption
 
 
 class OutboxWriter:
@@ -154,8 +170,10 @@ class Sender:
         max_backoff: float = 30.0,
         per_group_interval: float = 3.0,
         max_attempts: int = 8,
+        charts: SignalCharts | None = None,
     ) -> None:
         self.transport = transport
+        self.charts = charts
         self.store = store
         self.clock = clock
         self.sessions = sessions
@@ -220,8 +238,12 @@ class Sender:
 
     # --- input -----------------------------------------------------------------------
 
-    def reply(self, chat_id: int, text: str, reply_to: int | None = None) -> None:
-        """Queue a command's reply (on the Sender's loop); in a group, as a reply to message `reply_to`."""
+    def reply(self, chat_id: int, text: str, reply_to: int | None = None, photo: bytes | None = None) -> None:
+        """Queue a command's reply (on the Sender's loop); in a group, as a reply to message `reply_to`;
+        with `photo`, as that photo with the text as caption (or the photo, then the text)."""
+        if photo is not None:
+            self._push(_Item(REPLY, next(self._seq), chat_id, text=text, reply_to=reply_to, photo=photo))
+            return
         for piece in split_text(text):
             self._push(_Item(REPLY, next(self._seq), chat_id, text=piece, reply_to=reply_to))
 
@@ -245,6 +267,8 @@ class Sender:
         if delivery.key in self._queued:
             return
         self._queued.add(delivery.key)
+        if self.charts is not None and delivery.chat_id not in self.outbox.charts_off:
+            self.charts.issued(delivery.signal_id, delivery.signal)  # drawn now, while it waits its turn
         self._push(_Item(delivery.priority, next(self._seq), delivery.chat_id, delivery=delivery))
 
     def _push(self, item: _Item) -> None:
@@ -322,10 +346,15 @@ class Sender:
             if settled:
                 return None
             await self.writer.write(DeliveryAttempted(delivery.signal_id, delivery.chat_id))
-        pieces = [item.text] if delivery is None else split_text(signal_text(delivery.signal))
+        text = item.text if delivery is None else signal_text(delivery.signal)
         reply_to = item.reply_to if delivery is None else delivery.reply_to
+        png = item.photo if delivery is None else await self._chart(delivery)
         try:
-            message_id = await self._transmit(item.chat_id, pieces, reply_to)
+            if png is None:
+                message_id = await self._transmit(item.chat_id, split_text(text or ""), reply_to)
+            else:
+                message_id = await self._transmit_photo(item.chat_id, png, text or "", reply_to,
+                                                        delivery.signal_id if delivery else None)
         except Exception as exc:
             return await self._after_error(item, exc)
         if delivery is not None:
@@ -338,10 +367,34 @@ class Sender:
         first, *rest = pieces
         await self.bucket.take()
         message_id = await self.transport.send(chat_id, first, reply_to)
-        for piece in rest:
+        await self._more(chat_id, rest, reply_to)
+        return message_id
+
+    async def _more(self, chat_id: int, pieces: list[str], reply_to: int | None) -> None:
+        """The pieces after a message's first, each after the chat's interval."""
+        for piece in pieces:
             await asyncio.sleep(self._interval(chat_id))
             await self.bucket.take()
             await self.transport.send(chat_id, piece, reply_to)
+
+    async def _chart(self, delivery: Delivery) -> bytes | None:
+        """The delivery's chart, or None: charts not running, turned off by the user, or no chart in time."""
+        if self.charts is None or delivery.chat_id in self.outbox.charts_off:
+            return None
+        return await self.charts.png(delivery.signal_id)
+
+    async def _transmit_photo(self, chat_id: int, png: bytes, text: str, reply_to: int | None,
+                              signal_id: str | None) -> int:
+        """The photo with `text` as caption when it fits Telegram's limit, else the photo then the text pieces;
+        returns the photo's message_id. A signal's photo is uploaded once (SignalCharts.send)."""
+        fits = caption_length(text) <= CAPTION_LIMIT
+        caption, rest = (text, []) if fits else (None, split_text(text))
+        await self.bucket.take()
+        if signal_id is not None and self.charts is not None:
+            message_id = await self.charts.send(self.transport, signal_id, png, chat_id, caption, reply_to)
+        else:
+            message_id, _ = await self.transport.send_photo(chat_id, png, caption, reply_to, "chart.png")
+        await self._more(chat_id, rest, reply_to)
         return message_id
 
     async def _after_error(self, item: _Item, exc: Exception) -> float | None:
@@ -385,7 +438,8 @@ class Sender:
             return
         log.info("chat %s became supergroup %s; re-addressing", item.chat_id, to_chat_id)
         if delivery is None:
-            self._push(_Item(item.priority, next(self._seq), to_chat_id, text=item.text, redirected=True))
+            self._push(_Item(item.priority, next(self._seq), to_chat_id, text=item.text, redirected=True,
+                             photo=item.photo))
             return
         await self.writer.write(DeliveryRedirected(delivery.signal_id, delivery.chat_id, to_chat_id))
         self._queued.discard(delivery.key)  # the Outbox owes it to the new chat once it folds the redirect
