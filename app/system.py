@@ -144,7 +144,7 @@ class System:
                                     webhook_secret=s.webhook_secret, delete_webhook=delete_webhook,
                                     payments=payments)
             self.bot = TelegramBot(config, self.sessions, self.store, self.clock, self.autosignal,
-                                   self.metrics).start()
+                                   self.metrics, chart_settings=s, feed=self.feed).start()
             self.alerts = Alerts(self.feed, self.bot, s.admin_ids, s.autosignal_interval, self.clock).start()
         if s.metrics_addr is not None:
             self.ops = OpsServer(*s.metrics_addr, self).start()

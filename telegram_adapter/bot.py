@@ -19,12 +19,14 @@ from aiogram.types import BotCommand
 from actors.clock import Clock
 from eventstore import EventStore
 from telegram_adapter.api_meter import CallMeter
+from telegram_adapter.charts.service import ChartService
 from telegram_adapter.payments import PaymentsConfig, build_payments_router
 from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.refunder import RefundWorker
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
+from telegram_adapter.signal_charts import SignalCharts, feed_candles
 from telegram_adapter.webhook import Webhook
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ MENU = [
     BotCommand(command="history", description="your last signals and their outcomes"),
     BotCommand(command="winrate", description="track record: hit rates, average R after fees"),
     BotCommand(command="followups", description="on|off: messages when your signals hit TP or stop"),
+    BotCommand(command="chart", description="chart of a pair's current analysis (free)"),
+    BotCommand(command="charts", description="on|off: signals as a chart or as text only"),
     BotCommand(command="buy", description="buy credits or premium with Telegram Stars"),
     BotCommand(command="paysupport", description="help with a payment"),
     BotCommand(command="terms", description="terms of purchase"),
@@ -85,8 +89,13 @@ class TelegramBot:
     the Sender, and counts every Bot API call (`calls`); `start()`/`stop()`."""
 
     def __init__(self, config: TelegramConfig, sessions: Any, store: EventStore, clock: Clock,
-                 autosignal: Any = None, metrics: Any = None, **sender_options: Any) -> None:
+                 autosignal: Any = None, metrics: Any = None, chart_settings: Any = None, feed: Any = None,
+                 **sender_options: Any) -> None:
+        """`chart_settings` (app.config.Settings: CHART_*) and `feed` (the MarketFeed, for the candles): signals
+        and /chart answers as charts; without them, text only."""
         self.config = config
+        self.chart_settings, self.feed = chart_settings, feed
+        self.charts: SignalCharts | None = None
         self.metrics = metrics  # app.metrics.Metrics, or None
         self.sessions = sessions
         self.store = store
@@ -149,8 +158,12 @@ class TelegramBot:
             await self._bot.session.close()
             raise TelegramStartError(self._refusal(exc)) from None
         log.info("Telegram bot @%s (id %s)", me.username, me.id)
+        if self.chart_settings is not None and self.feed is not None:
+            charts = ChartService.from_settings(self.chart_settings)
+            await charts.start()
+            self.charts = SignalCharts(charts, feed_candles(self.feed), self._chart_failed)
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
-                             rate=self.config.rate, **self.sender_options)
+                             rate=self.config.rate, charts=self.charts, **self.sender_options)
         await self.sender.start()
         self.refunds = RefundWorker(self._bot, self.store, self.sessions)
         await self.refunds.start()
@@ -160,7 +173,7 @@ class TelegramBot:
         webhook = self.config.mode == "webhook"
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
                                                bot_username=me.username, payments=payments, on_command=on_command,
-                                               settle=webhook))
+                                               settle=webhook, draw=self.charts.draw if self.charts else None))
         dispatcher.include_router(build_payments_router(payments, self.refunds.view, self.sessions, self.sender))
         try:
             await self._bot.set_my_commands(MENU)
@@ -174,6 +187,8 @@ class TelegramBot:
         finally:
             await self.refunds.stop()
             await self.sender.stop()
+            if self.charts is not None:
+                await self.charts.close()
             await self._bot.session.close()
 
     async def _poll(self, dispatcher: Dispatcher) -> None:
@@ -199,6 +214,10 @@ class TelegramBot:
         await self._stopping.wait()
         await self.webhook.stop(c.delete_webhook)  # stops accepting, then finishes what is in flight
 
+
+    def _chart_failed(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.chart_failures.labels(reason).inc()
 
     def _refusal(self, exc: Exception) -> str:
         """Why getMe failed, naming the setting to fix (never the token itself)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
 from aiogram.types import Message, Update
 
-from actors.messages import AutoSignalCommand, Command, Reply
+from actors.messages import AutoSignalCommand, ChartData, Command, Reply
 from actors.user_session import ADMIN_COMMANDS, SERVED
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
@@ -42,6 +42,7 @@ SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
 KNOWN = SERVED | ADMIN_COMMANDS | AUTOSIGNAL_ADMIN  # command labels in metrics; anything else is "other"
 OnCommand = Callable[[str, str], None]  # (command name, result: signal, answered, silent, late)
+Draw = Callable[[ChartData], Awaitable[bytes | None]]  # a /chart answer's PNG, or None (sent as text)
 GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 WRITTEN = frozenset({  # what a person writes or sends; every other content type is a service message
     ContentType.TEXT, ContentType.ANIMATION, ContentType.AUDIO, ContentType.DOCUMENT, ContentType.LIVE_PHOTO,
@@ -126,7 +127,7 @@ class SeenUpdates:
 
 def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosignal: Any = None,
                  bot_username: str | None = None, payments: Any = None, on_command: OnCommand | None = None,
-                 settle: bool = False) -> Router:
+                 settle: bool = False, draw: Draw | None = None) -> Router:
     """The message handler; `bot_username` (from getMe) tells which group commands are ours; `payments`
     (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off. With `settle`
     (webhook mode) the handler returns only once the session has answered, which it does after committing
@@ -161,7 +162,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id)
         offer = _Offer(bot, payments) if payments is not None else None
-        answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command, offer)
+        answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command, offer, draw)
         if settle:
             settling[event_update.update_id] = reply
             try:
@@ -191,7 +192,7 @@ class _Offer:
 
 
 async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_command: OnCommand | None,
-                  offer: _Offer | None = None) -> None:
+                  offer: _Offer | None = None, draw: Draw | None = None) -> None:
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
@@ -205,7 +206,8 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
         return
     if text:
         chat_id, reply_to = origin.target(answer)
-        sender.reply(chat_id, text, reply_to)
+        chart = answer.chart if isinstance(answer, Reply) and draw is not None else None
+        sender.reply(chat_id, text, reply_to, photo=await draw(chart) if chart is not None else None)
 
 
 def _result(answer: Any, text: str | None) -> str:
