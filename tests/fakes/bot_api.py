@@ -4,7 +4,9 @@ It answers the methods the bot uses, long-polls `getUpdates` honouring `offset` 
 enforces Telegram's limits (about 1 message/s per chat with small bursts, 30/s overall:
 429 with `retry_after`), answers 403 for chats marked blocked and 400 for malformed HTML or
 over-long text, 400 with `migrate_to_chat_id` for a group upgraded to a supergroup, and records
-every call. Groups get about 20 messages a minute. After `setWebhook` it POSTs each update to the
+every call. Groups get about 20 messages a minute. `sendPhoto` takes a multipart upload (a new file_id
+per upload, kept in `uploads`) or a file_id it issued, and refuses a caption over 1,024 characters
+after entity parsing (counted in UTF-16 code units). After `setWebhook` it POSTs each update to the
 registered URL with the secret token header, as Telegram does (up to `webhook_connections` at once,
 resending an update whose POST is not answered 200), and refuses `getUpdates` (409). Faults (429
 storms, 5xx, slowness) are switched on by tests, which can also push group messages, service messages
@@ -15,6 +17,7 @@ on its own loop thread, so tests and the bot's loop stay independent.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import threading
@@ -106,6 +109,7 @@ class FakeBotAPI:
         self.limits = _Limits(**limits)
         self.calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []  # messages Telegram accepted
+        self.uploads: dict[str, bytes] = {}  # file_id -> the photo uploaded with it, in upload order
         self.blocked: set[int] = set()
         self.missing_chats: set[int] = set()  # 400 "chat not found"
         self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id (400 with migrate_to_chat_id)
@@ -364,18 +368,24 @@ class FakeBotAPI:
                            migrate_to_chat_id=self.migrated[chat_id])
         text = params.get("caption" if method == "sendPhoto" else "text") or ""
         _validate(method, text, params)
+        photo = params.get("photo")
+        if method == "sendPhoto" and isinstance(photo, str) and photo not in self.uploads:
+            raise _Refused(400, "Bad Request: wrong file identifier/HTTP URL specified")
         self.limits.check(chat_id, time.monotonic())
         with self._lock:
             message_id = self._next_message
             self._next_message += 1
+            file_id = photo if isinstance(photo, str) else f"photo{message_id}"
+            if isinstance(photo, bytes):
+                self.uploads[file_id] = photo
             self.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "method": method,
                               "reply_to": (params.get("reply_parameters") or {}).get("message_id"),
-                              "reply_markup": params.get("reply_markup")})
+                              "reply_markup": params.get("reply_markup"),
+                              **({"photo": file_id} if method == "sendPhoto" else {})})
         message: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
                                    "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}}
         if method == "sendPhoto":
-            message["photo"] = [{"file_id": f"photo{message_id}", "file_unique_id": f"u{message_id}",
-                                 "width": 1, "height": 1}]
+            message["photo"] = [{"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 1280, "height": 720}]
             message["caption"] = text
         else:
             message["text"] = text
@@ -444,7 +454,11 @@ def _validate(method: str, text: str, params: dict[str, Any]) -> None:
     if method == "sendPhoto":
         if not params.get("photo"):
             raise _Refused(400, "Bad Request: there is no photo in the request")
-        if len(text) > 1024:
+        if params.get("parse_mode") == "HTML" and not html_error(text):
+            shown = html.unescape(_TAG.sub("", text))
+        else:
+            shown = text
+        if len(shown.encode("utf-16-le")) // 2 > 1024:
             raise _Refused(400, "Bad Request: message caption is too long")
     else:
         if not text.strip():
