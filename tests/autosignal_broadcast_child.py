@@ -1,10 +1,11 @@
 """Child process for the kill -9 broadcast test: AutoSignal + the real Sender until killed.
 
-    python tests/autosignal_broadcast_child.py DB BOT_API_URL RATE
+    python tests/autosignal_broadcast_child.py DB BOT_API_URL RATE [charts]
 
 Issues one autosignal (a scripted LONG on a real BTCUSDT candle) to every lifetime user in the
-log, unless the log says it was issued already, and delivers through the aiogram Sender. It
-prints "ready" once running and then serves until the parent kills it.
+log, unless the log says it was issued already, and delivers through the aiogram Sender (with
+`charts`: as a photo, drawn by the stand-in job in a process pool). It prints "ready" once running
+and then serves until the parent kills it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,12 +28,25 @@ from tests.conftest import SHARED_KLINES  # noqa: E402
 HISTORY = 500
 
 
-def main(db: str, api_url: str, rate: float) -> None:
+def signal_charts(folder: Path, feed: Any) -> Any:
+    """SignalCharts drawing with the stand-in job (a tiny 'PNG', no matplotlib), cached in `folder`."""
+    from telegram_adapter.charts.cache import ChartCache
+    from telegram_adapter.charts.pool import ChartRenderer
+    from telegram_adapter.charts.service import ChartService
+    from telegram_adapter.signal_charts import SignalCharts, feed_candles
+    from tests.fakes.chart_jobs import fake_png
+
+    return SignalCharts(ChartService(ChartRenderer(job=fake_png, initializer=None), ChartCache(folder)),
+                        feed_candles(feed))
+
+
+def main(db: str, api_url: str, rate: float, charts: bool) -> None:
     store = EventStore.open(db, upcast=upcast)
-    with SenderLoop(store, api_url, rate=rate, per_chat_interval=0.05, concurrency=8):
-        path = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv"
-        candles = load_csv(path, symbol="BTCUSDT", interval="1h")[: HISTORY + 1]
-        feed = RecordedFeed.start({"BTCUSDT": candles}, history=HISTORY)
+    path = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv"
+    candles = load_csv(path, symbol="BTCUSDT", interval="1h")[: HISTORY + 1]
+    feed = RecordedFeed.start({"BTCUSDT": candles}, history=HISTORY)
+    make_charts = (lambda: signal_charts(Path(db).parent / "charts", feed)) if charts else None
+    with SenderLoop(store, api_url, charts=make_charts, rate=rate, per_chat_interval=0.05, concurrency=8):
         analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
         actor = AutoSignal.start(store, feed, analyzer, interval="1h")
         actor.proxy().version.get()
@@ -42,4 +57,4 @@ def main(db: str, api_url: str, rate: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:] == ["charts"])

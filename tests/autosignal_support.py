@@ -162,11 +162,14 @@ class Decisions:
 class SenderLoop:
     """The real aiogram Sender on its own loop thread, pointed at a (fake) Bot API server.
 
-    `wrap` may wrap the transport (benchmarks count sends in flight with it).
+    `wrap` may wrap the transport (benchmarks count sends in flight with it); `charts` builds the Sender's
+    SignalCharts on the loop (started with it, closed after it).
     """
 
-    def __init__(self, store: Any, api_url: str, wrap: Callable[[Any], Any] | None = None, **options: Any) -> None:
+    def __init__(self, store: Any, api_url: str, wrap: Callable[[Any], Any] | None = None,
+                 charts: Callable[[], Any] | None = None, **options: Any) -> None:
         self.store, self.api_url, self.wrap, self.options = store, api_url, wrap, options
+        self.make_charts, self.charts = charts, None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="sender-loop", daemon=True)
         self.transport: Any = None
@@ -194,9 +197,14 @@ class SenderLoop:
         self.transport = BotTransport(self.bot)
         if self.wrap is not None:
             self.transport = self.wrap(self.transport)
-        self.sender = Sender(self.transport, self.store, SystemClock(), **self.options)
+        if self.make_charts is not None:
+            self.charts = self.make_charts()
+            await self.charts.service.start()
+        self.sender = Sender(self.transport, self.store, SystemClock(), charts=self.charts, **self.options)
         await self.sender.start()
 
     async def _stop(self) -> None:
         await self.sender.stop()
+        if self.charts is not None:
+            await self.charts.close()
         await self.bot.session.close()

@@ -1,4 +1,5 @@
-"""kill -9 in the middle of an autosignal broadcast: after a restart every recipient is settled once."""
+"""kill -9 in the middle of an autosignal broadcast with charts: after a restart every recipient is settled
+once, each with one photo (its chart uploaded once per process, then sent by file_id)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SENDER_CONCURRENCY = 8
 
 def spawn(db: Path, url: str) -> subprocess.Popen:
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(db), url, "200"],
+        [sys.executable, str(CHILD), str(db), url, "200", "charts"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -80,6 +81,9 @@ def test_kill9_mid_broadcast_settles_every_recipient_exactly_once(tmp_path, shar
     failed = {d["chat_id"]: d["reason"] for t, d in events if t == "DeliveryFailed"}
     assert failed == {chat: "blocked" for chat in BLOCKED}
     assert set(sends) == set(RECIPIENTS) - BLOCKED  # everyone else got the message
+    assert {m["method"] for m in fake.sent} == {"sendPhoto"}  # the text is the chart's caption
+    assert len(fake.uploads) == 2  # one upload by each process, file_ids after it
+    assert {m["photo"] for m in fake.sent} == set(fake.uploads)
 
     # duplicates only where an attempt was in flight at the kill: attempted, no outcome, attempted again
     attempts = Counter(d["chat_id"] for t, d in events if t == "DeliveryAttempted")

@@ -15,11 +15,14 @@ from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session_stack import ADMIN, Stack, start_stack, stop_stack
 
 
-def start_bot(stack: Stack, fake: FakeBotAPI, config: dict[str, Any] | None = None,
+def start_bot(stack: Stack, fake: FakeBotAPI, config: dict[str, Any] | None = None, charts: Any = None,
               **sender_options: Any) -> TelegramBot:
-    """`config` overrides TelegramConfig's fields (the webhook mode's, say)."""
+    """`config` overrides TelegramConfig's fields (the webhook mode's, say); `charts` (CHART_* settings) turns
+    charts on, drawn from the stack's feed."""
     config = replace(TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1),
                      **(config or {}))
+    if charts is not None:
+        sender_options.update(chart_settings=charts, feed=stack.feed)
     sender_options.setdefault("per_chat_interval", 0.2)
     return build_bot(stack.sessions, stack.store, stack.clock, config=config, **sender_options).start()
 
