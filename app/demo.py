@@ -68,7 +68,7 @@ class Tour:
     def __init__(self, system: System, out: TextIO) -> None:
         self.system, self.out = system, out
         self.console = Console(system.sessions, system.store, system.clock, out, frozenset({ADMIN}),
-                               system.autosignal, NAMES)
+                               system.autosignal, NAMES, system.signal_charts(), Path(system.settings.db_path).parent)
         system.console_sender = self.console.sender
 
     def say(self, line: str) -> None:
@@ -103,7 +103,9 @@ class Tour:
             self.say(f"\n== 4. The market moves; autosignals arrive (waiting up to {AUTOSIGNAL_WAIT_S:.0f} s) ==")
             await self.wait_for_autosignals()
             await self.do(ADMIN, "/signal_status")
-            self.say("\n== 5. History, outcomes and audit, straight from the event log ==")
+            self.say("\n== 5. A free chart, history, outcomes and audit, straight from the event log ==")
+            await self.do(ADMIN, "/start")
+            await self.do(ADMIN, "/chart ETH")  # the trader has used the minute's five requests
             await self.do(USER, "/history")
             await self.do(USER, "/winrate")
             await self.do(ADMIN, f"/audit {USER}")

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -42,8 +43,10 @@ from domain.outcomes import Rules
 from domain.payments import PaymentSecret
 from eventstore import EventStore
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
+from telegram_adapter.charts.service import ChartService
 from telegram_adapter.follow import CATCH_UP_BATCH
 from telegram_adapter.payments import PaymentsConfig
+from telegram_adapter.signal_charts import SignalCharts, feed_candles
 
 log = logging.getLogger("system")
 
@@ -165,6 +168,12 @@ class System:
             position = batch[-1].position
         self.store.subscribe(self.metrics.on_events, position)
 
+    def signal_charts(self) -> SignalCharts:
+        """Charts for a console adapter (the Telegram adapter makes its own on its loop): CHART_* settings,
+        the feed's candles, failures counted in signalbot_chart_failures_total."""
+        return SignalCharts(ChartService.from_settings(self.settings), feed_candles(self.feed),
+                            lambda reason: self.metrics.chart_failures.labels(reason).inc())
+
     def sender(self) -> Any:
         """The Sender delivering the outbox (Telegram's, or the console's), if one runs."""
         return self.bot.sender if self.bot is not None else self.console_sender
@@ -249,7 +258,7 @@ def _run_console(system: System, stop: threading.Event) -> None:
     async def console() -> None:
         task = asyncio.ensure_future(
             run_console(system.sessions, system.store, system.clock, sys.stdin, sys.stdout, operator, admins,
-                        system.autosignal)
+                        system.autosignal, system.signal_charts(), Path(system.settings.db_path).parent)
         )
         while not task.done() and not stop.is_set():
             await asyncio.sleep(0.2)

@@ -1,19 +1,23 @@
 """The same commands over stdin/stdout (for `make demo` and local use), through the same
-Sessions and the same Sender/Outbox path as Telegram, with a transport that prints."""
+Sessions and the same Sender/Outbox path as Telegram, with a transport that prints. Charts (with a
+SignalCharts) are written as PNG files to the transport's folder and shown by their path."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 from typing import Any, TextIO
 
 from actors.clock import Clock
+from actors.messages import Reply
 from eventstore import EventStore
 from telegram_adapter.commands import parse
 from telegram_adapter.formatting import plain
 from telegram_adapter.payments import PaymentsConfig
 from telegram_adapter.router import reply_text, route
 from telegram_adapter.sender import Sender
+from telegram_adapter.signal_charts import SignalCharts
 
 DELIVERY_WAIT_S = 30.0
 CONSOLE_PAYMENTS = PaymentsConfig.off()  # the console takes no payments: /buy says so, /paysupport and /terms answer
@@ -22,16 +26,28 @@ CONSOLE_PAYMENTS = PaymentsConfig.off()  # the console takes no payments: /buy s
 class ConsoleTransport:
     """Prints each message as plain text, headed by its recipient when `names` is given; never refuses."""
 
-    def __init__(self, out: TextIO, names: dict[int, str] | None = None) -> None:
+    def __init__(self, out: TextIO, names: dict[int, str] | None = None, folder: Path | None = None) -> None:
+        """`folder`: where photos are written (default: the working directory)."""
         self.out = out
         self.names = names
+        self.folder = folder or Path.cwd()
         self._ids = itertools.count(1)
+        self._photos = itertools.count(1)  # a numbered file per upload: two /chart answers never share one
 
     async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
         head = f"  → {self.names.get(chat_id, chat_id)}\n" if self.names is not None else ""
         self.out.write(head + plain(text) + "\n\n")
         self.out.flush()
         return next(self._ids)
+
+    async def send_photo(self, chat_id: int, photo: bytes | str, caption: str | None, reply_to: int | None,
+                         name: str) -> tuple[int, str | None]:
+        """Write the PNG (once: later sends pass its path back as the file_id) and print its path."""
+        path = Path(photo) if isinstance(photo, str) else self.folder / f"{next(self._photos)}-{name}"
+        if isinstance(photo, bytes):
+            await asyncio.to_thread(path.write_bytes, photo)
+        message_id = await self.send(chat_id, f"[chart: {path}]" + (f"\n{caption}" if caption else ""))
+        return message_id, str(path)
 
 
 class Console:
@@ -42,17 +58,24 @@ class Console:
     """
 
     def __init__(self, sessions: Any, store: EventStore, clock: Clock, out: TextIO,
-                 admin_ids: frozenset[int], autosignal: Any = None, names: dict[int, str] | None = None) -> None:
+                 admin_ids: frozenset[int], autosignal: Any = None, names: dict[int, str] | None = None,
+                 charts: SignalCharts | None = None, folder: Path | None = None) -> None:
+        """`charts`: signals and /chart answers as PNGs written to `folder`; without it, text only."""
         self.sessions, self.store, self.clock = sessions, store, clock
-        self.admin_ids, self.autosignal, self.names = admin_ids, autosignal, names
-        self.sender = Sender(ConsoleTransport(out, names), store, clock, sessions, rate=1000.0, per_chat_interval=0.0)
+        self.admin_ids, self.autosignal, self.names, self.charts = admin_ids, autosignal, names, charts
+        self.sender = Sender(ConsoleTransport(out, names, folder), store, clock, sessions, rate=1000.0,
+                             per_chat_interval=0.0, charts=charts)
         self._counter = itertools.count()
 
     async def start(self) -> None:
+        if self.charts is not None:
+            await self.charts.service.start()
         await self.sender.start()
 
     async def stop(self) -> None:
         await self.sender.stop()
+        if self.charts is not None:
+            await self.charts.close()
 
     async def say(self, user_id: int, text: str) -> None:
         update_id = self.clock.now_ms() * 1000 + next(self._counter) % 1000
@@ -64,7 +87,9 @@ class Console:
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
                                                  self.autosignal, username, "en"))
         if shown := reply_text(answer):
-            self.sender.reply(user_id, shown)
+            chart = answer.chart if isinstance(answer, Reply) and self.charts is not None else None
+            png = await self.charts.draw(chart) if chart else None
+            self.sender.reply(user_id, shown, photo=png)
         await self.settled()
 
     async def settled(self, wait_s: float = DELIVERY_WAIT_S) -> None:
@@ -88,9 +113,11 @@ async def run_console(
     user_id: int = 1,
     admin_ids: frozenset[int] = frozenset({1}),
     autosignal: Any = None,
+    charts: SignalCharts | None = None,
+    folder: Path | None = None,
 ) -> None:
-    """Read commands from `inp` until EOF, as `user_id`."""
-    console = Console(sessions, store, clock, out, admin_ids, autosignal)
+    """Read commands from `inp` until EOF, as `user_id`; with `charts`, PNGs are written to `folder`."""
+    console = Console(sessions, store, clock, out, admin_ids, autosignal, charts=charts, folder=folder)
     await console.start()
     try:
         while line := await asyncio.to_thread(inp.readline):

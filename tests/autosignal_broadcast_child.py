@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,20 +23,9 @@ from domain.events import upcast  # noqa: E402
 from eventstore import EventStore  # noqa: E402
 from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, SenderLoop, signal_at  # noqa: E402
 from tests.conftest import SHARED_KLINES  # noqa: E402
+from tests.fakes.chart_jobs import stand_in_charts  # noqa: E402
 
 HISTORY = 500
-
-
-def signal_charts(folder: Path, feed: Any) -> Any:
-    """SignalCharts drawing with the stand-in job (a tiny 'PNG', no matplotlib), cached in `folder`."""
-    from telegram_adapter.charts.cache import ChartCache
-    from telegram_adapter.charts.pool import ChartRenderer
-    from telegram_adapter.charts.service import ChartService
-    from telegram_adapter.signal_charts import SignalCharts, feed_candles
-    from tests.fakes.chart_jobs import fake_png
-
-    return SignalCharts(ChartService(ChartRenderer(job=fake_png, initializer=None), ChartCache(folder)),
-                        feed_candles(feed))
 
 
 def main(db: str, api_url: str, rate: float, charts: bool) -> None:
@@ -45,7 +33,7 @@ def main(db: str, api_url: str, rate: float, charts: bool) -> None:
     path = SHARED_KLINES / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv"
     candles = load_csv(path, symbol="BTCUSDT", interval="1h")[: HISTORY + 1]
     feed = RecordedFeed.start({"BTCUSDT": candles}, history=HISTORY)
-    make_charts = (lambda: signal_charts(Path(db).parent / "charts", feed)) if charts else None
+    make_charts = (lambda: stand_in_charts(Path(db).parent / "charts", feed)) if charts else None
     with SenderLoop(store, api_url, charts=make_charts, rate=rate, per_chat_interval=0.05, concurrency=8):
         analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
         actor = AutoSignal.start(store, feed, analyzer, interval="1h")

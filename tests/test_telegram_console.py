@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+from pathlib import Path
 
 import pytest
 
+from telegram_adapter.charts.cache import PNG_SIGNATURE
 from telegram_adapter.console import run_console
 from tests.conftest import klines_dir
+from tests.fakes.chart_jobs import stand_in_charts
 from tests.fakes.market import load_market
 from tests.fakes.session_stack import start_stack, stop_stack
 
@@ -30,3 +34,19 @@ def test_console_session(tmp_path):
     assert order == sorted(order)
     assert "<code>" not in text and "&amp;" not in text and text.count("See /help") == 2
     assert "<b>tags</b> & symbols" in text  # the market's own string, shown as it is
+
+
+def test_console_writes_charts_as_files_beside_the_log_and_prints_their_paths(tmp_path):
+    stack = start_stack(tmp_path, load_market(klines_dir()))
+    out = io.StringIO()
+    charts = stand_in_charts(tmp_path / "charts", stack.feed)
+    script = "/start\n/analyze BTC\n/chart ETH\n"
+    try:
+        asyncio.run(run_console(stack.sessions, stack.store, stack.clock, io.StringIO(script), out, user_id=5,
+                                charts=charts, folder=tmp_path))
+    finally:
+        stop_stack(stack)
+    paths = re.findall(r"\[chart: (.+)\]", out.getvalue())
+    assert [Path(p).parent for p in paths] == [tmp_path, tmp_path]
+    assert [Path(p).read_bytes()[:8] for p in paths] == [PNG_SIGNATURE] * 2
+    assert "ETHUSDT 1h · chart of the current analysis" in out.getvalue()

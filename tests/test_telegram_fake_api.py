@@ -98,6 +98,26 @@ def test_send_photo_multipart_and_caption_limit(fake):
     assert fake.calls_of("sendPhoto")[0].params["photo"] == b"\x89PNG fake bytes"
 
 
+def test_photo_file_ids_are_reused_and_captions_counted_after_entity_parsing(fake):
+    fits = "<b>" + "&amp;" * 1000 + "</b>" + "🟢" * 12  # 1,000 characters shown, 24 UTF-16 units
+    async def scenario(bot):
+        first = await bot.send_photo(5, BufferedInputFile(b"\x89PNG chart", filename="c.png"), caption=fits,
+                                     parse_mode="HTML")
+        again = await bot.send_photo(6, first.photo[-1].file_id, caption=fits, parse_mode="HTML")
+        refused = []
+        for photo, caption in ((first.photo[-1].file_id, fits + "x"), ("never-uploaded", "")):
+            try:
+                await bot.send_photo(7, photo, caption=caption, parse_mode="HTML")
+            except TelegramBadRequest as exc:
+                refused.append(exc.message)
+        return first, again, refused
+
+    first, again, refused = run(fake, scenario)
+    assert again.photo[-1].file_id == first.photo[-1].file_id and list(fake.uploads) == [first.photo[-1].file_id]
+    assert refused == ["Bad Request: message caption is too long",
+                       "Bad Request: wrong file identifier/HTTP URL specified"]
+
+
 def test_get_updates_honours_offset_and_timeout(fake):
     first = fake.push_text(1, "/start")
     fake.push_text(1, "/help")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from telegram_adapter.charts.spec import ChartSpec
 
@@ -18,3 +20,14 @@ def fake_png(spec: ChartSpec) -> bytes:
     if symbol == "DIEUSDT":
         os._exit(3)
     return b"\x89PNG\r\n\x1a\n" + spec.title.encode()
+
+
+def stand_in_charts(folder: Path, feed: Any) -> Any:
+    """SignalCharts drawing with fake_png in a one-process pool (no matplotlib), cached in `folder`."""
+    from telegram_adapter.charts.cache import ChartCache
+    from telegram_adapter.charts.pool import ChartRenderer
+    from telegram_adapter.charts.service import ChartService
+    from telegram_adapter.signal_charts import SignalCharts, feed_candles
+
+    return SignalCharts(ChartService(ChartRenderer(job=fake_png, initializer=None), ChartCache(folder)),
+                        feed_candles(feed))
