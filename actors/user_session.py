@@ -318,22 +318,21 @@ class UserSession(pykka.ThreadingActor):
         return None if isinstance(found, Exception) else found
 
     def _followups(self, cmd: Command) -> Reply:
-        if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
-            return Reply("Usage: /followups on|off")
-        enabled = cmd.args[0].lower() == "on"
-        self._decide(rules.SetFollowups(cmd.update_id, enabled), cmd.update_id)
-        if enabled:
-            return Reply("Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.")
-        return Reply("Follow-ups are off. /followups on to get them again.")
+        return self._toggle(cmd, rules.SetFollowups,
+                            "Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.",
+                            "Follow-ups are off. /followups on to get them again.")
 
     def _charts(self, cmd: Command) -> Reply:
+        return self._toggle(cmd, rules.SetCharts, "Charts are on: each signal comes as a chart with the text.",
+                            "Charts are off: signals come as text. /charts on to get them again.")
+
+    def _toggle(self, cmd: Command, setting: Any, on: str, off: str) -> Reply:
+        """An on|off preference (/followups, /charts): decided, persisted, then confirmed."""
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
-            return Reply("Usage: /charts on|off")
+            return Reply(f"Usage: /{cmd.name} on|off")
         enabled = cmd.args[0].lower() == "on"
-        self._decide(rules.SetCharts(cmd.update_id, enabled), cmd.update_id)
-        if enabled:
-            return Reply("Charts are on: each signal comes as a chart with the text beneath.")
-        return Reply("Charts are off: signals come as text. /charts on to get them again.")
+        self._decide(setting(cmd.update_id, enabled), cmd.update_id)
+        return Reply(on if enabled else off)
 
     def _chart(self, cmd: Command) -> Reply:
         """The current analysis drawn without trade levels: free, but counted in the rate limit."""

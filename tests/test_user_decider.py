@@ -237,3 +237,15 @@ def test_rate_limit_is_folded_from_served_requests():
     assert rules.rate_wait_ms(state, T0 + 4000) == 56_000
     assert rules.rate_wait_ms(state, T0 + 59_999) == 1 and rules.rate_wait_ms(state, T0 + 60_000) == 0
     assert rules.UserState.from_dict(state.to_dict()) == state
+
+
+def test_charts_toggle_once_and_a_served_chart_is_free_but_counts_in_the_rate_limit():
+    state = registered()
+    assert state.charts and decide(state, rules.SetCharts(2, True), T0) == []
+    state = apply(state, rules.SetCharts(2, False))
+    assert not state.charts and decide(state, rules.SetCharts(3, False), T0) == []
+    for n in range(rules.RATE_LIMIT):
+        state = apply(state, rules.ServeChart(10 + n, "BTCUSDT", "1h"), T0 + n)
+    assert state.credits == 100 and rules.rate_wait_ms(state, T0 + 10) == rules.RATE_WINDOW_MS - 10
+    assert decide(UserState(7), rules.ServeChart(1, "BTCUSDT", "1h"), T0) == Rejection(
+        "User 7 is not registered (they need to send /start).")
