@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
+from actors.clock import ManualClock
+from app.metrics import Metrics
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.market import load_market
@@ -22,8 +24,9 @@ def world(tmp_path_factory):
     """One world for the module: the chart worker's start (matplotlib) is paid once."""
     folder = tmp_path_factory.mktemp("charts")
     charts = SimpleNamespace(chart_workers=1, chart_theme="dark", chart_cache_dir=str(folder / "charts"))
+    metrics = Metrics(ManualClock(0))
     with telegram_world(folder, load_market(klines_dir()), {"global_per_s": 100, "per_chat_rate": 20.0},
-                        {"charts": charts, "per_chat_interval": 0.05}) as world:
+                        {"charts": charts, "metrics": metrics, "per_chat_interval": 0.05}) as world:
         yield world
 
 
@@ -77,14 +80,17 @@ def test_a_text_too_long_for_a_caption_follows_the_photo_in_the_same_delivery(wo
 
 def test_a_chart_that_cannot_be_drawn_leaves_the_signal_as_text(world):
     fake, stack, bot = world
-    failed = bot.charts.service.renderer.counts["failed"]
+    def counted() -> float:
+        return bot.metrics.registry.get_sample_value("signalbot_chart_failures_total", {"reason": "render"}) or 0
+
+    failed = counted()
     later = setup(world, 1) | {"open_time": setup(world, 1)["open_time"] + 3_600_000}  # a candle the feed lacks
     signal_id = broadcast(stack, later, [302])
     [text] = sent_to(fake, 302, 1)
     assert text["method"] == "sendMessage" and "<b>BTCUSDT</b>" in text["text"]
     delivered(world, signal_id)
     assert outcomes(stack)[(signal_id, 302)] == ["DeliveryAttempted", "SignalDelivered"]
-    assert bot.charts.service.renderer.counts["failed"] == failed + 1
+    assert counted() == failed + 1
 
 
 def test_charts_off_gets_text_and_on_gets_charts_again(world):
