@@ -159,9 +159,9 @@ class TelegramBot:
             raise TelegramStartError(self._refusal(exc)) from None
         log.info("Telegram bot @%s (id %s)", me.username, me.id)
         if self.chart_settings is not None and self.feed is not None:
-            charts = ChartService.from_settings(self.chart_settings)
-            await charts.start()
-            self.charts = SignalCharts(charts, feed_candles(self.feed), self._chart_failed)
+            self.charts = SignalCharts(ChartService.from_settings(self.chart_settings), feed_candles(self.feed),
+                                       self._chart_failed)
+            self.charts.start()
         self.sender = Sender(BotTransport(self._bot), self.store, self.clock, self.sessions,
                              rate=self.config.rate, charts=self.charts, **self.sender_options)
         await self.sender.start()

@@ -69,7 +69,7 @@ class Console:
 
     async def start(self) -> None:
         if self.charts is not None:
-            await self.charts.service.start()
+            self.charts.start()
         await self.sender.start()
 
     async def stop(self) -> None:

@@ -77,6 +77,13 @@ class SignalCharts:
         self.service, self.candles = service, candles
         self.on_failure = on_failure or (lambda reason: None)
         self._charts: OrderedDict[str, _Chart] = OrderedDict()
+        self._warming: asyncio.Task | None = None
+
+    def start(self) -> asyncio.Task:
+        """Warm the render workers up in the background (on the running loop): the adapter answers meanwhile,
+        and a chart asked for before they are ready waits for them within its WAIT_S. Await the task to wait."""
+        self._warming = asyncio.get_running_loop().create_task(self.service.start())
+        return self._warming
 
     def issued(self, signal_id: str, signal: dict[str, Any]) -> None:
         """Start rendering (on the running loop) unless already started; the oldest charts are forgotten."""
@@ -140,6 +147,7 @@ class SignalCharts:
         return png
 
     async def close(self) -> None:
-        for chart in self._charts.values():
-            chart.task.cancel()
+        for task in [self._warming, *(chart.task for chart in self._charts.values())]:
+            if task is not None:
+                task.cancel()
         await self.service.close()

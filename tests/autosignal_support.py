@@ -199,7 +199,7 @@ class SenderLoop:
             self.transport = self.wrap(self.transport)
         if self.make_charts is not None:
             self.charts = self.make_charts()
-            await self.charts.service.start()
+            await self.charts.start()  # measured runs start with the workers warm
         self.sender = Sender(self.transport, self.store, SystemClock(), charts=self.charts, **self.options)
         await self.sender.start()
 
