@@ -129,7 +129,8 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
                  bot_username: str | None = None, payments: Any = None, on_command: OnCommand | None = None,
                  settle: bool = False, draw: Draw | None = None) -> Router:
     """The message handler; `bot_username` (from getMe) tells which group commands are ours; `payments`
-    (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off. With `settle`
+    (a `payments.PaymentsConfig`) answers /paysupport, /terms and /buy while payments are off; `draw` turns a
+    /chart answer into its picture (without it, /chart answers as text). With `settle`
     (webhook mode) the handler returns only once the session has answered, which it does after committing
     the command's events; otherwise it only hands the command on (polling keeps update_id order)."""
     router = Router(name="signalbot")
