@@ -79,11 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest = commands.add_parser(
         "backtest", help="replay kline files through the live analysis, autosignal and outcome rules into a log",
         description="Each file's last row is dropped (it may be a candle still forming). Files of one symbol and "
-                    "interval are joined into one series. Policy and outcome rules default to the settings "
-                    "AUTOSIGNAL_MIN_CONFIDENCE, AUTOSIGNAL_COOLDOWN_MIN, OUTCOME_HORIZON_BARS and FEE_RATE.")
+                    "interval are joined into one series. The autosignal policy of each series' interval is the "
+                    "strategy file's (AUTOSIGNAL_MIN_CONFIDENCE / --min-confidence and AUTOSIGNAL_COOLDOWN_MIN / "
+                    "--cooldown-min replace it when set); outcome rules: OUTCOME_HORIZON_BARS and FEE_RATE.")
     backtest.add_argument("--data", nargs="+", required=True, metavar="FILE", help="kline CSV files")
     backtest.add_argument("--symbol", help="symbol of every file (default: the file name's, else a symbol column)")
-    backtest.add_argument("--interval", help="aggregate the candles to this interval (a whole multiple of theirs)")
+    backtest.add_argument("--interval", help="aggregate the candles to this interval (a whole multiple of "
+                          "theirs); the strategy file's autosignal policy for it applies")
     backtest.add_argument("--from", dest="start", type=_since, metavar="DATE", help="first bar that may signal")
     backtest.add_argument("--to", dest="end", type=_until, metavar="DATE",
                           help="last bar replayed (a bare date: the end of that day, UTC)")
@@ -123,15 +125,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from app import backtest
+    from app import backtest, calibrate
     from app.config import ConfigError
 
     try:
-        model = backtest.calibrate(args.data, args.out, symbol=args.symbol, intervals=args.interval)
+        loaded = calibrate.calibrate(args.data, args.out, symbol=args.symbol, intervals=args.interval)
     except (backtest.BacktestError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}: version {model.version}")
+    print(f"wrote {args.out}: version {loaded.version}, {len(loaded.models)} walk-forward models")
+    for interval, policy in loaded.policies.items():
+        print(f"  {interval}: {'on' if policy['enabled'] else 'off'} - {policy['why']}")
     return 0
 
 

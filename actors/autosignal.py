@@ -112,10 +112,12 @@ class AutoSignal(pykka.ThreadingActor):
 
     `feed` is the MarketFeed ref (this actor sends it `SubscribeCandles` at start, then `GetCandles`),
     `analyzer` anything with `tell` (the AnalyzerPool). `watchlist` () means every symbol the feed
-    sends on `interval`. `enabled` (AUTOSIGNAL_ENABLED) is recorded as the first event of a fresh
-    stream; after that only /signal_on and /signal_off change it. `history` candles are analyzed,
-    ending at the closed one. `on_decided(symbol, open_time, outcome)` is an optional hook for tests, metrics
-    and benchmarks, called on this actor's thread once a decision is final (persisted or not).
+    sends on `interval`. `policy` is the strategy file's for `interval` (`StrategyFile.policy`): a
+    disabled one issues nothing, whatever /signal_on says. `enabled` (AUTOSIGNAL_ENABLED) is recorded
+    as the first event of a fresh stream; after that only /signal_on and /signal_off change it.
+    `history` candles are analyzed, ending at the closed one. `on_decided(symbol, open_time, outcome)`
+    is an optional hook for tests, metrics and benchmarks, called on this actor's thread once a decision
+    is final (persisted or not).
     Admin commands (`AutoSignalCommand`) are answered with text through `reply_to`.
     """
 
@@ -129,16 +131,15 @@ class AutoSignal(pykka.ThreadingActor):
         admin_ids: tuple[int, ...] = (),
         watchlist: tuple[str, ...] = (),
         enabled: bool = True,
-        interval: str = "15m",
-        cooldown_min: int = 60,
-        min_confidence: float = 75,
+        interval: str = "1h",
+        policy: rules.Policy,
         history: int = 500,
         scan_timeout_s: float = 30.0,
         on_decided: Any = None,
     ) -> None:
         super().__init__()
         interval_ms(interval)  # a bad interval fails at construction, with the valid ones named
-        if cooldown_min < 0 or not 0 <= min_confidence <= 100:
+        if policy.cooldown_ms < 0 or not 0 <= policy.min_confidence <= 100:
             raise ValueError("AUTOSIGNAL_COOLDOWN_MIN must be >= 0 and AUTOSIGNAL_MIN_CONFIDENCE in 0..100")
         self.store = store
         self.feed = feed
@@ -149,7 +150,7 @@ class AutoSignal(pykka.ThreadingActor):
         self.fixed_watchlist = bool(watchlist)
         self.default_enabled = enabled
         self.interval = interval
-        self.policy = rules.Policy(min_confidence=min_confidence, cooldown_ms=cooldown_min * 60_000)
+        self.policy = policy
         self.history = history
         self.scan_timeout_s = scan_timeout_s
         self.on_decided = on_decided
@@ -187,6 +188,10 @@ class AutoSignal(pykka.ThreadingActor):
             self.interval,
             len(self._recipients(self._now())),
         )
+        if not self.policy.enabled:
+            log.warning("autosignal: no autosignals on %s (the strategy file disables it: %s); /signal_on cannot "
+                        "change that, another AUTOSIGNAL_INTERVAL or an explicit AUTOSIGNAL_MIN_CONFIDENCE can",
+                        self.interval, self.policy.why)
 
     def on_stop(self) -> None:
         if self.subscription is not None:
@@ -461,6 +466,8 @@ class AutoSignal(pykka.ThreadingActor):
             return self._start_tick(cmd)
         if name == "signal_on":
             text = self._admin_change(rules.Enable(by=cmd.user_id), cmd, "Autosignals are on.")
+            if not self.policy.enabled:
+                text += f" None on {self.interval} though: {self.policy.why}."
         elif name == "signal_off":
             text = self._admin_change(rules.Disable(by=cmd.user_id), cmd, "Autosignals are off.")
         elif name == "signal_status":
@@ -527,7 +534,8 @@ class AutoSignal(pykka.ThreadingActor):
             f"Autosignals: {'on' if self.state.enabled else 'off'}",
             f"Watchlist ({len(self.watchlist)}): {', '.join(self.watchlist) or '-'}",
             f"Interval: {self.interval}; min confidence {self.policy.min_confidence:g}; "
-            f"cooldown {self.policy.cooldown_ms // 60_000} min",
+            f"cooldown {self.policy.cooldown_ms // 60_000} min" if self.policy.enabled else
+            f"Interval: {self.interval}: no autosignals ({self.policy.why})",
             f"Active cooldowns ({len(cooldowns)}):",
             *(f"  {symbol} {side} until {_when(until)}" for (symbol, side), until in cooldowns.items()),
             f"Signals today: {self.state.issued_on(now)}",

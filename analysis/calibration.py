@@ -14,15 +14,22 @@ features the reasons name, each read from the signal payload (`analysis.strategy
 
 The label is TP1 reached before the stop within the horizon; an expired setup did not reach it. Pure
 numpy: `fit` turns labelled feature rows into a `Calibration`, whose `probability` the analysis evaluates;
-`with_records` adds what the fitted setups did per 10-point confidence band (n, % TP1 first, average R after
+`with_records` adds what the setups did per 10-point confidence band (n, % TP1 first, average R after
 fees), the record line every signal shows.
+
+Walk-forward (`walk_forward`): one model per calendar quarter start, each fitted only on the setups whose
+outcome was known before that start (their horizon ended), from the first quarter with MIN_HISTORY of them;
+`model_at` picks, for a candle, the latest model that starts at or before it, so no signal's confidence
+uses its own outcome or a later one. Before the first model a signal has no calibrated confidence.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -33,6 +40,7 @@ FEATURES = ("long", "order_block", "fvg", "break", "with_trend", "ema_stack", "e
             "stop_atr", "stop_pct", "one_target", "interval")
 L2 = 1.0  # penalty on the standardized coefficients (the intercept is free)
 HOUR_MS = 3_600_000
+MIN_HISTORY = 2_000  # closed setups (about 150 per feature) before a walk-forward model may rate signals
 
 
 def features(signal: Mapping[str, Any]) -> np.ndarray:
@@ -69,7 +77,8 @@ def features(signal: Mapping[str, Any]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """A fitted model: standardization (`mean`, `scale`), coefficients, intercept, and its `version`."""
+    """A fitted model: standardization (`mean`, `scale`), coefficients, intercept, and its `version`;
+    `valid_from` (ms): the first candle it may rate (it saw only outcomes known before then)."""
 
     version: str
     mean: tuple[float, ...]
@@ -78,6 +87,7 @@ class Calibration:
     intercept: float
     period: str = ""  # the years of the setups behind `records`, e.g. "2021-2023"
     records: tuple[tuple[int, int, float, float], ...] = ()  # (band low %, n, % TP1 first, average R)
+    valid_from: int = 0
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """P(TP1 before the stop within the horizon) for feature rows `x`, 0..1."""
@@ -100,7 +110,7 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "features": list(FEATURES), "mean": list(self.mean),
                 "scale": list(self.scale), "coef": list(self.coef), "intercept": self.intercept,
-                "period": self.period, "records": [list(r) for r in self.records]}
+                "period": self.period, "records": [list(r) for r in self.records], "valid_from": self.valid_from}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
@@ -111,7 +121,8 @@ class Calibration:
             raise ValueError("a model needs a version and one mean, scale and coef per feature")
         return cls(str(data["version"]), tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
                    tuple(map(float, data["coef"])), float(data["intercept"]), str(data.get("period", "")),
-                   tuple((int(b), int(n), float(p), float(r)) for b, n, p, r in data.get("records", [])))
+                   tuple((int(b), int(n), float(p), float(r)) for b, n, p, r in data.get("records", [])),
+                   int(data.get("valid_from", 0)))
 
 
 def fit(x: np.ndarray, reached: Sequence[bool], version: str, iterations: int = 50) -> Calibration:
@@ -137,11 +148,42 @@ def fit(x: np.ndarray, reached: Sequence[bool], version: str, iterations: int = 
                        float(beta[0]))
 
 
-def with_records(model: Calibration, x: np.ndarray, reached: np.ndarray, result_r: np.ndarray,
+def with_records(model: Calibration, confidence: np.ndarray, reached: np.ndarray, result_r: np.ndarray,
                  period: str) -> Calibration:
-    """`model` with the record of the setups `x` (TP1 first `reached`, `result_r` in R after fees) per
-    10-point band of their confidence, over `period`."""
-    bands = np.minimum(np.round(100 * model.probabilities(x)).astype(int) // 10 * 10, 90)
+    """`model` with the record of setups rated `confidence` (%; TP1 first `reached`, `result_r` in R after fees)
+    per 10-point band, over `period`."""
+    bands = np.minimum(np.asarray(confidence, dtype=int) // 10 * 10, 90)
     records = tuple((int(band), int(np.sum(bands == band)), round(100 * float(reached[bands == band].mean()), 1),
                      round(float(result_r[bands == band].mean()), 3)) for band in np.unique(bands))
-    return Calibration(model.version, model.mean, model.scale, model.coef, model.intercept, period, records)
+    return replace(model, period=period, records=records)
+
+
+def quarter_starts(first: int, last: int) -> list[int]:
+    """UTC calendar quarter starts (ms) after `first` up to the first one after `last`."""
+    day = datetime.fromtimestamp(first / 1000, UTC)
+    year, quarter = day.year, (day.month - 1) // 3
+    starts: list[int] = []
+    while not starts or starts[-1] <= last:
+        year, quarter = (year + 1, 0) if quarter == 3 else (year, quarter + 1)
+        starts.append(int(datetime(year, 3 * quarter + 1, 1, tzinfo=UTC).timestamp() * 1000))
+    return starts
+
+
+def walk_forward(x: np.ndarray, reached: np.ndarray, known_at: np.ndarray, version: str,
+                 min_history: int = MIN_HISTORY) -> tuple[Calibration, ...]:
+    """One model per quarter start (oldest first), each fitted on the setups with `known_at` (ms: when the
+    outcome was settled) before it; quarters with under `min_history` such setups get none. Versions are
+    `version@YYYY-MM-DD` (the start)."""
+    models = []
+    for start in quarter_starts(int(known_at.min()), int(known_at.max())):
+        seen = known_at < start
+        if seen.sum() >= min_history and 0 < reached[seen].sum() < seen.sum():
+            day = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%d")
+            models.append(replace(fit(x[seen], reached[seen], f"{version}@{day}"), valid_from=start))
+    return tuple(models)
+
+
+def model_at(models: Sequence[Calibration], open_time: int) -> Calibration | None:
+    """The latest of `models` (oldest first) whose `valid_from` is at or before the candle `open_time`."""
+    k = bisect.bisect_right([m.valid_from for m in models], open_time)
+    return models[k - 1] if k else None

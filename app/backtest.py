@@ -23,10 +23,7 @@ from multiprocessing import Manager
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
-from analysis.calibration import Calibration, fit, with_records
-from analysis.candles import Candles, format_time, interval_ms, load_csv
+from analysis.candles import INTERVAL_MS, Candles, interval_ms, load_csv
 from analysis.resample import join, resample
 from analysis.strategy import Costs
 from app import backtest_stats as stats
@@ -66,57 +63,23 @@ class BacktestResult:
 
 def default_setup(min_confidence: float | None = None, cooldown_min: int | None = None, strategy: str | None = None,
                   **range_: Any) -> Setup:
-    """The product's settings (AUTOSIGNAL_*, OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE, STRATEGY_PATH) unless
-    given; BacktestError for a bad strategy file."""
-    policy = autosignal.Policy(
-        min_confidence=setting("AUTOSIGNAL_MIN_CONFIDENCE") if min_confidence is None else min_confidence,
-        cooldown_ms=(setting("AUTOSIGNAL_COOLDOWN_MIN") if cooldown_min is None else cooldown_min) * 60_000,
-    )
+    """The product's settings: the strategy file's (STRATEGY_PATH) models and autosignal policy per interval,
+    AUTOSIGNAL_MIN_CONFIDENCE and AUTOSIGNAL_COOLDOWN_MIN when set (or given here) in place of the file's,
+    OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE; BacktestError for a bad strategy file."""
     try:
         loaded = strategy_file.load(strategy or setting("STRATEGY_PATH"))
     except ValueError as exc:
         raise BacktestError(str(exc)) from None
-    return Setup(policy, *_costs(), loaded.calibration, **range_)
+    min_confidence = setting("AUTOSIGNAL_MIN_CONFIDENCE") if min_confidence is None else min_confidence
+    cooldown_min = setting("AUTOSIGNAL_COOLDOWN_MIN") if cooldown_min is None else cooldown_min
+    policies = {interval: loaded.policy(interval, min_confidence, cooldown_min) for interval in INTERVAL_MS}
+    return Setup(policies, *_costs(), loaded.models, loaded.version, **range_)
 
 
 def _costs() -> tuple[outcomes.Rules, Costs]:
     """The outcome rules and trading costs from the settings (OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE)."""
     rules = outcomes.Rules(setting("OUTCOME_HORIZON_BARS"), setting("FEE_RATE"))
     return rules, Costs(rules.fee_rate, setting("MAX_FEE_SHARE"))
-
-
-def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | None = None,
-              intervals: Sequence[str] = (), workers: int | None = None) -> Calibration:
-    """`main.py calibrate`: every setup of `files` (the backtest's replay, no model), its features and whether
-    it reached TP1 before the stop within the horizon, fitted (analysis.calibration.fit) and written to `out`.
-    Each of `intervals` aggregates the files it can (those whose candles divide it); none: as they are."""
-    setup = Setup(autosignal.Policy(min_confidence=0, cooldown_ms=0), *_costs())
-    series = []
-    for interval in intervals or [None]:
-        usable = [f for f in files if interval is None or interval_ms(interval) % _native_ms(f, symbol) == 0]
-        series += load_series(usable, symbol, interval, setup.rules.horizon_bars) if usable else []
-    runs = _replay(series, setup, workers or os.cpu_count() or 1, None)
-    closed = [(run, ~np.isnan(run.table["result_r"])) for run in runs if len(run.features)]
-    x = [run.features[keep] for run, keep in closed]
-    y = [run.table["tp1_first"][keep] for run, keep in closed]
-    if not x:
-        raise BacktestError("no setup closed in these files: nothing to calibrate on")
-    first = min(run.first for run in runs if run.first is not None)
-    last = max(run.last for run in runs if run.last is not None)
-    version = f"logit-{format_time(first)[:10]}..{format_time(last)[:10]}-{sum(len(r) for r in y)}"
-    try:
-        model = fit(np.concatenate(x), np.concatenate(y), version)
-    except ValueError as exc:
-        raise BacktestError(str(exc)) from None
-    years = sorted({format_time(first)[:4], format_time(last)[:4]})
-    model = with_records(model, np.concatenate(x), np.concatenate(y),
-                         np.concatenate([run.table["result_r"][keep] for run, keep in closed]), "–".join(years))
-    strategy_file.write(out, model, {"files": [Path(f).name for s in series for f in s.files],
-                                     "series": [f"{r.symbol} {r.interval}" for r in runs], "first": first,
-                                     "last": last, "setups": sum(len(r) for r in y),
-                                     "horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate,
-                                     "max_fee_share": setup.costs.max_fee_share})
-    return model
 
 
 def _native_ms(path: str | Path, symbol: str | None) -> int:

@@ -59,7 +59,9 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         f"backtest: {len(doc['series'])} series, {doc['bars']:,} bars in {doc['seconds']:.1f} s "
         f"({_num(doc['bars_per_s'], ',')} bars/s); log: {doc['log']}",
-        f"policy: confidence >= {p['min_confidence']:g}, cooldown {p['cooldown_min']} min; outcomes: market entry "
+        *(f"policy {interval}: " + (f"confidence >= {q['min_confidence']:g}, cooldown {q['cooldown_min']} min" if
+                                     q["enabled"] else f"no autosignals ({q['why']})") for interval, q in p.items()),
+        f"outcomes: market entry "
         f"at the next open, horizon {o['horizon_bars']} bars, fee {o['fee_rate'] * 100:g}% per side, round-trip "
         f"fees at most {o['max_fee_share'] * 100:g}% of the risk; strategy {doc['strategy_version']}; "
         f"window {doc['history']} candles (causal)",

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from analysis.calibration import FEATURES, Calibration, features
+from analysis.calibration import FEATURES, Calibration, features, model_at
 from analysis.candles import Candles, interval_ms
 from analysis.strategy import DEFAULT_COSTS, Costs, Signal, analyze
 from domain import autosignal, outcomes
@@ -29,15 +29,20 @@ PROGRESS_EVERY = 250  # bars between progress reports
 
 @dataclass(frozen=True)
 class Setup:
-    """The backtest's knobs: the autosignal policy, the outcome rules, the analysis window, the range."""
+    """The backtest's knobs: the autosignal policy per interval, the outcome rules, the confidence models,
+    the analysis window, the range."""
 
-    policy: autosignal.Policy
+    policies: Mapping[str, autosignal.Policy]  # per interval (analysis.candles.INTERVAL_MS); one missing: none issued
     rules: outcomes.Rules
     costs: Costs = DEFAULT_COSTS  # FEE_RATE and MAX_FEE_SHARE, as the analyzer pool applies them
-    calibration: Calibration | None = None  # the strategy file's model (None: setups without a confidence)
+    models: tuple[Calibration, ...] = ()  # the strategy file's walk-forward models, oldest first (none: no confidence)
+    version: str | None = None  # the strategy file's version
     history: int = 500  # candles analyzed, ending at the closed one (the AutoSignal actor's default)
     start: int | None = None  # ms: the first bar that may signal (--from); earlier bars are history only
     end: int | None = None  # ms: the last bar replayed (--to); setups still open then are open at the end
+
+    def policy(self, interval: str) -> autosignal.Policy:
+        return self.policies.get(interval) or autosignal.Policy(100, 0, enabled=False, why=f"no policy for {interval}")
 
 
 class _Logged(NamedTuple):
@@ -72,6 +77,7 @@ class SeriesRun:
         name: {"repeated_setups": 0, "equal_targets": 0} for name in ("autosignal", "every_setup")})
     table: dict[str, np.ndarray] = field(default_factory=dict)  # BAR_FIELDS -> one value per setup
     features: np.ndarray = field(default_factory=lambda: np.zeros((0, len(FEATURES))))  # a row per setup
+    triggers: list[tuple[str, ...]] = field(default_factory=list)  # per setup: its identity (autosignal.triggers)
 
 
 def mirrored(signal: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +118,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
     run.first, run.last = int(times[lo]), int(times[hi - 1])
     began, began_cpu = time.perf_counter(), time.process_time()
     auto_state = autosignal.initial()
+    policy = setup.policy(interval)
     trades = outcomes.OutcomeState()
     every, mirrors = TrackRecord(), TrackRecord()
     auto_ids: set[str] = set()
@@ -130,10 +137,10 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             if event.signal_id in auto_ids:
                 run.outcome_events.append((t + step, event, key))
         result = analyze(candles[max(0, i + 1 - setup.history) : i + 1], mode="causal", costs=setup.costs,
-                         calibration=setup.calibration)
+                         calibration=model_at(setup.models, t))
         signal = result.to_dict() if isinstance(result, Signal) else None
         decided = autosignal.decide(auto_state, autosignal.Evaluate(symbol, interval, t, t + step - 1, signal),
-                                    t + step - 1, setup.policy)
+                                    t + step - 1, policy)
         if isinstance(decided, list) and decided:
             auto_state = autosignal.fold(decided, auto_state)
             run.autosignal_events += [(event, key) for event in decided]
@@ -149,6 +156,7 @@ def simulate(candles: Candles, setup: Setup, progress: Callable[[int], None] | N
             bars.append((t, confidence, 1 if side == "LONG" else -1, trend_side(signal),
                          sid in auto_ids, sid, mid, setup.costs.fee_share(signal["entry"], signal["stop"])))
             rows.append(features(signal))
+            run.triggers.append(tuple(autosignal.triggers(signal)))
             for name in ("every_setup", "autosignal") if sid in auto_ids else ("every_setup",):
                 found = autosignal.triggers(signal)
                 run.counts[name]["repeated_setups"] += bool(signalled[name].intersection(found))

@@ -144,6 +144,13 @@ def _counts(runs: Sequence[SeriesRun], name: str, fee_heavy: np.ndarray) -> dict
         "fees_over_max_share": int(np.sum(fee_heavy))}
 
 
+def policy(setup: Setup, interval: str) -> dict[str, Any]:
+    """The autosignal policy the backtest applied on `interval`."""
+    p = setup.policy(interval)
+    return {"enabled": p.enabled, "min_confidence": p.min_confidence, "cooldown_min": p.cooldown_ms // 60_000,
+            "why": p.why}
+
+
 def document(result: BacktestResult, setup: Setup, series: Sequence[Series], autosignals_open: int,
              seconds: float) -> dict[str, Any]:
     """Everything the backtest prints, as one JSON-ready document."""
@@ -154,8 +161,8 @@ def document(result: BacktestResult, setup: Setup, series: Sequence[Series], aut
     heavy = merged["fee_share"] > setup.costs.max_fee_share
     return {
         "log": result.log_path,
-        "policy": {"min_confidence": setup.policy.min_confidence, "cooldown_min": setup.policy.cooldown_ms // 60_000},
-        "strategy_version": setup.calibration.version if setup.calibration is not None else None,
+        "policy": {run.interval: policy(setup, run.interval) for run in runs},
+        "strategy_version": setup.version,
         "outcome_rules": {"horizon_bars": setup.rules.horizon_bars, "fee_rate": setup.rules.fee_rate,
                           "max_fee_share": setup.costs.max_fee_share},
         "history": setup.history,

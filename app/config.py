@@ -44,6 +44,11 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return _number(int, "a whole number", low, high)
 
 
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse`, or None for an empty value (the setting is not set: its owner's default applies)."""
+    return lambda text: None if not text.strip() else parse(text)
+
+
 def _float(low: float, high: float) -> Callable[[str], float]:
     return _number(float, "a number", low, high)
 
@@ -178,10 +183,12 @@ SETTINGS: tuple[Setting, ...] = (
             "in the 2021-2023 backtests no interval's autosignals paid their fees with an interval above 0"),
     Setting("AUTOSIGNAL_INTERVAL", "autosignal_interval", "1h", _interval,
             "candle interval that triggers autosignals"),
-    Setting("AUTOSIGNAL_COOLDOWN_MIN", "autosignal_cooldown_min", "60", _int(0, 10_080),
-            "minutes (market time) before the same symbol and side may signal again"),
-    Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "40", _int(0, 100),
-            "lowest calibrated confidence (% chance of TP1 before the stop) an autosignal may have"),
+    Setting("AUTOSIGNAL_COOLDOWN_MIN", "autosignal_cooldown_min", "", _optional(_int(0, 10_080)),
+            "minutes (market time) before the same symbol and side may signal again (empty: the strategy file's "
+            "policy for the interval)"),
+    Setting("AUTOSIGNAL_MIN_CONFIDENCE", "autosignal_min_confidence", "", _optional(_int(0, 100)),
+            "lowest calibrated confidence (% chance of TP1 before the stop) an autosignal may have (empty: the "
+            "strategy file's policy for the interval; set, it also turns on an interval the file disables)"),
     Setting("OUTCOME_HORIZON_BARS", "outcome_horizon_bars", "48", _int(1, 10_000),
             "bars after which a signal still open is closed at that bar's close (expired)"),
     Setting("FEE_RATE", "fee_rate", "0.0004", _float(0, 0.0099),
@@ -233,8 +240,8 @@ class Settings:
     watchlist: tuple[str, ...] | int
     autosignal_enabled: bool
     autosignal_interval: str
-    autosignal_cooldown_min: int
-    autosignal_min_confidence: int
+    autosignal_cooldown_min: int | None  # None: the strategy file's policy
+    autosignal_min_confidence: int | None  # None: the strategy file's policy
     outcome_horizon_bars: int
     fee_rate: float
     max_fee_share: float

@@ -56,8 +56,9 @@ def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str,
         admin_ids=(ADMIN,),
         autosignal_enabled=True,  # the tour shows the feature, whatever the product default
         autosignal_interval=interval,
-        autosignal_min_confidence=min(base.autosignal_min_confidence, 60),
-        autosignal_cooldown_min=max(base.autosignal_cooldown_min, 240),
+        autosignal_min_confidence=min(60 if base.autosignal_min_confidence is None else base.autosignal_min_confidence,
+                                      60),
+        autosignal_cooldown_min=max(base.autosignal_cooldown_min or 0, 240),
         synchronous="NORMAL",
         analyzer_workers=1,  # one thread: worker processes would cost the short tour their start-up
         metrics_addr=base.metrics_addr or ("127.0.0.1", 0),  # on in the demo: a free port unless set

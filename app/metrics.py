@@ -29,7 +29,7 @@ DELIVERY = {"SignalDelivered": "delivered", "DeliveryFailed": "failed"}
 ISSUED = {"AutoSignalIssued": "auto", "ManualSignalIssued": "manual"}
 READINESS_CHECKS = ("log", "feed", "telegram")
 DECISIONS = (("no_setup", ("no setup",)), ("low_confidence", (" below ", "no calibrated confidence")),
-             ("cooldown", ("in cooldown",)), ("disabled", ("autosignals are off",)),
+             ("cooldown", ("in cooldown",)), ("disabled", ("autosignals are off", "no autosignals on")),
              ("repeat", ("already decided", "already issued", "on the previous bar")))  # phrases of its outcomes
 
 

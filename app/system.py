@@ -134,8 +134,7 @@ class System:
             watchlist=s.watchlist if isinstance(s.watchlist, tuple) else (),
             enabled=s.autosignal_enabled,
             interval=s.autosignal_interval,
-            cooldown_min=s.autosignal_cooldown_min,
-            min_confidence=s.autosignal_min_confidence,
+            policy=strategy.policy(s.autosignal_interval, s.autosignal_min_confidence, s.autosignal_cooldown_min),
             on_decided=self.metrics.autosignal_decided,
         ))
         if telegram and s.token:

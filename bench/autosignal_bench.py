@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))  # tests/ holds the fake Bot API server and the kl
 
 from actors.autosignal import AutoSignal  # noqa: E402
 from analysis.candles import load_csv  # noqa: E402
+from domain.autosignal import Policy  # noqa: E402
 from domain.events import upcast  # noqa: E402
 from eventstore import EventStore, NewEvent  # noqa: E402
 from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, SenderLoop, signal_at  # noqa: E402
@@ -145,7 +146,7 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
             healthy_after_s=0.5,
         )
         feed = MarketFeed.start(config)
-        actor = AutoSignal.start(store, feed, pool, interval="1h", min_confidence=0, cooldown_min=0)
+        actor = AutoSignal.start(store, feed, pool, interval="1h", policy=Policy(0, 0))
         actor.proxy().version.get()
         deadline = time.monotonic() + 60
         while feed.ask(FeedStats()).closed_emitted < len(watchlist) * 500 and time.monotonic() < deadline:
@@ -221,7 +222,7 @@ def broadcast(recipients: int, scale: int) -> dict:
         with SenderLoop(store, fake.base_url, wrap=GaugedTransport, **options) as sending:
             feed = RecordedFeed.start({"BTCUSDT": candles}, history=500)
             analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
-            actor = AutoSignal.start(store, feed, analyzer, interval="1h")
+            actor = AutoSignal.start(store, feed, analyzer, interval="1h", policy=Policy(75, 60 * 60_000))
             actor.proxy().version.get()
             feed.tell(Close("BTCUSDT", 500))
             deadline = time.monotonic() + 10 + 3 * recipients / rate

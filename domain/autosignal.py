@@ -36,10 +36,13 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Policy:
-    """The configured thresholds (AUTOSIGNAL_MIN_CONFIDENCE: calibrated %, AUTOSIGNAL_COOLDOWN_MIN)."""
+    """The autosignal policy of one interval (the strategy file's, or AUTOSIGNAL_MIN_CONFIDENCE: calibrated %,
+    AUTOSIGNAL_COOLDOWN_MIN); `enabled` False issues nothing on that interval, `why` says why."""
 
-    min_confidence: float = 75
-    cooldown_ms: int = 60 * 60_000
+    min_confidence: float
+    cooldown_ms: int
+    enabled: bool = True
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def signal_id(symbol: str, interval: str, open_time: int, side: str) -> str:
     return f"a:{symbol}:{interval}:{open_time}:{side}"
 
 
-def decide(state: AutoSignalState, cmd: Command, now: int, policy: Policy = Policy()) -> list[Event] | Rejection:
+def decide(state: AutoSignalState, cmd: Command, now: int, policy: Policy) -> list[Event] | Rejection:
     """Events that `cmd` causes (market time `now`, in ms), or why it causes none.
 
     A candle already issued answers `[]`: acknowledged again, nothing new.
@@ -151,6 +154,8 @@ def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -
         return []
     if not state.enabled:
         return Rejection("autosignals are off")
+    if not policy.enabled:
+        return Rejection(f"no autosignals on {cmd.interval}: {policy.why}")
     if cmd.signal is None:
         return Rejection(cmd.no_setup)
     side = cmd.signal["side"]

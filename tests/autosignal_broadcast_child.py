@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from actors.autosignal import AutoSignal  # noqa: E402
 from analysis.candles import load_csv  # noqa: E402
+from domain.autosignal import Policy  # noqa: E402
 from domain.events import upcast  # noqa: E402
 from eventstore import EventStore  # noqa: E402
 from tests.autosignal_support import Close, RecordedFeed, ScriptedAnalyzer, SenderLoop, signal_at  # noqa: E402
@@ -36,7 +37,7 @@ def main(db: str, api_url: str, rate: float, charts: bool) -> None:
     make_charts = (lambda: stand_in_charts(Path(db).parent / "charts", feed)) if charts else None
     with SenderLoop(store, api_url, charts=make_charts, rate=rate, per_chat_interval=0.05, concurrency=8):
         analyzer = ScriptedAnalyzer.start(signal_at("LONG", confidence=90))
-        actor = AutoSignal.start(store, feed, analyzer, interval="1h")
+        actor = AutoSignal.start(store, feed, analyzer, interval="1h", policy=Policy(75, 60 * 60_000))
         actor.proxy().version.get()
         feed.tell(Close("BTCUSDT", HISTORY))  # a repeat after a restart: acknowledged, nothing new
         print("ready", flush=True)

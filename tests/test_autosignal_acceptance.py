@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from actors.autosignal import AutoSignal
+from domain.autosignal import Policy
 from telegram_adapter.bot import TelegramConfig, build_bot
 from tests.autosignal_support import RecordedFeed, ScriptedAnalyzer, signal_at
 from tests.conftest import klines_dir
@@ -37,6 +38,7 @@ def world(tmp_path):
         admin_ids=(ADMIN,),
         watchlist=WATCHLIST,
         interval="1h",
+        policy=Policy(75, 60 * 60_000),
     )
     config = TelegramConfig(fake.token, fake.base_url, frozenset({ADMIN}), rate=25.0, polling_timeout=1)
     bot = build_bot(stack.sessions, stack.store, stack.clock, autosignal, config=config, per_chat_interval=0.1)

@@ -12,6 +12,7 @@ import pytest
 from actors.autosignal import AutoSignal
 from actors.messages import AnalysisFailed, AutoSignalCommand, BeginShutdown
 from analysis.candles import load_csv
+from domain.autosignal import Policy
 from domain.events import upcast
 from eventstore import EventStore, NewEvent
 from telegram_adapter.formatting import SUSPENDED
@@ -51,7 +52,8 @@ class Harness:
         """`script` drives a ScriptedAnalyzer; `analyzer`, a factory, starts a real pool instead."""
         self.path, self.series, self.script, self.gate = path, series, script, gate
         self.analyzer_factory = analyzer or (lambda: ScriptedAnalyzer.start(lambda c: self.script(c), self.gate))
-        self.config = {"admin_ids": (ADMIN,), "interval": "1h", "cooldown_min": 180, **config}
+        policy = Policy(config.pop("min_confidence", 75), config.pop("cooldown_min", 180) * 60_000)
+        self.config = {"admin_ids": (ADMIN,), "interval": "1h", "policy": policy, **config}
         self.start()
 
     def start(self) -> None:
@@ -179,6 +181,18 @@ def test_below_threshold_and_no_setup_issue_nothing(harness):
     script["f"] = lambda c: FakeNoSetup("price far from every zone")
     assert "price far from every zone" in h.decide("BTCUSDT", HISTORY + 1)
     assert h.stream() == []
+
+
+def test_an_interval_the_strategy_file_disables_issues_nothing_and_says_so(harness, caplog):
+    off = Policy(40, 60 * 60_000, enabled=False, why="no lower bound above 0")
+    with caplog.at_level("WARNING", logger="autosignal"):
+        h = harness(policy=off)
+    assert [r.getMessage() for r in caplog.records if "no autosignals on 1h" in r.getMessage()] != []  # told at start
+    assert h.decide("BTCUSDT", HISTORY) == "no autosignals on 1h: no lower bound above 0"
+    assert h.command("/signal_on") == "Autosignals were already on. None on 1h though: no lower bound above 0."
+    assert h.decide("BTCUSDT", HISTORY + 1) == "no autosignals on 1h: no lower bound above 0"
+    assert "Interval: 1h: no autosignals (no lower bound above 0)" in h.command("/signal_status", update_id=2)
+    assert [t for t, _ in h.stream()] == []
 
 
 def test_an_off_during_a_scan_wins(harness):

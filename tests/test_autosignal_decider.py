@@ -93,20 +93,20 @@ def test_no_setup_is_rejected_with_its_reason():
 
 
 def test_disabled_issues_nothing_and_enable_restores():
-    state = fold(decide(initial(), Disable(by=1), 0), initial())
+    state = fold(decide(initial(), Disable(by=1), 0, POLICY), initial())
     assert not state.enabled
     out = run(state, candle(0))[1]
     assert out == Rejection("autosignals are off")
-    state = fold(decide(state, Enable(by=1), 0), state)
+    state = fold(decide(state, Enable(by=1), 0, POLICY), state)
     assert not isinstance(run(state, candle(0))[1], Rejection)
 
 
 def test_fresh_log_state_follows_the_setting():
     assert not initial(enabled=False).enabled
-    assert decide(initial(enabled=False), Enable(by=3), 0) == [AutoSignalEnabled(by=3)]
-    assert decide(initial(enabled=False), Disable(by=3), 0) == []
-    assert decide(initial(), Disable(by=3), 0) == [AutoSignalDisabled(by=3)]
-    assert decide(initial(), Enable(by=3), 0) == []
+    assert decide(initial(enabled=False), Enable(by=3), 0, POLICY) == [AutoSignalEnabled(by=3)]
+    assert decide(initial(enabled=False), Disable(by=3), 0, POLICY) == []
+    assert decide(initial(), Disable(by=3), 0, POLICY) == [AutoSignalDisabled(by=3)]
+    assert decide(initial(), Enable(by=3), 0, POLICY) == []
 
 
 def test_founding_events_record_the_setting():
@@ -177,8 +177,9 @@ def test_cooldown_clear_per_side_and_both():
     state, _ = run(initial(), candle(0, side="LONG"))
     state, _ = run(state, candle(1, side="SHORT"))
     now = candle(1).close_time
-    assert decide(state, ClearCooldown("BTCUSDT", "LONG", by=1), now) == [CooldownCleared("BTCUSDT", "LONG", by=1)]
-    both = decide(state, ClearCooldown("BTCUSDT", None, by=1), now)
+    cleared = decide(state, ClearCooldown("BTCUSDT", "LONG", by=1), now, POLICY)
+    assert cleared == [CooldownCleared("BTCUSDT", "LONG", by=1)]
+    both = decide(state, ClearCooldown("BTCUSDT", None, by=1), now, POLICY)
     assert {e.side for e in both} == {"LONG", "SHORT"}
     state = fold(both, state)
     assert state.active_cooldowns(now) == {}
@@ -186,11 +187,11 @@ def test_cooldown_clear_per_side_and_both():
 
 
 def test_cooldown_clear_rejects_bad_side_and_nothing_active():
-    assert isinstance(decide(initial(), ClearCooldown("BTCUSDT", "UP"), 0), Rejection)
-    assert isinstance(decide(initial(), ClearCooldown("BTCUSDT"), 0), Rejection)
+    assert isinstance(decide(initial(), ClearCooldown("BTCUSDT", "UP"), 0, POLICY), Rejection)
+    assert isinstance(decide(initial(), ClearCooldown("BTCUSDT"), 0, POLICY), Rejection)
     state, _ = run(initial(), candle(0))
     expired = candle(0).close_time + 3_600_000
-    assert isinstance(decide(state, ClearCooldown("BTCUSDT", "LONG"), expired), Rejection)
+    assert isinstance(decide(state, ClearCooldown("BTCUSDT", "LONG"), expired, POLICY), Rejection)
 
 
 def test_signals_today_counts_by_market_day():

@@ -21,6 +21,7 @@ from actors.messages import FeedStats, SubscribeCandles
 from analysis.candles import load_csv
 from analysis.strategy import Signal, analyze
 from app import strategy_file
+from domain.autosignal import Policy
 from domain.events import upcast
 from eventstore import EventStore, NewEvent
 from marketsim import BackgroundSim, MarketSim, market_from_files
@@ -98,8 +99,7 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
                 admin_ids=(ADMIN,),
                 watchlist=SYMBOLS,
                 interval="1h",
-                cooldown_min=COOLDOWN_MIN,
-                min_confidence=MIN_CONFIDENCE,
+                policy=Policy(MIN_CONFIDENCE, COOLDOWN_MIN * 60_000),
                 on_decided=decisions,
             )
             autosignal.proxy().version.get()  # started: its SubscribeCandles is on the way to the feed

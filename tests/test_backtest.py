@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from analysis.calibration import model_at
 from analysis.candles import load_csv
 from analysis.strategy import analyze
 from app import strategy_file
@@ -44,10 +45,11 @@ def logged(db: Path) -> list:
 
 @pytest.fixture(scope="module")
 def two_symbols(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """BTC and ETH 1h, three weeks of January 2022 (two series: the process pool's path)."""
+    """BTC and ETH 1h, three weeks of January 2022 (two series: the process pool's path), threshold 40 given
+    (the shipped file issues no 1h autosignals)."""
     db = tmp_path_factory.mktemp("backtest") / "events.db"
     files = [str(klines_dir() / MISRORI.format(s)) for s in ("BTCUSDT", "ETHUSDT")]
-    return db, backtest(db, "--data", *files, "--from", "2022-01-01", "--to", "2022-01-21")
+    return db, backtest(db, "--data", *files, "--from", "2022-01-01", "--to", "2022-01-21", "--min-confidence", "40")
 
 
 def test_the_log_verifies_and_replay_and_audit_outcomes_accept_it(two_symbols: tuple[Path, dict]) -> None:
@@ -119,7 +121,7 @@ def test_autosignals_are_logged_as_the_live_actor_writes_them_from_the_causal_wi
         assert r.data["recipients"] == [] and r.data["signal_id"].startswith(f"a:{signal['symbol']}:1h:")
         series = candles[signal["symbol"]]
         end = int(np.searchsorted(series.open_time, signal["open_time"])) + 1
-        model = strategy_file.load().calibration  # the shipped parameter file, the backtest's default
+        model = model_at(strategy_file.load().models, signal["open_time"])  # the shipped file's model then
         assert analyze(series[end - 500 : end], mode="causal", calibration=model).to_dict() == signal  # no later bar
         assert signal["strategy_version"] == model.version
         cooldown = stream[stream.index(r) + 1]
@@ -132,7 +134,7 @@ def test_no_gate_makes_every_new_setup_an_autosignal_once(tmp_path: Path) -> Non
     data = str(klines_dir() / MISRORI.format("SOLUSDT"))
     doc = backtest(tmp_path / "all.db", "--data", data, "--from", "2023-02-01", "--to", "2023-02-10",
                    "--min-confidence", "0", "--cooldown-min", "0")
-    assert doc["policy"] == {"min_confidence": 0, "cooldown_min": 0}
+    assert doc["policy"] == {"1h": {"enabled": True, "min_confidence": 0, "cooldown_min": 0, "why": ""}}
     auto, every = doc["autosignal"], doc["every_setup"]
     assert auto["repeats"] == auto["repeated_setups"] == 0  # no gate still issues a setup once
     assert every["repeats"] > 0 and every["repeated_setups"] > 0

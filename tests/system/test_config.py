@@ -12,8 +12,8 @@ TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 def test_defaults_are_the_documented_ones():
     s = load_settings({}, None)
     assert s.db_path == "data/events.db" and s.market == "spot" and s.watchlist == 25
-    assert (s.autosignal_enabled, s.autosignal_interval, s.autosignal_cooldown_min) == (False, "1h", 60)
-    assert s.autosignal_min_confidence == 40 and s.telegram_rate == 25 and s.token == ""
+    assert (s.autosignal_enabled, s.autosignal_interval, s.autosignal_cooldown_min) == (False, "1h", None)
+    assert s.autosignal_min_confidence is None and s.telegram_rate == 25 and s.token == ""  # the strategy file's
     assert s.ws_url.startswith("wss://") and s.rest_url.startswith("https://")
     assert (s.chart_theme, s.chart_workers, s.chart_cache_dir) == ("dark", 1, "data/charts")
 
