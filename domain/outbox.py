@@ -8,6 +8,10 @@ pending (they are the only possible duplicates after a crash).
 Follow-ups are deliverables of their own, id `f:<trade id>:<status>` (status tp1, tp2, stop,
 expired): when a delivered signal's setup hits TP1 (with a second target to come) or closes, each
 chat with a `SignalDelivered` for it is owed one line, unless its user turned follow-ups off.
+
+The track record of every signal is folded here too (`domain.track_record`): a signal owed gets, as
+`live_record`, what the signals like it that closed before it was issued did, once there are
+LIVE_MIN_CLOSED of them (the same on every fold: only earlier events count).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from domain import outcomes
 from domain.events import LoggedEvent, user_of
+from domain.track_record import TrackRecord, live_record
 
 MANUAL, AUTO, FOLLOWUP = 0, 1, 2  # delivery priority: replies to commands, then broadcasts, then follow-ups
 FOLLOWUP_PREFIX = "f:"
@@ -64,6 +69,7 @@ class Outbox:
         self.followed: dict[str, _Followed] = {}  # trade id -> from its issue to its SignalClosed
         self.followups_off: set[int] = set()
         self.charts_off: set[int] = set()  # users who get signals as text only (ChartsToggled)
+        self.record = TrackRecord()  # every signal's outcome, for the live record line
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[Delivery]:
@@ -80,13 +86,18 @@ class Outbox:
                 chats, priority = data["recipients"], AUTO
                 self._track(data)
             case "SignalEntered" | "TargetHit" | "SignalClosed" if rec.stream == outcomes.STREAM:
+                self.record.apply(rec)  # what the live record needs: TP1 reached, the close (reason, R)
                 return self._owe(self._followups(rec))
             case "DeliveryRedirected":
                 return self._redirect(data)
             case _:
                 self._settle(rec)
                 return []
-        return self._owe([Delivery(data["signal_id"], chat, data["signal"], rec.recorded_at, priority, rec.position,
+        signal = data["signal"]
+        live = live_record(self.record.closed, signal) if signal.get("side") else None
+        self.record.apply(rec)
+        signal = {**signal, "live_record": live} if live else signal
+        return self._owe([Delivery(data["signal_id"], chat, signal, rec.recorded_at, priority, rec.position,
                                    reply_to=data.get("reply_to")) for chat in chats])
 
     def _owe(self, owed: list[Delivery]) -> list[Delivery]:

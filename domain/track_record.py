@@ -7,7 +7,7 @@ logged event (anything with `type`, `data`); `summarize` turns closed rows into 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ class ClosedSignal:
     tp1_first: bool  # TP1 was reached before the stop (and before expiry)
     closed_at: int | None
     bars: int
+    setup_kind: str = ""  # the trigger kinds of its setup, e.g. "BOS+OB" (setup_kind())
 
 
 @dataclass
@@ -71,7 +72,29 @@ class TrackRecord:
                 self.closed.append(ClosedSignal(
                     data["signal_id"], entry.kind, str(s.get("symbol")), str(s.get("interval")), str(s.get("side")),
                     s.get("confidence"), float(data["result_r"]), float(data["result_pct"]), data["reason"],
-                    reached, entry.last_time, int(data["bars"])))
+                    reached, entry.last_time, int(data["bars"]), setup_kind(s)))
+
+
+def setup_kind(signal: Mapping[str, Any]) -> str:
+    """The kinds of a signal's setup triggers (`SIDE:KIND:formed`), sorted and joined: "BOS+OB"; "" without."""
+    triggers = (signal.get("setup") or {}).get("triggers") or []
+    return "+".join(sorted({str(t).split(":")[1] for t in triggers if str(t).count(":") == 2}))
+
+
+LIVE_MIN_CLOSED = 30  # closed signals like one before its live record is shown
+
+
+def live_record(closed: Iterable[ClosedSignal], signal: Mapping[str, Any],
+                minimum: int = LIVE_MIN_CLOSED) -> dict[str, Any] | None:
+    """What the closed signals like `signal` (same interval and setup kind) did: n, % TP1 first, average R
+    after fees; None under `minimum` of them."""
+    kind, interval = setup_kind(signal), signal.get("interval")
+    like = [r for r in closed if r.interval == interval and r.setup_kind == kind]
+    if len(like) < minimum:
+        return None
+    figures = summarize(like)
+    return {"n": figures.closed, "tp1_first_pct": figures.tp1_first_pct, "avg_r": figures.avg_r,
+            "interval": interval, "setup_kind": kind}
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,9 @@ def signal_text(signal: dict[str, Any]) -> str:
     ]
     if signal.get("confidence") is not None:
         lines.append(f"Confidence: {esc(signal['confidence'])}% (chance of TP1 before the stop, calibrated on history)")
-    record = record_line(signal.get("record"))
-    if record:
-        lines.append(record)
+    for line in (record_line(signal.get("record")), live_line(signal.get("live_record"))):
+        if line:
+            lines.append(line)
     reasons = signal.get("reasons") or []
     if reasons:
         lines.append("<b>Why</b>")
@@ -130,6 +130,18 @@ def targets(signal: dict[str, Any], digits: int) -> list[str]:
     if signal.get("tp2") is not None:
         lines.append(f"TP2: <code>{price(signal.get('tp2'), digits)}</code> ({_r(signal.get('rr2'))})")
     return lines
+
+
+def live_line(live: Any) -> str:
+    """"Live: 41% reached TP1 first, -0.03R after fees on average (n = 57 closed 1h BOS+OB signals)"."""
+    if not isinstance(live, dict):
+        return ""
+    try:
+        what = " ".join(x for x in (str(live.get("interval") or ""), str(live.get("setup_kind") or "")) if x)
+        return (f"Live: {float(live['tp1_first_pct']):.0f}% reached TP1 first, {float(live['avg_r']):+.2f}R after "
+                f"fees on average (n = {int(live['n']):,} closed {esc(what)} signals)")
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def record_line(record: Any) -> str:
