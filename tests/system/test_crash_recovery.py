@@ -178,7 +178,8 @@ def test_kill9_at_random_moments_loses_and_doubles_nothing(tmp_path, simulator, 
     assert len({m["signal_id"] for m in manual}) == len(manual), "a signal was issued (charged) twice"
     loaded = [r.data for r in records if r.stream == "strategy"]  # many restarts with one file: one record
     assert [d["version"] for d in loaded] == [strategy_file.load().version]
-    assert all(s["signal"]["strategy_version"] == loaded[0]["version"] for s in manual if "side" in s["signal"])
+    assert all(s["signal"]["strategy_version"] == strategy_file.load().calibration.version  # file@its last model
+               for s in manual if "side" in s["signal"])
     assert len({(r.stream, m["update_id"]) for r, m in zip(
         [r for r in records if r.type == "ManualSignalIssued"], manual, strict=True)}) == len(manual)
     delivered = {(r.data["chat_id"], r.data["message_id"]) for r in records if r.type == "SignalDelivered"}
