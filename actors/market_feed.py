@@ -19,7 +19,6 @@ from typing import Any
 import pykka
 
 from actors.clock import Clock, SystemClock
-from actors.feed_engine import FeedEngine
 from actors.messages import (
     EnsureStream,
     FeedError,
@@ -32,6 +31,7 @@ from actors.messages import (
     answer,
 )
 from analysis.candles import INTERVAL_MS
+from marketdata.feed_engine import FeedEngine
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ import numpy as np
 import pykka
 
 from actors.clock import SystemClock
-from actors.feed_engine import FeedEngine, _Conn
-from actors.kline_payloads import parse_frame, stream_name
 from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import CandleClosed, FeedStats, SubscribeCandles
+from marketdata.feed_engine import FeedEngine, _Conn
+from marketdata.kline_payloads import parse_frame, stream_name
 from marketsim import MarketSim, synthetic_market
 from marketsim.protocol import combined, kline_event
 

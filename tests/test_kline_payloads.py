@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.kline_payloads import (
+from actors.messages import Kline
+from marketdata.kline_payloads import (
     ControlReply,
     KlineUpdate,
     MalformedPayload,
@@ -16,7 +17,6 @@ from actors.kline_payloads import (
     parse_rest_row,
     stream_name,
 )
-from actors.messages import Kline
 
 # Spot "Kline/Candlestick Streams" response example (binance-spot-api-docs, web-socket-streams.md)
 SPOT_EXAMPLE = {

@@ -9,9 +9,6 @@ import numpy as np
 import pykka
 import pytest
 
-from actors.binance_client import full_jitter
-from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
-from actors.candle_buffer import CandleBuffer
 from actors.clock import ManualClock
 from actors.market_feed import FeedConfig, MarketFeed
 from actors.messages import (
@@ -27,6 +24,9 @@ from actors.messages import (
     TopSymbols,
 )
 from analysis.candles import Candles, load_csv
+from marketdata.binance_client import full_jitter
+from marketdata.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
+from marketdata.candle_buffer import CandleBuffer
 from marketsim import BackgroundSim, MarketSim, market_from_files, synthetic_market
 from tests.conftest import klines_dir
 from tests.feed_harness import DATA_2025, Sink, feed_config

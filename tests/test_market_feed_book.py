@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.candle_book import CandleBook, Offer
 from actors.messages import Kline
+from marketdata.candle_book import CandleBook, Offer
 
 STEP = 60_000
 

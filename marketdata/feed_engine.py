@@ -20,7 +20,10 @@ import orjson
 import pykka
 import websockets
 
-from actors.binance_client import (
+from actors.clock import Clock
+from actors.messages import CandleClosed, FeedCounters, FeedError, Kline, StreamReady
+from analysis.candles import INTERVAL_MS, Candles
+from marketdata.binance_client import (
     BinanceError,
     BinanceRest,
     LocationRestricted,
@@ -29,12 +32,16 @@ from actors.binance_client import (
     endpoints,
     full_jitter,
 )
-from actors.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
-from actors.candle_book import CandleBook, Offer
-from actors.clock import Clock
-from actors.kline_payloads import ControlReply, KlineUpdate, MalformedPayload, ServerShutdown, parse_frame, stream_name
-from actors.messages import CandleClosed, FeedCounters, FeedError, Kline, StreamReady
-from analysis.candles import INTERVAL_MS, Candles
+from marketdata.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
+from marketdata.candle_book import CandleBook, Offer
+from marketdata.kline_payloads import (
+    ControlReply,
+    KlineUpdate,
+    MalformedPayload,
+    ServerShutdown,
+    parse_frame,
+    stream_name,
+)
 
 log = logging.getLogger("actors.market_feed")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from actors.candle_buffer import CandleBuffer
 from actors.messages import Kline
 from analysis.candles import interval_ms
+from marketdata.candle_buffer import CandleBuffer
 
 
 class Offer(Enum):

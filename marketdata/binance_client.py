@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from actors.kline_payloads import MalformedPayload, parse_rest_row
 from actors.messages import Kline
+from marketdata.kline_payloads import MalformedPayload, parse_rest_row
 
 log = logging.getLogger(__name__)
 
