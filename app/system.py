@@ -24,7 +24,7 @@ import pykka
 from actors.analyzer import AnalyzerPool
 from actors.autosignal import AutoSignal
 from actors.clock import Clock, SystemClock
-from actors.market_feed import FeedConfig, MarketFeed
+from actors.market_feed import MarketFeed
 from actors.messages import BeginShutdown, SubscribeCandles
 from actors.outcomes import OutcomeTracker
 from actors.supervisor import Supervisor
@@ -42,6 +42,7 @@ from app.ops_server import OpsServer
 from domain.outcomes import Rules
 from domain.payments import PaymentSecret
 from eventstore import EventStore
+from marketdata.feed_config import FeedConfig
 from telegram_adapter.bot import TelegramBot, TelegramConfig, TelegramStartError
 from telegram_adapter.charts.service import ChartService
 from telegram_adapter.follow import CATCH_UP_BATCH

@@ -113,8 +113,9 @@ def latency(symbols: int, candles: int, speed: float, processes: bool) -> dict:
     import multiprocessing
 
     from actors.analyzer import AnalyzerPool
-    from actors.market_feed import FeedConfig, MarketFeed
+    from actors.market_feed import MarketFeed
     from actors.messages import FeedStats
+    from marketdata.feed_config import FeedConfig
 
     commits: dict[tuple[str, int], int] = {}
 

@@ -27,8 +27,9 @@ import numpy as np
 import pykka
 
 from actors.clock import SystemClock
-from actors.market_feed import FeedConfig, MarketFeed
+from actors.market_feed import MarketFeed
 from actors.messages import CandleClosed, FeedStats, SubscribeCandles
+from marketdata.feed_config import FeedConfig
 from marketdata.feed_engine import FeedEngine, _Conn
 from marketdata.kline_payloads import parse_frame, stream_name
 from marketsim import MarketSim, synthetic_market

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 
 import pykka
 
-from actors.market_feed import FeedConfig, MarketFeed
+from actors.market_feed import MarketFeed
 from actors.messages import CandleClosed, FeedCounters, FeedStats, SubscribeCandles
+from marketdata.feed_config import FeedConfig
 from marketsim import BackgroundSim, Market, MarketSim, SimStats
 
 DATA_2025 = "Benicio1007__Bot_trading/data/dataset/2025"

@@ -10,7 +10,7 @@ import pykka
 import pytest
 
 from actors.clock import ManualClock
-from actors.market_feed import FeedConfig, MarketFeed
+from actors.market_feed import MarketFeed
 from actors.messages import (
     EnsureStream,
     FeedError,
@@ -27,6 +27,7 @@ from analysis.candles import Candles, load_csv
 from marketdata.binance_client import full_jitter
 from marketdata.binance_symbols import SymbolInfo, parse_exchange_info, top_usdt_pairs
 from marketdata.candle_buffer import CandleBuffer
+from marketdata.feed_config import FeedConfig
 from marketsim import BackgroundSim, MarketSim, market_from_files, synthetic_market
 from tests.conftest import klines_dir
 from tests.feed_harness import DATA_2025, Sink, feed_config

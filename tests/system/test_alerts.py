@@ -9,10 +9,11 @@ import pykka
 import pytest
 
 from actors.clock import SystemClock
-from actors.market_feed import FeedConfig, MarketFeed
+from actors.market_feed import MarketFeed
 from app.alerts import Alerts
 from app.logs import PlainConflict, RedactingFormatter
 from eventstore import EventStore
+from marketdata.feed_config import FeedConfig
 from marketsim.background import BackgroundSim
 from marketsim.server import MarketSim
 from marketsim.sources import synthetic_market
