@@ -1,7 +1,7 @@
 """MarketFeed: the pykka actor that serves live Binance candles to the rest of the system.
 
-The actor owns an asyncio loop thread on which `FeedEngine` keeps the WebSocket connections,
-REST backfills and candle buffers. Closed candles go straight from that loop to subscribers as
+The actor owns an asyncio loop thread on which `FeedEngine` (package `marketdata`) keeps the
+WebSocket connections, REST backfills and candle buffers. Closed candles go straight from that loop to subscribers as
 `CandleClosed`; requests (`GetCandles`, `EnsureStream`, `FeedStats`, `TopSymbols`,
 `GetLivePrice`) are handed to the loop. With a `reply_to` future the actor answers from the
 loop without blocking; with pykka's `ask` it waits for the answer (bounded by a timeout).

@@ -30,7 +30,8 @@ from actors.clock import SystemClock
 from actors.market_feed import MarketFeed
 from actors.messages import CandleClosed, FeedStats, SubscribeCandles
 from marketdata.feed_config import FeedConfig
-from marketdata.feed_engine import FeedEngine, _Conn
+from marketdata.feed_engine import FeedEngine
+from marketdata.feed_state import Connection
 from marketdata.kline_payloads import parse_frame, stream_name
 from marketsim import MarketSim, synthetic_market
 from marketsim.protocol import combined, kline_event
@@ -140,16 +141,17 @@ def rate(fn, items: list[bytes], repeat: int = 3) -> float:
 def engine_rate(items: list[bytes], n_symbols: int) -> float:
     """The feed's whole per-frame path on its loop: parse, dedupe, in-order check, buffer, emit."""
     engine = FeedEngine(FeedConfig(watchlist=("X",), intervals=("1m",)), SystemClock())
-    conn = _Conn(1, [], 1.0)
+    conn = Connection(1, [], 1.0)
     for s in symbols(n_symbols):
-        book = engine._book(s, "1m")
+        book = engine.bookkeeper.book(s, "1m")
         book.last_open = 1_700_000_000_000 - 60_000
         book.checked_until = book.last_open
     t0 = time.perf_counter()
     for raw in items:
-        engine._on_frame(conn, raw)
+        engine.connections.on_frame(conn, raw)
     elapsed = time.perf_counter() - t0
-    assert engine.counts["emitted"] == len(items) // 4 and engine.counts["gaps"] == 0
+    counts = engine.runtime.counts
+    assert counts["emitted"] == len(items) // 4 and counts["gaps"] == 0
     return len(items) / elapsed
 
 
