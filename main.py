@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def _since(text: str) -> int:
@@ -236,6 +240,38 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.system import run
+
+    settings = _live_settings()
+    if settings is None:
+        return 2
+    return run(settings, new_log=args.new_log, delete_webhook=args.delete_webhook)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    settings = _live_settings()
+    if settings is None:
+        return 2
+    return run_demo(args, settings)
+
+
+def _live_settings() -> Settings | None:
+    """The settings a running system starts from, with logging set up; None (said on stderr) if one is invalid."""
+    from app.config import ConfigError, load_settings
+    from app.logs import setup_logging
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: invalid setting: {exc}", file=sys.stderr)
+        return None
+    setup_logging(settings.log_level, (settings.token, settings.webhook_secret))
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     import sqlite3
 
@@ -244,10 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "audit": cmd_audit, "verify": cmd_verify, "backup": cmd_backup,
                 "backtest": cmd_backtest, "calibrate": cmd_calibrate}
-    if args.command in ("run", "demo"):
-        from app import system
-
-        return system.main(args)
+    live = {"run": cmd_run, "demo": cmd_demo}  # outside the try below, which makes a bad file argument exit 2
+    if args.command in live:
+        return live[args.command](args)
     try:
         return handlers[args.command](args)
     except (FileNotFoundError, FileExistsError, RuntimeError, EventStoreError, sqlite3.Error) as exc:

@@ -33,10 +33,9 @@ from analysis.calibration import Calibration
 from analysis.strategy import DEFAULT_COSTS, Costs
 from app import strategy_file
 from app.alerts import Alerts
-from app.config import ConfigError, Settings, load_settings
+from app.config import Settings
 from app.lock import AlreadyRunning, InstanceLock
 from app.log_file import StartError, open_for_run
-from app.logs import setup_logging
 from app.metrics import Metrics
 from app.ops_server import OpsServer
 from domain.outcomes import Rules
@@ -272,17 +271,3 @@ def _run_console(system: System, stop: threading.Event) -> None:
         loop.run_until_complete(console())
     finally:
         loop.close()
-
-
-def main(args: Any) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"error: invalid setting: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, (settings.token, settings.webhook_secret))
-    if args.command == "demo":
-        from app.demo import run_demo
-
-        return run_demo(args, settings)
-    return run(settings, new_log=args.new_log, delete_webhook=args.delete_webhook)
