@@ -43,6 +43,8 @@ def _market(data: list[str] | None):
         return market_from_files(data, SYMBOLS[: len(data)], history=None)
     return synthetic_market(SYMBOLS, "1h", seed=7, history=1000)
 
+DEMO_MIN_CONFIDENCE = 35  # calibrated %: most walk-forward confidences lie between 30 and 50
+
 
 def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str, symbols: tuple[str, ...]) -> Settings:
     return replace(
@@ -56,8 +58,10 @@ def _settings(base: Settings, folder: Path, urls: dict[str, str], interval: str,
         admin_ids=(ADMIN,),
         autosignal_enabled=True,  # the tour shows the feature, whatever the product default
         autosignal_interval=interval,
-        autosignal_min_confidence=min(60 if base.autosignal_min_confidence is None else base.autosignal_min_confidence,
-                                      60),
+        # The shipped policy issues no autosignals on any interval (none passed its walk-forward test, see
+        # bench/RESULTS-signals.md); the tour sets a threshold so the push path can be seen working.
+        autosignal_min_confidence=min(DEMO_MIN_CONFIDENCE if base.autosignal_min_confidence is None
+                                      else base.autosignal_min_confidence, DEMO_MIN_CONFIDENCE),
         autosignal_cooldown_min=max(base.autosignal_cooldown_min or 0, 240),
         synchronous="NORMAL",
         analyzer_workers=1,  # one thread: worker processes would cost the short tour their start-up
