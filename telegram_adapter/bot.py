@@ -23,6 +23,7 @@ from telegram_adapter.charts.service import ChartService
 from telegram_adapter.payments import PaymentsConfig, build_payments_router
 from telegram_adapter.polling import PollCounters, poll
 from telegram_adapter.refunder import RefundWorker
+from telegram_adapter.response_types import PinResponseTypes
 from telegram_adapter.router import build_router
 from telegram_adapter.send_errors import describe
 from telegram_adapter.sender import BotTransport, Sender
@@ -151,6 +152,7 @@ class TelegramBot:
         api = TelegramAPIServer.from_base(self.config.api_url) if self.config.api_url else None
         session = AiohttpSession(api=api) if api else AiohttpSession()
         session.middleware(self.calls)
+        session.middleware(PinResponseTypes())
         self._bot = Bot(self.config.token, session=session)
         try:  # a wrong token or an unreachable API fails start() now, not silently inside polling later
             me = await self._bot.get_me()
@@ -168,7 +170,7 @@ class TelegramBot:
         self.refunds = RefundWorker(self._bot, self.store, self.sessions)
         await self.refunds.start()
         payments = self.config.payments
-        dispatcher = Dispatcher()
+        dispatcher = Dispatcher(disable_fsm=True)  # no handler keeps FSM state: no lookup, no record per user
         on_command = (lambda name, result: self.metrics.commands.labels(name, result).inc()) if self.metrics else None
         webhook = self.config.mode == "webhook"
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
