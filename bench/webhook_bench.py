@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -83,7 +84,11 @@ def telegram(pipe: Connection, connections: int, users: int) -> None:
         warm_up = [update(2 * users + 2 * i + k, users + i, text) for i in range(1, WARM_UP + 1)
                    for k, text in enumerate(("/start", "/credits"))]  # aiogram builds its models on first use
         asyncio.run(play_telegram(url, warm_up, connections))
-        pipe.send([asyncio.run(play_telegram(url, phase, connections)) for phase in (starts, credits)])
+        phases = []
+        for phase in (starts, credits):
+            pipe.send("go")  # the bot process reads its CPU clock around each measured phase
+            phases.append(asyncio.run(play_telegram(url, phase, connections)))
+        pipe.send(phases)
         deadline = time.monotonic() + 30
         while len(fake.sent) < 2 * (users + WARM_UP) and time.monotonic() < deadline:
             time.sleep(0.05)  # the replies arrive before the fake stops
@@ -110,7 +115,11 @@ def main() -> None:
         bot = TelegramBot(config, sessions, store, SystemClock(), per_chat_interval=0.0).start()
         try:
             pipe.send(f"http://127.0.0.1:{bot.webhook.port}/hook")
-            phases = pipe.recv()
+            cpu = []
+            while (said := pipe.recv()) == "go":
+                cpu.append(time.process_time())
+            cpu.append(time.process_time())
+            phases = [(*phase, cpu[i + 1] - cpu[i]) for i, phase in enumerate(said)]
             events = store.last_position()
             child.join(60)
         finally:
@@ -119,18 +128,22 @@ def main() -> None:
             store.close()
     print(f"webhook: {args.users} users, each /start then /credits, over {args.connections} connections, "
           f"synchronous={args.synchronous}; {events} events appended")
-    for name, (seconds, latencies) in zip(("/start", "/credits"), phases, strict=True):
-        print(f"  {name:<9} " + figures(seconds, latencies))
-    print("  both      " + figures(sum(p[0] for p in phases), [x for p in phases for x in p[1]]))
+    for name, (seconds, latencies, cpu) in zip(("/start", "/credits"), phases, strict=True):
+        print(f"  {name:<9} " + figures(seconds, latencies, cpu))
+    print("  both      " + figures(sum(p[0] for p in phases), [x for p in phases for x in p[1]],
+                                   sum(p[2] for p in phases)))
+    print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          "bot CPU = the bot process's CPU seconds (all its threads) per update")
 
 
-def figures(seconds: float, latencies: list[float]) -> str:
-    """Updates/s and POST answer times against the goals."""
+def figures(seconds: float, latencies: list[float], cpu: float) -> str:
+    """Updates/s, POST answer times against the goals, and the bot process's CPU time per update."""
     rate = len(latencies) / seconds
     cuts = statistics.quantiles(latencies, n=100)
     return (f"{rate:,.0f} updates/s (goal >= 2,000: {'met' if rate >= 2000 else 'NOT met'}); POST answered "
             f"p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms "
-            f"(goal <= 50 ms: {'met' if cuts[98] <= 0.05 else 'NOT met'})")
+            f"(goal <= 50 ms: {'met' if cuts[98] <= 0.05 else 'NOT met'}); "
+            f"bot CPU {cpu / len(latencies) * 1e6:,.0f} us/update")
 
 
 if __name__ == "__main__":
