@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import statistics
@@ -113,6 +114,7 @@ def main() -> None:
                                 webhook_url="http://127.0.0.1/hook", webhook_listen=("127.0.0.1", 0),
                                 webhook_secret=SECRET)
         bot = TelegramBot(config, sessions, store, SystemClock(), per_chat_interval=0.0).start()
+        gc.freeze()  # as `run` does once started (app/system.py)
         try:
             pipe.send(f"http://127.0.0.1:{bot.webhook.port}/hook")
             cpu = []
