@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +43,7 @@ from actors.messages import (
     Reply,
     SessionCounters,
     SessionInfo,
+    SessionStarted,
     SessionStats,
     TopSymbols,
     UserBlocked,
@@ -93,6 +94,8 @@ SIGNAL_USAGE = {
 }
 TRADE_LEVELS = ("side", "entry", "stop", "tp1", "tp2", "rr1", "rr2", "confidence")  # not in a free /chart
 _FORWARDED = object()  # a message handed on to another actor, which answers it
+STARTERS = 8  # threads starting sessions for Sessions, so it routes on while a session's thread starts
+FAILED = "Something went wrong; nothing was charged. Please try again."
 UNAVAILABLE = "Market data is not available right now. Nothing was charged."
 WINRATE_USAGE = "Usage: /winrate [7d|30d|90d|all]"
 FEED_TROUBLE = {
@@ -536,7 +539,10 @@ class Sessions(pykka.ThreadingActor):
     Passivation is a handshake: Sessions tells the session `Passivate` (queued behind whatever
     it still has to do), holds any new message for that user, and forwards them to a fresh
     session once the old one reports `Passivated`. So one writer per stream holds without
-    Sessions tracking each command's completion.
+    Sessions tracking each command's completion. Starting is one too: a session's thread is
+    started by a starter thread (a thread start waits for the scheduler, ms on a busy machine,
+    which made Sessions the bottleneck of a burst of new users); the user's messages are held
+    until the starter reports `SessionStarted`, then forwarded in order.
     """
 
     def __init__(
@@ -555,6 +561,8 @@ class Sessions(pykka.ThreadingActor):
         self.sweep_every_s = sweep_every_s
         self.live: OrderedDict[int, _Live] = OrderedDict()
         self.stopping: dict[int, list[Any]] = {}  # user -> messages held until Passivated
+        self.starting: dict[int, list[Any]] = {}  # user -> messages held until SessionStarted
+        self._starter = ThreadPoolExecutor(STARTERS, thread_name_prefix="sessions-starter")
         self.started = 0
         self.passivated = 0
         self._stop_sweeper = threading.Event()
@@ -572,6 +580,7 @@ class Sessions(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._stop_sweeper.set()
+        self._starter.shutdown(wait=False)  # a session started after this stops itself (see _start_session)
         for user_id in list(self.live):
             self._passivate(user_id)
 
@@ -598,6 +607,8 @@ class Sessions(pykka.ThreadingActor):
                 self._route(message.user_id, message)
             case Passivated():
                 self._resume(message.user_id)
+            case SessionStarted():
+                self._started(message.user_id, message.ref)
             case PassivateIdle():
                 self._passivate_idle()
             case SessionStats():
@@ -620,33 +631,62 @@ class Sessions(pykka.ThreadingActor):
         self._route(cmd.user_id, action)  # the admin's own session checks they are not banned
 
     def _route(self, user_id: int, message: Any) -> None:
-        if user_id in self.stopping:
-            self.stopping[user_id].append(message)
+        held = self.stopping.get(user_id, self.starting.get(user_id))
+        if held is not None:
+            held.append(message)
             return
-        entry = self._session(user_id)
+        entry = self.live.get(user_id)
+        if entry is None:
+            self._start(user_id, message)
+            return
+        entry.last_used = self.services.clock.now_ms()
+        self.live.move_to_end(user_id)
+        self._tell(user_id, entry.ref, message, restart=True)
+
+    def _tell(self, user_id: int, ref: Any, message: Any, restart: bool) -> None:
+        """Tell the live session; one that died (e.g. its log was unreadable at start) is started afresh once."""
         try:
-            entry.ref.tell(message)
-        except pykka.ActorDeadError:  # it failed to start (e.g. the log was unreadable): start afresh
+            ref.tell(message)
+        except pykka.ActorDeadError:
             self.live.pop(user_id, None)
-            self._session(user_id).ref.tell(message)
-        if len(self.live) > self.max_live:
-            self._passivate(next(iter(self.live)))
+            if restart:
+                self._start(user_id, message)
+            else:
+                answer(message, Reply(FAILED))
 
     def _resume(self, user_id: int) -> None:
         for message in self.stopping.pop(user_id, []):
             self._route(user_id, message)
 
-    def _session(self, user_id: int) -> _Live:
-        now = self.services.clock.now_ms()
-        entry = self.live.get(user_id)
-        if entry is None:
-            ref = UserSession.start(user_id, self.services, self.actor_ref, user_id in self.admin_ids)
-            entry = self.live[user_id] = _Live(ref, now)
-            self.started += 1
-        else:
-            entry.last_used = now
-            self.live.move_to_end(user_id)
-        return entry
+    def _start(self, user_id: int, first: Any) -> None:
+        self.starting[user_id] = [first]
+        self.started += 1
+        self._starter.submit(self._start_session, user_id)
+
+    def _start_session(self, user_id: int) -> None:
+        """On a starter thread: start the session and report it (or why it did not start) to Sessions."""
+        try:
+            ref: Any = UserSession.start(user_id, self.services, self.actor_ref, user_id in self.admin_ids)
+        except Exception as exc:
+            ref = exc
+        try:
+            self.actor_ref.tell(SessionStarted(user_id, ref))
+        except pykka.ActorDeadError:  # Sessions stopped meanwhile
+            if not isinstance(ref, Exception):
+                ref.stop(block=False)
+
+    def _started(self, user_id: int, ref: Any) -> None:
+        held = self.starting.pop(user_id)
+        if isinstance(ref, Exception):
+            log.error("the session of %s did not start: %r", user_id, ref)
+            for message in held:
+                answer(message, Reply(FAILED))
+            return
+        self.live[user_id] = _Live(ref, self.services.clock.now_ms())
+        for message in held:
+            self._tell(user_id, ref, message, restart=False)
+        while len(self.live) > self.max_live:
+            self._passivate(next(iter(self.live)))
 
     def _passivate_idle(self) -> None:
         cutoff = self.services.clock.now_ms() - self.idle_ms

@@ -273,6 +273,26 @@ def test_messages_for_a_session_being_passivated_are_held_not_lost(tmp_path, mar
         stop_stack(stack)
 
 
+def test_messages_for_a_session_still_starting_are_held_and_forwarded_in_order(stack):
+    """A new user's burst reaches one session, in order, while its thread starts (see Sessions)."""
+    texts = ["/start"] + [f"/autosignal {('off', 'on')[i % 2]}" for i in range(20)]
+    pending = [stack.send_async(15, text) for text in texts]
+    replies = [p.result(timeout=20).text for p in pending]
+    assert all(r.startswith("Autosignal") for r in replies[1:]), replies
+    records = stack.store.read_stream("user-15")
+    assert [r.version for r in records] == list(range(1, len(records) + 1))
+    assert [r.type for r in records][2:] == ["AutoSignalMuted", "AutoSignalUnmuted"] * 10
+    assert _stats(stack).started == 1
+
+
+def test_a_burst_of_new_users_each_gets_one_session(stack):
+    pending = {user: stack.send_async(user, "/start") for user in range(500, 540)}
+    assert all(p.result(timeout=20).text for p in pending.values())
+    assert all(balance(stack, user) == 100 for user in pending)
+    stats = _stats(stack)
+    assert stats.started == stats.live == 40
+
+
 def test_same_user_ten_commands_at_once_is_charged_for_what_they_got(stack):
     stack.send(14, "/start")
     replies = [stack.send_async(14, "/analyze BTC") for _ in range(10)]
