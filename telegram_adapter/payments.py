@@ -42,6 +42,7 @@ from domain.payments import (
     parse_packs,
 )
 from telegram_adapter import payment_texts as texts
+from telegram_adapter.loop_filter import OnLoop
 from telegram_adapter.router import SeenUpdates
 from telegram_adapter.send_errors import describe
 
@@ -100,7 +101,7 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
     router = Router(name="payments")
     seen = SeenUpdates()
 
-    @router.callback_query(F.data.startswith(BUY_PREFIX))
+    @router.callback_query(OnLoop(F.data.startswith(BUY_PREFIX)))
     async def on_pack(query: CallbackQuery, bot: Bot) -> None:
         pack = config.catalogue.get((query.data or "").removeprefix(BUY_PREFIX))
         if pack is None or config.secret is None:
@@ -126,7 +127,7 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
             log.warning("pre-checkout %s of user %s refused: %s", query.id, payer, refusal)
         await query.answer(ok=refusal is None, error_message=texts.REFUSALS[refusal] if refusal else None)
 
-    @router.message(F.successful_payment)
+    @router.message(OnLoop(F.successful_payment))
     async def on_paid(message: Message, event_update: Update) -> None:
         """Awaited (in the polling lane, or by the webhook's POST) until the session has recorded the payment,
         so Telegram is told the update was taken only once it is in the log (a stop before then gets it

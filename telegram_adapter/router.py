@@ -32,6 +32,7 @@ from actors.messages import AutoSignalCommand, ChartData, Command, Reply
 from actors.user_session import ADMIN_COMMANDS, SERVED
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.formatting import esc
+from telegram_adapter.loop_filter import OnLoop
 from telegram_adapter.payment_texts import CHOOSE, NOT_AVAILABLE
 from telegram_adapter.send_errors import describe
 
@@ -138,7 +139,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
     seen = SeenUpdates()
     settling: dict[int, Future] = {}  # settle mode: update_id -> its reply, while the first POST waits for it
 
-    @router.message(F.content_type.in_(WRITTEN))
+    @router.message(OnLoop(F.content_type.in_(WRITTEN)))
     async def on_message(message: Message, event_update: Update, bot: Bot) -> None:
         user = message.from_user
         if user is None or user.is_bot:
