@@ -19,7 +19,6 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -33,10 +32,12 @@ from actors.messages import (
     AutoSignalCommand,
     BeginShutdown,
     CandleClosed,
+    Decision,
     FeedError,
     GetCandles,
     Kline,
     Logged,
+    Reply,
     SubscribeCandles,
     answer,
     outcome_of,
@@ -48,7 +49,6 @@ from domain import recipients as audience
 from domain.events import REGISTRY, USER_STREAM_PREFIX, AutoSignalIssued, Event, decode
 from domain.outbox import AUTO, Outbox
 from eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
-from telegram_adapter.formatting import SUSPENDED
 
 log = logging.getLogger("autosignal")
 
@@ -68,7 +68,7 @@ class _Scan:
     tick: _Tick | None = None
     started: float = field(default_factory=time.monotonic)
     evaluation: rules.Evaluate | None = None
-    failure: str | None = None
+    failure: Decision | None = None
 
     @property
     def done(self) -> bool:
@@ -81,7 +81,7 @@ class _Tick:
 
     command: AutoSignalCommand
     waiting: int
-    lines: list[str] = field(default_factory=list)
+    lines: list[tuple[str, Decision]] = field(default_factory=list)  # (symbol, what became of its candle)
 
 
 # Messages this actor sends itself (completions of its reply futures); nothing else sees them.
@@ -118,7 +118,8 @@ class AutoSignal(pykka.ThreadingActor):
     `history` candles are analyzed, ending at the closed one. `on_decided(symbol, open_time, outcome)`
     is an optional hook for tests, metrics and benchmarks, called on this actor's thread once a decision
     is final (persisted or not).
-    Admin commands (`AutoSignalCommand`) are answered with text through `reply_to`.
+    Admin commands (`AutoSignalCommand`) are answered with a `Reply` (data; the adapter words it) through
+    `reply_to`, in the admin's language as the log records it.
     """
 
     def __init__(
@@ -162,7 +163,7 @@ class AutoSignal(pykka.ThreadingActor):
         self.scans: OrderedDict[int, _Scan] = OrderedDict()
         self.next_seq = 0
         self.market_now: int | None = None
-        self.replies: OrderedDict[int, str] = OrderedDict()
+        self.replies: OrderedDict[int, Reply] = OrderedDict()
         self.subscription = None
         self.sweeping = threading.Event()  # set at stop: ends the sweeper thread
         self.flush_queued = False
@@ -224,7 +225,7 @@ class AutoSignal(pykka.ThreadingActor):
     def _sweep(self) -> None:
         too_old = time.monotonic() - self.scan_timeout_s
         for seq in [seq for seq, scan in self.scans.items() if scan.started < too_old and not scan.done]:
-            self._fail(seq, f"no answer within {self.scan_timeout_s:g} s")
+            self._fail(seq, Decision("timeout", {"seconds": self.scan_timeout_s}))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class AutoSignal(pykka.ThreadingActor):
         try:
             target.tell(message)
         except Exception as exc:  # a dead or missing actor: this scan fails, the actor goes on
-            self._fail(seq, f"{type(target).__name__} unavailable: {exc}")
+            self._fail(seq, Decision("unavailable", {"actor": type(target).__name__, "error": str(exc)}))
 
     def _tell_self(self, message: Any) -> None:
         try:
@@ -294,14 +295,15 @@ class AutoSignal(pykka.ThreadingActor):
             return
         candles = outcome_of(reply)
         if isinstance(candles, FeedError):
-            return self._fail(seq, f"feed: {candles.reason}")
+            return self._fail(seq, Decision("feed_error", {"reason": candles.reason}))
         if not isinstance(candles, Candles) or len(candles) == 0:
-            return self._fail(seq, f"feed returned no candles ({candles!r:.80})")
+            log.warning("autosignal %s: the feed answered %r", scan.symbol, candles)
+            return self._fail(seq, Decision("no_candles"))
         if scan.candle is None:  # /signal_tick: the last closed candle
             scan.candle = Kline.of(candles, -1)
         end = int(np.searchsorted(candles.open_time, scan.candle.open_time, side="right"))
         if end == 0 or int(candles.open_time[end - 1]) != scan.candle.open_time:
-            return self._fail(seq, f"feed has no candle at {_when(scan.candle.open_time)}")
+            return self._fail(seq, Decision("missing_candle", {"when": scan.candle.open_time}))
         window = candles[max(0, end - self.history) : end]  # the same window whatever the feed has since
         request = Analyze(scan.symbol, scan.interval, window, mode="causal", reply_to=Future())
         self._request(self.analyzer, request, _Analyzed, seq)
@@ -312,9 +314,9 @@ class AutoSignal(pykka.ThreadingActor):
             return
         outcome = outcome_of(reply)
         if isinstance(outcome, AnalysisFailed):
-            return self._fail(seq, f"analysis failed: {outcome.reason}")
+            return self._fail(seq, Decision("analysis_failed", {"reason": outcome.reason}))
         if not isinstance(outcome, AnalysisResult):
-            return self._fail(seq, f"analyzer answered {outcome!r:.80}")
+            return self._fail(seq, Decision("bad_answer", {"answer": f"{outcome!r:.80}"}))
         result = outcome.result
         data = result.to_dict() if hasattr(result, "to_dict") else {}
         signal = data if data.get("side") in rules.SIDES else None
@@ -325,15 +327,15 @@ class AutoSignal(pykka.ThreadingActor):
             candle.open_time,
             candle.close_time,
             signal,
-            no_setup=f"no setup: {getattr(result, 'reason', 'nothing qualifies')}",
+            no_setup=str(getattr(result, "reason", "")),
         )
         self._flush_soon()
 
-    def _fail(self, seq: int, reason: str) -> None:
+    def _fail(self, seq: int, failure: Decision) -> None:
         scan = self.scans.get(seq)
         if scan is None or scan.done:
             return
-        scan.failure = reason
+        scan.failure = failure
         self._flush_soon()
 
     # --- deciding, in arrival order -------------------------------------------------------
@@ -356,11 +358,11 @@ class AutoSignal(pykka.ThreadingActor):
             return
         state = self.state
         staged: list[tuple[Event, str]] = []  # (event, idempotency key)
-        outcomes: list[str] = []
+        outcomes: list[Decision] = []
         for scan in ready:
             if scan.evaluation is None:
                 log.warning("autosignal %s: %s", scan.symbol, scan.failure)
-                outcomes.append(scan.failure or "failed")
+                outcomes.append(scan.failure or Decision("error", {"error": "unknown"}))
                 continue
             state, outcome, events = self._decide_safely(state, scan.evaluation)
             key = f"{scan.symbol}/{scan.interval}/{scan.evaluation.open_time}"
@@ -369,38 +371,39 @@ class AutoSignal(pykka.ThreadingActor):
         if staged:
             failure = self._persist([e for e, _ in staged], keys=[k for _, k in staged])
             if failure:
-                outcomes = [failure if o.startswith("issued") else o for o in outcomes]
+                outcomes = [failure if o.code == "issued" else o for o in outcomes]
             else:
                 for e, _ in staged:
                     if isinstance(e, AutoSignalIssued):
                         log.info("autosignal issued %s to %d recipients", e.signal_id, len(e.recipients))
         for scan, outcome in zip(ready, outcomes, strict=True):
             if scan.tick is not None:
-                self._tick_line(scan.tick, f"{scan.symbol}: {outcome}")
+                self._tick_line(scan.tick, scan.symbol, outcome)
             if self.on_decided is not None:
                 self.on_decided(scan.symbol, scan.candle.open_time if scan.candle else None, outcome)
 
     def _decide_safely(
         self, state: rules.AutoSignalState, cmd: rules.Evaluate
-    ) -> tuple[rules.AutoSignalState, str, list[Event]]:
+    ) -> tuple[rules.AutoSignalState, Decision, list[Event]]:
         """(state after, outcome, events) for one candle; a malformed analysis fails only that candle."""
         if self.stopping and cmd.signal is not None:
-            return state, "not issued: shutting down", []
+            return state, Decision("shutting_down"), []
         try:
             if cmd.signal is not None:
                 cmd = replace(cmd, recipients=tuple(self._recipients(cmd.close_time)))
             out = rules.decide(state, cmd, cmd.close_time, self.policy)
         except Exception as exc:
             log.exception("autosignal could not decide %s %s", cmd.symbol, cmd.open_time)
-            return state, f"error: {exc!r}", []
+            return state, Decision("error", {"error": repr(exc)}), []
         if isinstance(out, rules.Rejection):
-            return state, out.reason, []
+            return state, Decision(out.code, out.params), []
         if not out:
-            return state, "already decided for this candle", []
+            return state, Decision("already_decided"), []
         issued = out[0]
-        return rules.fold(out, state), f"issued {issued.signal_id} to {len(issued.recipients)} recipients", out
+        return rules.fold(out, state), Decision("issued", {"signal": issued.signal_id,
+                                                           "recipients": len(issued.recipients)}), out
 
-    def _persist(self, events: list[Event], keys: list[str]) -> str | None:
+    def _persist(self, events: list[Event], keys: list[str]) -> Decision | None:
         """Append then evolve; None on success, else why nothing happened."""
         new = [
             NewEvent(e.type, e.payload(), {"schema": e.schema, "key": k, "actor": "autosignal"})
@@ -411,10 +414,10 @@ class AutoSignal(pykka.ThreadingActor):
         except ConcurrencyError as exc:
             log.error("autosignal stream written by someone else (%s); reloading it", exc)
             self._rehydrate()
-            return "not persisted: the autosignal stream changed underneath; reloaded, try again"
+            return Decision("concurrent_write")
         except Exception as exc:
             log.error("autosignal append failed: %s", exc)
-            return f"not persisted: {exc}"
+            return Decision("not_persisted", {"error": str(exc)})
         self.version += len(events)
         self.state = rules.fold(events, self.state)
         return None
@@ -453,97 +456,98 @@ class AutoSignal(pykka.ThreadingActor):
     # --- admin commands -----------------------------------------------------------------
 
     def _on_command(self, cmd: AutoSignalCommand) -> Any:
+        language = self.outbox.languages.get(cmd.user_id)
         if cmd.user_id not in self.admin_ids:
             log.warning("autosignal: user %s is not an admin and tried %s", cmd.user_id, cmd.name)
-            return answer(cmd, "Not allowed.")
+            return answer(cmd, Reply("not_allowed", language=language, refused=True))
         if self.audience.members.get(cmd.user_id, audience.Member()).banned:
             log.warning("autosignal: banned admin %s tried %s", cmd.user_id, cmd.name)
-            return answer(cmd, SUSPENDED)
+            return answer(cmd, Reply("suspended", language=language, refused=True))
         if cmd.update_id in self.replies:
             return answer(cmd, self.replies[cmd.update_id])
         name = cmd.name.lstrip("/").lower()
         if name == "signal_tick":
             return self._start_tick(cmd)
         if name == "signal_on":
-            text = self._admin_change(rules.Enable(by=cmd.user_id), cmd, "Autosignals are on.")
-            if not self.policy.enabled:
-                text += f" None on {self.interval} though: {self.policy.why}."
+            reply = self._admin_change(rules.Enable(by=cmd.user_id), cmd, Reply("signals_enabled"),
+                                       Reply("signals_already_enabled"))
+            if not self.policy.enabled and not reply.refused:  # on, but this interval's policy issues nothing
+                reply = Reply(f"{reply.kind}_idle", {"interval": self.interval, "why": self.policy.why})
         elif name == "signal_off":
-            text = self._admin_change(rules.Disable(by=cmd.user_id), cmd, "Autosignals are off.")
+            reply = self._admin_change(rules.Disable(by=cmd.user_id), cmd, Reply("signals_disabled"),
+                                       Reply("signals_already_disabled"))
         elif name == "signal_status":
-            text = self._status()
+            reply = self._status()
         elif name == "cooldown_clear":
-            text = self._cooldown_clear(cmd)
+            reply = self._cooldown_clear(cmd)
         else:
-            text = (
-                "Autosignal commands: /signal_on, /signal_off, /signal_status, /signal_tick, "
-                "/cooldown_clear SYMBOL [LONG|SHORT]"
-            )
-        return self._reply(cmd, text)
+            reply = Reply("autosignal_admin_usage", refused=True)
+        return self._reply(cmd, reply)
 
-    def _reply(self, cmd: AutoSignalCommand, text: str) -> str:
-        self.replies[cmd.update_id] = text
+    def _reply(self, cmd: AutoSignalCommand, reply: Reply) -> Reply:
+        reply = replace(reply, language=self.outbox.languages.get(cmd.user_id))
+        self.replies[cmd.update_id] = reply
         while len(self.replies) > REPLY_MEMORY:
             self.replies.popitem(last=False)
-        return answer(cmd, text)
+        return answer(cmd, reply)
 
-    def _admin_change(self, command: Any, cmd: AutoSignalCommand, done: str) -> str:
+    def _admin_change(self, command: Any, cmd: AutoSignalCommand, done: Reply, already: Reply) -> Reply:
         out = rules.decide(self.state, command, self._now(), self.policy)
         if isinstance(out, rules.Rejection):
-            return out.reason
+            return Reply.refusal(out)
         if out:
             failure = self._persist(out, keys=[f"update/{cmd.update_id}"] * len(out))
             if failure:
-                return failure
+                return Reply(f"decision_{failure.code}", failure.params, refused=True)
             log.info("autosignal: admin %s ran %s", cmd.user_id, cmd.name)
             return done
-        return done.replace(" are ", " were already ")
+        return already
 
-    def _cooldown_clear(self, cmd: AutoSignalCommand) -> str:
+    def _cooldown_clear(self, cmd: AutoSignalCommand) -> Reply:
         if not 1 <= len(cmd.args) <= 2:
-            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT]"
+            return Reply("cooldown_usage", refused=True)
         symbol = cmd.args[0].strip().upper()
         if not SYMBOL.match(symbol):
-            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT] (SYMBOL: 2-20 letters or digits)"
+            return Reply("cooldown_bad_symbol", refused=True)
         if not symbol.endswith("USDT"):
             symbol += "USDT"
         side = cmd.args[1].strip().upper() if len(cmd.args) == 2 else None
         if side is not None and side not in rules.SIDES:
-            return "Usage: /cooldown_clear SYMBOL [LONG|SHORT] (side must be LONG or SHORT)"
-        what = f"{symbol} {side}" if side else f"{symbol} (both sides)"
-        return self._admin_change(rules.ClearCooldown(symbol, side, by=cmd.user_id), cmd, f"Cooldown cleared: {what}.")
+            return Reply("cooldown_bad_side", refused=True)
+        done = Reply("cooldown_cleared", {"symbol": symbol, "side": side}) if side else \
+            Reply("cooldown_cleared_both", {"symbol": symbol})
+        return self._admin_change(rules.ClearCooldown(symbol, side, by=cmd.user_id), cmd, done, done)
 
-    def _start_tick(self, cmd: AutoSignalCommand) -> str | None:
+    def _start_tick(self, cmd: AutoSignalCommand) -> Reply | None:
         if not self.watchlist:
-            return self._reply(cmd, "The watchlist is empty: no candles seen yet.")
+            return self._reply(cmd, Reply("watchlist_empty"))
         tick = _Tick(cmd, waiting=len(self.watchlist))
         for symbol in self.watchlist:
             self._start_scan(symbol, None, tick)
         return None  # answered through reply_to when the last symbol is decided
 
-    def _tick_line(self, tick: _Tick, line: str) -> None:
-        tick.lines.append(line)
+    def _tick_line(self, tick: _Tick, symbol: str, decision: Decision) -> None:
+        tick.lines.append((symbol, decision))
         tick.waiting -= 1
         if tick.waiting == 0:
-            self._reply(tick.command, "Tick on the last closed candles:\n" + "\n".join(tick.lines))
+            self._reply(tick.command, Reply("tick", {"lines": tuple(tick.lines)}))
 
-    def _status(self) -> str:
+    def _status(self) -> Reply:
         now = self._now()
-        cooldowns = self.state.active_cooldowns(now)
-        lines = [
-            f"Autosignals: {'on' if self.state.enabled else 'off'}",
-            f"Watchlist ({len(self.watchlist)}): {', '.join(self.watchlist) or '-'}",
-            f"Interval: {self.interval}; min confidence {self.policy.min_confidence:g}; "
-            f"cooldown {self.policy.cooldown_ms // 60_000} min" if self.policy.enabled else
-            f"Interval: {self.interval}: no autosignals ({self.policy.why})",
-            f"Active cooldowns ({len(cooldowns)}):",
-            *(f"  {symbol} {side} until {_when(until)}" for (symbol, side), until in cooldowns.items()),
-            f"Signals today: {self.state.issued_on(now)}",
-            f"Recipients now: {len(self._recipients(now))}",
-            f"Pending deliveries: {self._pending_autosignals()}",
-            f"Market time: {_when(now)}",
-        ]
-        return "\n".join(lines)
+        return Reply("status", {
+            "enabled": self.state.enabled,
+            "watchlist": tuple(self.watchlist),
+            "interval": self.interval,
+            "policy_off": None if self.policy.enabled else self.policy.why,
+            "min_confidence": self.policy.min_confidence,
+            "cooldown_min": self.policy.cooldown_ms // 60_000,
+            "cooldowns": tuple((symbol, side, until) for (symbol, side), until in
+                               self.state.active_cooldowns(now).items()),
+            "today": self.state.issued_on(now),
+            "recipients": len(self._recipients(now)),
+            "pending": self._pending_autosignals(),
+            "market_time": now,
+        })
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -559,6 +563,3 @@ class AutoSignal(pykka.ThreadingActor):
         """Market time: the latest candle close seen (the wall clock before any candle)."""
         return self.market_now if self.market_now is not None else self.clock.now_ms()
 
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -7,7 +7,7 @@ may instead use pykka's `ask`, which returns the same value). Use `answer()` to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,7 +243,7 @@ class SubscribeCandles:
 class AutoSignalCommand:
     """An admin's /signal_on, /signal_off, /signal_status, /signal_tick or /cooldown_clear.
 
-    The Telegram adapter routes these to the AutoSignal actor; the reply is the text to show.
+    The Telegram adapter routes these to the AutoSignal actor, which answers with a `Reply`.
     """
 
     update_id: int
@@ -251,6 +251,16 @@ class AutoSignalCommand:
     name: str
     args: tuple[str, ...] = ()
     reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What became of one candle in AutoSignal: a code (issued, no_setup, low_confidence, cooldown, disabled,
+    uncalibrated, previous_bar, repeated_setup, already_decided, shutting_down, failed, not_persisted) and its
+    parameters. The `on_decided` hook and /signal_tick get these; the adapter words them."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -331,15 +341,26 @@ class Command:
 
 @dataclass(frozen=True)
 class Reply:
-    """The answer to a `Command`: text to send (HTML), or None when the Outbox delivers a signal
-    (`signal_id`) or the update was a repeat. `private`: send it to the user's private chat even
-    when the command came from a group (a balance is never shown to a group)."""
+    """The answer to a `Command`, as data: what to say (`kind`, a catalogue key in snake_case such as
+    `insufficient_credits`, or a composite such as `balance` or `history`) and its `payload`, in the user's
+    `language`; the adapter words it. `kind` is None when the Outbox delivers a signal (`signal_id`) or the
+    update was a repeat. `refused`: `kind` is a rejection code (the command changed nothing). `private`: send
+    it to the user's private chat even when the command came from a group (a balance is never shown to a group).
+    """
 
-    text: str | None
+    kind: str | None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    language: str = "en"
     signal_id: str | None = None
     private: bool = False
-    offer: bool = False  # /buy: the adapter shows the packs on sale (text is None then)
-    chart: ChartData | None = None  # /chart: what to draw; the text is then the photo's caption
+    offer: bool = False  # /buy: the adapter shows the packs on sale (kind is None then)
+    refused: bool = False
+    chart: ChartData | None = None  # /chart: what to draw; the worded reply is then the photo's caption
+
+    @classmethod
+    def refusal(cls, rejection: Any, language: str = "en") -> Reply:
+        """A `domain.rejection.Rejection` as the answer."""
+        return cls(rejection.code, rejection.params, language, refused=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,13 +417,15 @@ class PaymentReceived:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a payment did: granted the pack (with the balance and premium end after it), or is refunded."""
+    """What a payment did: granted the pack (with the balance and premium end after it), or is refunded;
+    `language` is the payer's."""
 
     pack: str | None
     granted: bool
     credits: int
     premium_until: int | None
     lifetime: bool
+    language: str = "en"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from actors.clock import Clock
-from actors.messages import CandleClosed, FeedCounters, SessionCounters
+from actors.messages import CandleClosed, Decision, FeedCounters, SessionCounters
 from eventstore import Recorded
 from telegram_adapter.polling import PollCounters
 
@@ -28,9 +28,9 @@ RETRY_AFTER_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
 DELIVERY = {"SignalDelivered": "delivered", "DeliveryFailed": "failed"}
 ISSUED = {"AutoSignalIssued": "auto", "ManualSignalIssued": "manual"}
 READINESS_CHECKS = ("log", "feed", "telegram")
-DECISIONS = (("no_setup", ("no setup",)), ("low_confidence", (" below ", "no calibrated confidence")),
-             ("cooldown", ("in cooldown",)), ("disabled", ("autosignals are off", "no autosignals on")),
-             ("repeat", ("already decided", "already issued", "on the previous bar")))  # phrases of its outcomes
+DECISIONS = {"issued": "issued", "no_setup": "no_setup", "low_confidence": "low_confidence",
+             "uncalibrated": "low_confidence", "cooldown": "cooldown", "disabled": "disabled", "policy_off": "disabled",
+             "already_decided": "repeat", "repeated_setup": "repeat", "previous_bar": "repeat"}  # else failed
 
 
 class Metrics:
@@ -118,8 +118,8 @@ class Metrics:
         self._r_count += 1
         self.result_r.set(self._r_sum / self._r_count)
 
-    def autosignal_decided(self, symbol: str, open_time: int | None, outcome: str) -> None:
-        """AutoSignal's `on_decided` hook (its thread): the outcome text reduced to a bounded label."""
+    def autosignal_decided(self, symbol: str, open_time: int | None, outcome: Decision) -> None:
+        """AutoSignal's `on_decided` hook (its thread): the decision's code reduced to a bounded label."""
         self.autosignal_decisions.labels(decision_label(outcome)).inc()
 
     def telegram_call(self, method: str, result: str, retry_after: float | None = None) -> None:
@@ -129,11 +129,9 @@ class Metrics:
             self.telegram_retry_after.observe(retry_after)
 
 
-def decision_label(outcome: str) -> str:
-    """issued, no_setup, low_confidence, cooldown, disabled, repeat or failed (AutoSignal's outcome texts)."""
-    if outcome.startswith("issued "):
-        return "issued"
-    return next((label for label, marks in DECISIONS if any(mark in outcome for mark in marks)), "failed")
+def decision_label(outcome: Decision) -> str:
+    """issued, no_setup, low_confidence, cooldown, disabled, repeat or failed."""
+    return DECISIONS.get(outcome.code, "failed")
 
 
 class CandleMeter:

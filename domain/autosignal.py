@@ -19,19 +19,13 @@ from domain.events import (
     CooldownStarted,
     Event,
 )
+from domain.rejection import Rejection  # why a command changed nothing (shown to admins, never persisted)
 
 STREAM = "autosignal"
 SIDES = ("LONG", "SHORT")
 DAY_MS = 86_400_000
 SETUP_MEMORY_BARS = 1_000  # issued triggers kept this many bars back: twice the analysis window (500 candles),
                            # so a trigger old enough to be forgotten can no longer be in any analysis
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Why a command changed nothing (shown to admins, never persisted)."""
-
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class Evaluate:
     close_time: int
     signal: Mapping[str, Any] | None
     recipients: tuple[int, ...] = ()
-    no_setup: str = "no setup"
+    no_setup: str = ""  # the analysis' reason when there is no signal
 
 
 @dataclass(frozen=True)
@@ -140,11 +134,11 @@ def decide(state: AutoSignalState, cmd: Command, now: int, policy: Policy) -> li
             return [AutoSignalDisabled(by=by)] if state.enabled else []
         case ClearCooldown(symbol, side, by):
             if side is not None and side not in SIDES:
-                return Rejection(f"side must be LONG or SHORT, not {side!r}")
+                return Rejection("bad_side", side=side)
             sides = SIDES if side is None else (side,)
             active = [s for s in sides if state.cooldowns.get((symbol, s), 0) > now]
             if not active:
-                return Rejection(f"no active cooldown for {symbol} {side or ''}".rstrip())
+                return Rejection("no_cooldown", symbol=symbol, side=side or "")
             return [CooldownCleared(symbol=symbol, side=s, by=by) for s in active]
     raise TypeError(f"not an autosignal command: {cmd!r}")
 
@@ -153,27 +147,27 @@ def _evaluate(state: AutoSignalState, cmd: Evaluate, now: int, policy: Policy) -
     if state.seen(cmd.symbol, cmd.interval, cmd.open_time):
         return []
     if not state.enabled:
-        return Rejection("autosignals are off")
+        return Rejection("disabled")
     if not policy.enabled:
-        return Rejection(f"no autosignals on {cmd.interval}: {policy.why}")
+        return Rejection("policy_off", interval=cmd.interval, why=policy.why)
     if cmd.signal is None:
-        return Rejection(cmd.no_setup)
+        return Rejection("no_setup", reason=cmd.no_setup)
     side = cmd.signal["side"]
     confidence = cmd.signal.get("confidence")
     if confidence is None:
-        return Rejection("no calibrated confidence (analyzed without a strategy file)")
+        return Rejection("uncalibrated")
     if confidence < policy.min_confidence:
-        return Rejection(f"confidence {confidence} below {policy.min_confidence:g}")
+        return Rejection("low_confidence", confidence=confidence, min=policy.min_confidence)
     key = (cmd.symbol, cmd.interval)
     step = interval_ms(cmd.interval)
     if state.last_open.get(key) == cmd.open_time - step and state.last_side.get(key) == side:
-        return Rejection(f"{side} was auto-issued on the previous bar")
+        return Rejection("previous_bar", side=side)
     repeated = [t for t in triggers(cmd.signal) if t in state.issued.get(key, {})]
     if repeated:
-        return Rejection(f"setup already issued ({', '.join(repeated)})")
+        return Rejection("repeated_setup", triggers=", ".join(repeated))
     until = state.cooldowns.get((cmd.symbol, side), 0)
     if until >= now:  # a cooldown that ends on the close it guards still blocks it
-        return Rejection(f"{side} in cooldown until {until}")
+        return Rejection("cooldown", side=side, until=until)
     return [
         AutoSignalIssued(
             signal_id=signal_id(cmd.symbol, cmd.interval, cmd.open_time, side),

@@ -95,9 +95,27 @@ def decode(type_name: str, data: Payload) -> Event:
 
 @dataclass(frozen=True)
 class UserRegistered(Event):
+    """`language` is the bot's language for this user (`domain.language.LANGUAGES`), from Telegram's at /start."""
+
+    schema: ClassVar[int] = 2
     chat_id: int
     username: str | None = None
-    language: str | None = None
+    language: str = "en"
+
+
+@upcaster("UserRegistered", 1)
+def _language_chosen(data: Payload) -> Payload:
+    """Schema 1 stored Telegram's language_code as given (or none): now the language the bot speaks."""
+    from domain.language import from_telegram  # domain.language folds these events: imported late
+
+    return {**data, "language": from_telegram(data.get("language"))}
+
+
+@dataclass(frozen=True)
+class LanguageChanged(Event):
+    """/language: the language the bot speaks to this user from now on."""
+
+    language: str
 
 
 @dataclass(frozen=True)

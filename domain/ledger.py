@@ -56,7 +56,7 @@ def entries(records: Iterable[LoggedEvent]) -> Iterator[Entry]:
 
 
 def describe_signal(signal: dict[str, Any]) -> str:
-    """A one-line subject for a signal payload (a single setup or a /signals scan)."""
+    """A one-line subject for a signal payload: `BTCUSDT 1h LONG`, or `scan BTCUSDT ETHUSDT` (its setups)."""
     if signal.get("kind") == "scan":
-        return f"scan of {len(signal.get('signals', []))} setups"
+        return " ".join(["scan", *(str(s.get("symbol")) for s in signal.get("signals", []))])
     return " ".join(str(signal.get(k)) for k in ("symbol", "interval", "side") if signal.get(k) is not None)

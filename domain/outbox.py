@@ -22,6 +22,7 @@ from typing import Any
 from domain import outcomes
 from domain.events import LoggedEvent, user_of
 from domain.track_record import TrackRecord, live_record
+from domain.language import Languages
 
 MANUAL, AUTO, FOLLOWUP = 0, 1, 2  # delivery priority: replies to commands, then broadcasts, then follow-ups
 FOLLOWUP_PREFIX = "f:"
@@ -39,6 +40,7 @@ class Delivery:
     attempts: int = 0
     redirected: bool = False  # already re-addressed once (a group's migration): never again
     reply_to: int | None = None  # the command's message in a group: the signal answers it
+    language: str | None = None  # a manual signal's: its requester's (in a group too); else the chat's
 
     @property
     def key(self) -> tuple[str, int]:
@@ -70,6 +72,7 @@ class Outbox:
         self.followups_off: set[int] = set()
         self.charts_off: set[int] = set()  # users who get signals as text only (ChartsToggled)
         self.record = TrackRecord()  # every signal's outcome, for the live record line
+        self.languages = Languages()  # what each recipient reads: deliveries are worded at send time
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[Delivery]:
@@ -77,10 +80,13 @@ class Outbox:
         if rec.position <= self.position:
             return []
         self.position = rec.position
+        self.languages.apply(rec)
         data = rec.data
+        language = None
         match rec.type:
             case "ManualSignalIssued":
                 chats, priority = [data.get("chat_id") or user_of(rec.stream)], MANUAL
+                language = self.languages.get(user_of(rec.stream))
                 self._track(data)
             case "AutoSignalIssued":
                 chats, priority = data["recipients"], AUTO
@@ -98,7 +104,7 @@ class Outbox:
         self.record.apply(rec)
         signal = {**signal, "live_record": live} if live else signal
         return self._owe([Delivery(data["signal_id"], chat, signal, rec.recorded_at, priority, rec.position,
-                                   reply_to=data.get("reply_to")) for chat in chats])
+                                   reply_to=data.get("reply_to"), language=language) for chat in chats])
 
     def _owe(self, owed: list[Delivery]) -> list[Delivery]:
         owed = [d for d in owed if d.key not in self.pending]
@@ -179,6 +185,10 @@ class Outbox:
         moved = replace(old, chat_id=data["to_chat_id"], attempts=0, redirected=True)
         self.pending[moved.key] = moved
         return [moved]
+
+    def language(self, delivery: Delivery) -> str:
+        """The language a delivery is worded in."""
+        return delivery.language or self.languages.get(delivery.chat_id)
 
     def in_flight(self) -> list[Delivery]:
         """Pending deliveries already attempted: a crash may have sent them once already."""

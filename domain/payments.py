@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from domain.events import LoggedEvent, user_of
+from domain.language import Languages
 
 CURRENCY = "XTR"
 DEFAULT_PACKS = "100cr:50,500cr:200,premium30d:500"
@@ -135,12 +136,14 @@ class OwedStarRefund:
 
 
 class PaymentsView:
-    """The adapter's projection of the log: who is banned (for pre-checkout) and which Stars refunds are
-    requested and not yet settled (for the refund worker, which resumes them after a restart)."""
+    """The adapter's projection of the log: who is banned (for pre-checkout), which language each user reads,
+    and which Stars refunds are requested and not yet settled (for the refund worker, which resumes them after
+    a restart)."""
 
     def __init__(self) -> None:
         self.banned: set[int] = set()
         self.pending: dict[str, OwedStarRefund] = {}
+        self.languages = Languages()  # each payer's, for the invoice and the pre-checkout answer
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[OwedStarRefund]:
@@ -148,6 +151,7 @@ class PaymentsView:
         if rec.position <= self.position:
             return []
         self.position = rec.position
+        self.languages.apply(rec)
         user = user_of(rec.stream)
         if user is None:
             return []

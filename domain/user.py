@@ -23,6 +23,7 @@ from domain.events import (
     CreditsRevoked,
     Event,
     FollowupsToggled,
+    LanguageChanged,
     ManualSignalIssued,
     NoSetupServed,
     PremiumGranted,
@@ -36,7 +37,9 @@ from domain.events import (
     UserRegistered,
     UserUnbanned,
 )
+from domain.language import LANGUAGES, from_telegram
 from domain.payments import Pack, pack_of
+from domain.rejection import Rejection
 
 DAY_MS = 86_400_000
 WELCOME_CREDITS = 100
@@ -49,7 +52,7 @@ PREMIUM_PERIODS: dict[str, int | None] = {"30d": 30 * DAY_MS, "90d": 90 * DAY_MS
 FUTURES_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")  # Binance spelling, case-sensitive
 RATE_LIMIT = 5  # served signal requests (charged or no-setup) per window
 RATE_WINDOW_MS = 60_000
-SNAPSHOT_SCHEMA = 2
+SNAPSHOT_SCHEMA = 3  # 3: language is the bot's language, never None
 
 _SYMBOL = re.compile(r"[A-Za-z0-9]{2,20}")
 _DAYS = re.compile(r"([1-9][0-9]{0,3})d")
@@ -73,7 +76,7 @@ class UserState:
     registered: bool = False
     chat_id: int | None = None
     username: str | None = None
-    language: str | None = None
+    language: str = "en"
     credits: int = 0
     last_topup_ms: int | None = None  # when the last welcome or weekly grant was made
     premium_until: int | None = None
@@ -120,22 +123,25 @@ class UserState:
         return granted and not self.muted
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """Why a command changes nothing; `reason` is the text the user sees."""
-
-    reason: str
-
-
 # --- commands ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Register:
+    """/start; `language` is Telegram's language_code for the user (the bot speaks Indonesian for `id`)."""
+
     update_id: int
     chat_id: int
     username: str | None = None
     language: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """/language CODE: the code as typed."""
+
+    update_id: int
+    language: str
 
 
 @dataclass(frozen=True)
@@ -279,7 +285,7 @@ class SettleRefund:
 
 
 Command = (
-    Register | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact | MarkBlocked
+    Register | SetLanguage | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact | MarkBlocked
     | GrantCredits | SetPremium | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund
     | SettleRefund | SetCharts | ServeChart
 )
@@ -291,7 +297,7 @@ Command = (
 def normalize_symbol(text: str) -> str | Rejection:
     """`btc`, `BTC` and `BTCUSDT` all mean BTCUSDT; anything else gets a clear reason."""
     if not _SYMBOL.fullmatch(text or ""):
-        return Rejection("A symbol is 2-20 letters or digits, e.g. BTC or ETHUSDT.")
+        return Rejection("bad_symbol")
     symbol = text.upper()
     return symbol if symbol.endswith("USDT") else symbol + "USDT"
 
@@ -300,7 +306,7 @@ def parse_days(text: str) -> int | Rejection:
     """`30d` -> 30 (1..3650)."""
     match = _DAYS.fullmatch(text or "")
     if not match or int(match.group(1)) > MAX_GRANT_DAYS:
-        return Rejection(f"A period looks like 30d (1 to {MAX_GRANT_DAYS} days).")
+        return Rejection("bad_days", max=MAX_GRANT_DAYS)
     return int(match.group(1))
 
 
@@ -323,11 +329,20 @@ def affordable(state: UserState, kind: str, now: int) -> Rejection | None:
     balance = state.credits + topup_due(state, now)
     if balance >= cost:
         return None
-    return Rejection(
-        f"/{kind} costs {cost} credits and your balance is {balance}. "
-        "Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost "
-        "(/buy credits or premium)."
-    )
+    return Rejection("insufficient_credits", command=kind, cost=cost, balance=balance)
+
+
+def account(state: UserState, now: int) -> dict[str, Any]:
+    """What /credits shows, as data: balance, tier (free | premium | lifetime) and the autosignal status
+    (on | until | muted | not_included)."""
+    if state.receives_autosignals(now):
+        autosignals = "until" if state.autosignal_until and not state.lifetime else "on"
+    elif state.muted and (state.lifetime or (state.autosignal_until or 0) > now):
+        autosignals = "muted"
+    else:
+        autosignals = "not_included"
+    return {"credits": state.credits, "tier": state.tier(now), "premium_until": state.premium_until,
+            "autosignals": autosignals, "autosignal_until": state.autosignal_until}
 
 
 def rate_wait_ms(state: UserState, now: int) -> int:
@@ -355,7 +370,7 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             if state.registered:
                 return []
             return [
-                UserRegistered(chat_id, username, language),
+                UserRegistered(chat_id, username, from_telegram(language)),
                 CreditsGranted(WELCOME_CREDITS, "welcome", at=now),
             ]
         case Contact():
@@ -365,7 +380,7 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
         case ReceivePayment() | SettleRefund():
             return _decide_payment(state, command, now)
     if not state.registered:
-        return Rejection(f"User {state.user_id} is not registered (they need to send /start).")
+        return Rejection("not_registered_user", user=state.user_id)
     match command:
         case Touch():
             return _topup(state, now)
@@ -384,7 +399,7 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             if refunded_id in state.refunded:
                 return []
             if amount <= 0 or not refunded_id.startswith(f"m:{state.user_id}:"):
-                return Rejection(f"{refunded_id} is not a paid signal of user {state.user_id}.")
+                return Rejection("not_a_paid_signal", signal=refunded_id, user=state.user_id)
             return [CreditsGranted(amount, "refund", signal_id=refunded_id)]
         case SetMute(_, muted):
             if muted == state.muted:
@@ -396,6 +411,10 @@ def decide(state: UserState, command: Command, now: int) -> list[Event] | Reject
             return [] if enabled == state.charts else [ChartsToggled(enabled)]
         case ServeChart(update_id, symbol, interval):
             return [*_topup(state, now), ChartRequested(update_id, symbol, interval, now)]
+        case SetLanguage(_, language):
+            if language not in LANGUAGES:
+                return Rejection("language_unknown", given=language, available=" | ".join(LANGUAGES))
+            return [] if language == state.language else [LanguageChanged(language)]
     return _decide_admin(state, command, now)
 
 
@@ -403,11 +422,11 @@ def _decide_admin(state: UserState, command: Command, now: int) -> list[Event] |
     match command:
         case GrantCredits(_, by, amount):
             if not 0 < amount <= MAX_ADMIN_GRANT:
-                return Rejection(f"The amount must be between 1 and {MAX_ADMIN_GRANT}.")
+                return Rejection("amount_out_of_range", max=MAX_ADMIN_GRANT)
             return [CreditsGranted(amount, "admin", by)]
         case SetPremium(_, by, period):
             if period not in PREMIUM_PERIODS:
-                return Rejection("The period is one of 30d, 90d, lifetime.")
+                return Rejection("unknown_period")
             length = PREMIUM_PERIODS[period]
             if length is None:
                 return [PremiumGranted(None, True, by)]
@@ -415,11 +434,11 @@ def _decide_admin(state: UserState, command: Command, now: int) -> list[Event] |
             return [PremiumGranted(start + length, False, by)]
         case RevokePremium(_, by):
             if not state.is_premium(now) and state.premium_until is None:
-                return Rejection(f"User {state.user_id} has no premium to revoke.")
+                return Rejection("no_premium", user=state.user_id)
             return [PremiumRevoked(by)]
         case GrantAutoSignal(_, by, days):
             if not 0 < days <= MAX_GRANT_DAYS:
-                return Rejection(f"The period must be between 1 and {MAX_GRANT_DAYS} days.")
+                return Rejection("days_out_of_range", max=MAX_GRANT_DAYS)
             start = max(now, state.autosignal_until or 0)
             return [AutoSignalGranted(start + days * DAY_MS, by)]
         case Ban(_, by):
@@ -428,7 +447,7 @@ def _decide_admin(state: UserState, command: Command, now: int) -> list[Event] |
             return [UserUnbanned(by)] if state.banned else []
         case RequestRefund(_, by, charge_id):
             if charge_id not in state.purchases:
-                return Rejection(f"User {state.user_id} made no Stars payment {charge_id}.")
+                return Rejection("no_such_payment", user=state.user_id, charge=charge_id)
             if state.star_refunds.get(charge_id) in ("pending", "refunded"):
                 return []
             return [RefundRequested(charge_id, state.purchases[charge_id].stars, "admin", by)]
@@ -518,6 +537,8 @@ def evolve(state: UserState, event: Event, key: int | None = None) -> UserState:
             return replace(state, followups=enabled)
         case ChartsToggled(enabled):
             return replace(state, charts=enabled)
+        case LanguageChanged(language):
+            return replace(state, language=language)
     return _evolve_payment(state, event)
 
 

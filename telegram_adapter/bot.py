@@ -17,8 +17,10 @@ from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import BotCommand
 
 from actors.clock import Clock
+from domain.language import DEFAULT, LANGUAGES
 from eventstore import EventStore
 from telegram_adapter.api_meter import CallMeter
+from telegram_adapter.catalogue import text
 from telegram_adapter.charts.service import ChartService
 from telegram_adapter.payments import PaymentsConfig, build_payments_router
 from telegram_adapter.polling import PollCounters, poll
@@ -32,21 +34,13 @@ from telegram_adapter.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
-MENU = [
-    BotCommand(command="analyze", description="1h setup for a pair (20 credits)"),
-    BotCommand(command="futures", description="setup on a timeframe (20 credits)"),
-    BotCommand(command="signals", description="scan the top 10 pairs (60 credits)"),
-    BotCommand(command="credits", description="balance, tier, autosignals"),
-    BotCommand(command="history", description="your last signals and their outcomes"),
-    BotCommand(command="winrate", description="track record: hit rates, average R after fees"),
-    BotCommand(command="followups", description="on|off: messages when your signals hit TP or stop"),
-    BotCommand(command="chart", description="chart of a pair's current analysis (free)"),
-    BotCommand(command="charts", description="on|off: signals as a chart or as text only"),
-    BotCommand(command="buy", description="buy credits or premium with Telegram Stars"),
-    BotCommand(command="paysupport", description="help with a payment"),
-    BotCommand(command="terms", description="terms of purchase"),
-    BotCommand(command="help", description="all commands"),
-]
+MENU = ("analyze", "futures", "signals", "credits", "history", "winrate", "followups", "chart", "charts", "language",
+        "buy", "paysupport", "terms", "help")
+
+
+def menu(lang: str) -> list[BotCommand]:
+    """Telegram's command menu in one language (the descriptions are the catalogue's `menu-<command>`)."""
+    return [BotCommand(command=name, description=text(lang, f"menu-{name}")) for name in MENU]
 
 
 class TelegramStartError(RuntimeError):
@@ -177,10 +171,7 @@ class TelegramBot:
                                                bot_username=me.username, payments=payments, on_command=on_command,
                                                settle=webhook, draw=self.charts.draw if self.charts else None))
         dispatcher.include_router(build_payments_router(payments, self.refunds.view, self.sessions, self.sender))
-        try:
-            await self._bot.set_my_commands(MENU)
-        except Exception as exc:  # the menu is a nicety
-            log.warning("setMyCommands failed: %r", exc)
+        await self._set_menus()
         try:
             if webhook:
                 await self._serve_webhook(dispatcher)
@@ -192,6 +183,14 @@ class TelegramBot:
             if self.charts is not None:
                 await self.charts.close()
             await self._bot.session.close()
+
+    async def _set_menus(self) -> None:
+        """The menu for everyone (English, the default), then the Indonesian one for Telegram apps set to `id`."""
+        for lang in LANGUAGES:
+            try:
+                await self._bot.set_my_commands(menu(lang), language_code=None if lang == DEFAULT else lang)
+            except Exception as exc:  # the menu is a nicety
+                log.warning("setMyCommands (%s) failed: %r", lang, exc)
 
     async def _poll(self, dispatcher: Dispatcher) -> None:
         polling = asyncio.create_task(poll(self._bot, dispatcher, self.config.polling_timeout, self.updates))

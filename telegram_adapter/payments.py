@@ -42,6 +42,7 @@ from domain.payments import (
     parse_packs,
 )
 from telegram_adapter import payment_texts as texts
+from telegram_adapter.catalogue import text
 from telegram_adapter.loop_filter import OnLoop
 from telegram_adapter.router import SeenUpdates
 from telegram_adapter.send_errors import describe
@@ -70,19 +71,19 @@ class PaymentsConfig:
     def on(self) -> bool:
         return self.secret is not None
 
-    def local_reply(self, name: str) -> str | None:
+    def local_reply(self, name: str, lang: str) -> str | None:
         """The adapter's own answer to /paysupport, /terms, or /buy while payments are off; else None."""
         if name == "paysupport":
-            return texts.paysupport_text(self.support)
+            return texts.paysupport_text(self.support, lang)
         if name == "terms":
-            return texts.DEFAULT_TERMS
+            return text(lang, "terms")
         if name == "buy" and not self.on:
-            return texts.NOT_AVAILABLE
+            return text(lang, "payments-unavailable")
         return None
 
-    def keyboard(self) -> InlineKeyboardMarkup:
+    def keyboard(self, lang: str) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup(inline_keyboard=[
-            [InlineKeyboardButton(text=texts.pack_label(p), callback_data=BUY_PREFIX + p.name)]
+            [InlineKeyboardButton(text=texts.pack_label(p, lang), callback_data=BUY_PREFIX + p.name)]
             for p in self.catalogue.packs])
 
     def paid_pack(self, payload: str, payer: int, stars: int, currency: str) -> tuple[Pack | None, str | None]:
@@ -104,16 +105,17 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
     @router.callback_query(OnLoop(F.data.startswith(BUY_PREFIX)))
     async def on_pack(query: CallbackQuery, bot: Bot) -> None:
         pack = config.catalogue.get((query.data or "").removeprefix(BUY_PREFIX))
+        lang = view.languages.get(query.from_user.id)
         if pack is None or config.secret is None:
-            await query.answer(texts.UNKNOWN_PACK if config.on else texts.NOT_AVAILABLE, show_alert=True)
+            await query.answer(text(lang, "pack-unknown" if config.on else "payments-unavailable"), show_alert=True)
             return
         await query.answer()
         order = Order(query.from_user.id, pack.name, pack.stars, secrets.token_hex(8))
         try:
-            await bot.send_invoice(chat_id=query.from_user.id, title=texts.invoice_title(pack),
-                                   description=texts.invoice_description(pack), payload=config.secret.sign(order),
-                                   currency=CURRENCY, prices=[LabeledPrice(label=texts.invoice_title(pack),
-                                                                           amount=pack.stars)])
+            title = texts.invoice_title(pack, lang)
+            await bot.send_invoice(chat_id=query.from_user.id, title=title,
+                                   description=texts.invoice_description(pack, lang), payload=config.secret.sign(order),
+                                   currency=CURRENCY, prices=[LabeledPrice(label=title, amount=pack.stars)])
         except Exception as exc:
             log.warning("sendInvoice to %s failed: %s", query.from_user.id, describe(exc))
 
@@ -125,7 +127,8 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
                                    payer in view.banned)
         if refusal:
             log.warning("pre-checkout %s of user %s refused: %s", query.id, payer, refusal)
-        await query.answer(ok=refusal is None, error_message=texts.REFUSALS[refusal] if refusal else None)
+        refused = text(view.languages.get(payer), "checkout-" + refusal.replace("_", "-")) if refusal else None
+        await query.answer(ok=refusal is None, error_message=refused)
 
     @router.message(OnLoop(F.successful_payment))
     async def on_paid(message: Message, event_update: Update) -> None:
@@ -139,7 +142,8 @@ def build_payments_router(config: PaymentsConfig, view: PaymentsView, sessions: 
         pack, order_id = config.paid_pack(paid.invoice_payload, payer, paid.total_amount, paid.currency)
         receipt = await _record(sessions, PaymentReceived(payer, paid.telegram_payment_charge_id, paid.total_amount,
                                                           paid.currency, pack, order_id))
-        sender.reply(message.chat.id, texts.receipt_text(receipt) if receipt else texts.NOT_RECORDED)
+        unrecorded = text(view.languages.get(payer), "payment-not-recorded")
+        sender.reply(message.chat.id, texts.receipt_text(receipt) if receipt else unrecorded)
 
     return router
 

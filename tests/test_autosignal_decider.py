@@ -76,7 +76,7 @@ def test_confident_signal_issues_signal_and_cooldown_in_one_decision():
 def test_threshold_is_inclusive():
     assert not isinstance(run(initial(), candle(0, confidence=75))[1], Rejection)
     out = run(initial(), candle(0, confidence=74.9))[1]
-    assert isinstance(out, Rejection) and "below 75" in out.reason
+    assert out == Rejection("low_confidence", confidence=74.9, min=75)
 
 
 def test_a_signal_without_a_calibrated_confidence_is_never_issued():
@@ -84,19 +84,19 @@ def test_a_signal_without_a_calibrated_confidence_is_never_issued():
     uncalibrated = Evaluate(cmd.symbol, cmd.interval, cmd.open_time, cmd.close_time,
                             {**cmd.signal, "confidence": None})
     out = decide(initial(), uncalibrated, cmd.close_time, Policy(min_confidence=0, cooldown_ms=0))
-    assert out == Rejection("no calibrated confidence (analyzed without a strategy file)")
+    assert out == Rejection("uncalibrated")
 
 
 def test_no_setup_is_rejected_with_its_reason():
     cmd = Evaluate("BTCUSDT", "15m", T0, T0 + M15 - 1, None, no_setup="no zone near price")
-    assert decide(initial(), cmd, cmd.close_time, POLICY) == Rejection("no zone near price")
+    assert decide(initial(), cmd, cmd.close_time, POLICY) == Rejection("no_setup", reason="no zone near price")
 
 
 def test_disabled_issues_nothing_and_enable_restores():
     state = fold(decide(initial(), Disable(by=1), 0, POLICY), initial())
     assert not state.enabled
     out = run(state, candle(0))[1]
-    assert out == Rejection("autosignals are off")
+    assert out == Rejection("disabled")
     state = fold(decide(state, Enable(by=1), 0, POLICY), state)
     assert not isinstance(run(state, candle(0))[1], Rejection)
 
@@ -119,7 +119,7 @@ def test_cooldown_blocks_the_same_side_until_close_plus_cooldown():
     state, _ = run(initial(), candle(0))
     for k in (1, 2, 3, 4):  # closes 15, 30, 45 and 60 minutes later: 60 ends on the close it guards
         out = run(state, candle(k))[1]
-        assert isinstance(out, Rejection) and ("cooldown" in out.reason or "previous bar" in out.reason)
+        assert isinstance(out, Rejection) and out.code in ("cooldown", "previous_bar")
     state, out = run(state, candle(5))
     assert isinstance(out, list) and out[0].signal_id.endswith(":LONG")
 
@@ -132,7 +132,7 @@ def test_cooldown_is_at_least_one_bar_and_blocks_the_next_close():
     state = fold(out, initial())
     state = evolve(state, CooldownCleared("BTCUSDT", "LONG", by=1))  # even without a cooldown...
     nxt = candle(1)
-    assert decide(state, nxt, nxt.close_time, policy) == Rejection("LONG was auto-issued on the previous bar")
+    assert decide(state, nxt, nxt.close_time, policy) == Rejection("previous_bar", side="LONG")
     fresh = fold(out, initial())
     assert fresh.cooldowns[("BTCUSDT", "LONG")] == nxt.close_time  # ends on the next close, which it blocks
     later = candle(2)
@@ -146,7 +146,7 @@ def test_the_same_setup_is_never_auto_issued_again():
     restarted = fold([out[0]], initial())  # folded from the stream: a restart remembers it too
     for s in (state, restarted):
         again = run(s, candle(40, triggers=zone))[1]
-        assert again == Rejection(f"setup already issued ({zone[0]})")
+        assert again == Rejection("repeated_setup", triggers=zone[0])
         shared = run(s, candle(40, triggers=[f"LONG:FVG:{T0 + 30 * M15}", f"LONG:BOS:{T0}"]))[1]
         assert isinstance(shared, Rejection)  # one trigger in common is the same setup
     assert isinstance(run(state, candle(40, triggers=[f"LONG:OB:{T0 + 30 * M15}"]))[1], list)
