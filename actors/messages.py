@@ -383,6 +383,7 @@ class AdminAction:
     args: tuple[str, ...] = ()
     reply_to: Future | None = field(default=None, compare=False)
     checked: bool = False
+    language: str = "en"  # the admin's, stamped by their session: the answer is in it
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,10 @@ from actors.messages import (
 from analysis.candles import Candles
 from domain import user as rules
 from domain.events import REGISTRY, Event, decode
+from domain.language import from_telegram
 from domain.outcomes import setups
+from domain.rejection import Rejection
 from eventstore import ConcurrencyError, EventStore, NewEvent
-from telegram_adapter import formatting as fmt
-from telegram_adapter import payment_texts
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ HISTORY_ROWS = 10
 MIN_CANDLES = 100
 TOP_PAIRS = 10
 # answered privately when asked in a group
-PERSONAL = frozenset({"start", "credits", "history", "buy", "followups", "charts"})
+PERSONAL = frozenset({"start", "credits", "history", "buy", "followups", "charts", "language"})
 PAYMENT_INFO = frozenset({"paysupport", "terms"})  # answered by the adapter (payments.local_reply), in a group too
 # what a group may ask
 SERVED = frozenset({*rules.COSTS, *PERSONAL, *PAYMENT_INFO, "help", "autosignal", "winrate", "chart"})
@@ -86,24 +86,13 @@ ADMIN_USAGE = {
     "audit": "/audit ID",
     "refund": "/refund USER_ID CHARGE_ID",
 }
-SIGNAL_USAGE = {
-    "analyze": "Usage: /analyze SYMBOL, e.g. /analyze BTC",
-    "futures": "Usage: /futures SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
-    "signals": "Usage: /signals (no arguments)",
-    "chart": "Usage: /chart SYMBOL [TF], TF one of " + " ".join(rules.FUTURES_INTERVALS),
-}
+WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market time
 TRADE_LEVELS = ("side", "entry", "stop", "tp1", "tp2", "rr1", "rr2", "confidence")  # not in a free /chart
 _FORWARDED = object()  # a message handed on to another actor, which answers it
 STARTERS = 8  # threads starting sessions for Sessions, so it routes on while a session's thread starts
-FAILED = "Something went wrong; nothing was charged. Please try again."
-UNAVAILABLE = "Market data is not available right now. Nothing was charged."
-WINRATE_USAGE = "Usage: /winrate [7d|30d|90d|all]"
-FEED_TROUBLE = {
-    "unknown_symbol": "{symbol} is not traded on the exchange. Nothing was charged.",
-    "not_ready": "Market data for {symbol} is still loading; try again in a minute. Nothing was charged.",
-    "capacity": "The bot follows as many pairs as it can right now, so {symbol} cannot be added; try a "
-                "major pair such as BTC, or again later. Nothing was charged.",
-}
+FAILED = Reply("something_wrong", refused=True)
+UNAVAILABLE = Rejection("market_unavailable")
+FEED_TROUBLE = ("unknown_symbol", "not_ready", "capacity")  # FeedError kinds told to the user with the symbol
 
 
 @dataclass(frozen=True)
@@ -168,7 +157,7 @@ class UserSession(pykka.ThreadingActor):
             log.exception("session %s failed on %s", self.user_id, type(message).__name__)
             if isinstance(exc, ConcurrencyError):
                 self._rehydrate()
-            return answer(message, Reply("Something went wrong; nothing was charged. Please try again."))
+            return answer(message, Reply("something_wrong", language=self.state.language, refused=True))
 
     def _handle(self, message: Any) -> Any:
         match message:
@@ -189,7 +178,7 @@ class UserSession(pykka.ThreadingActor):
             case RefundOwed(_, signal_id, amount):
                 refused = self._decide(rules.Refund(signal_id, amount), None)
                 if isinstance(refused, rules.Rejection):
-                    log.error("refund of %s to %s refused: %s", signal_id, self.user_id, refused.reason)
+                    log.error("refund of %s to %s refused: %r", signal_id, self.user_id, refused)
                 return None
             case Passivate():
                 self.stop()
@@ -232,17 +221,20 @@ class UserSession(pykka.ThreadingActor):
             self._decide(command, None)
         bought = self.state.purchases[paid.charge_id]
         return Receipt(bought.pack, bool(bought.credits or bought.premium_ms), self.state.credits,
-                       self.state.premium_until, self.state.lifetime)
+                       self.state.premium_until, self.state.lifetime, self.state.language)
 
     # --- user commands ---------------------------------------------------------------
 
     def _command(self, cmd: Command) -> Reply:
+        """The reply, in the user's language (Telegram's for someone not registered yet)."""
         if cmd.update_id <= self.state.last_update_id:
             return Reply(None)  # a redelivered update: already answered, nothing changes
         if cmd.group:
-            return self._in_group(cmd)
-        self._decide(rules.Contact(), None)
-        return self._answer(cmd)
+            reply = self._in_group(cmd)
+        else:
+            self._decide(rules.Contact(), None)
+            reply = self._answer(cmd)
+        return replace(reply, language=self.state.language if self.state.registered else from_telegram(cmd.language))
 
     def _in_group(self, cmd: Command) -> Reply:
         """A command in a group: only a user who started the bot privately is served; personal answers go there.
@@ -253,40 +245,50 @@ class UserSession(pykka.ThreadingActor):
         if cmd.name not in SERVED:
             return Reply(None)  # another bot's command, or a typo: not ours to answer in front of the group
         if cmd.name == "help":
-            return Reply(fmt.HELP)
+            return Reply("help")
         if not self.state.registered:
-            return Reply(fmt.START_PRIVATELY)
+            return Reply("start_privately", refused=True)
         if cmd.name not in PERSONAL:
             return self._answer(cmd)
         if self.state.blocked:
-            return Reply(fmt.PRIVATE_ONLY.format(name=cmd.name))
+            return Reply("private_only", {"command": cmd.name}, refused=True)
         return replace(self._answer(cmd), private=True)
 
     def _answer(self, cmd: Command) -> Reply:
         if self.state.banned:
-            return Reply(fmt.SUSPENDED)
+            return Reply("suspended", refused=True)
         if cmd.name == "start":
             again = self.state.registered
             self._decide(rules.Register(cmd.update_id, cmd.chat_id, cmd.username, cmd.language), cmd.update_id)
-            return Reply(fmt.welcome_text(self.state, again))
+            return Reply("welcome", {"name": self.state.username, "credits": self.state.credits, "again": again,
+                                     "admin": self.admin})
         if cmd.name == "help":
-            return Reply(fmt.HELP + (fmt.ADMIN_HELP if self.admin else ""))
+            return Reply("help", {"admin": self.admin})
         if cmd.name == "buy":
             if not self.state.registered:
-                return Reply("Send /start first to register (you get 100 free credits).")
-            return Reply(payment_texts.LIFETIME_BUYS_NOTHING) if self.state.lifetime else Reply(None, offer=True)
+                return Reply("not_registered", refused=True)
+            return Reply("lifetime_buys_nothing") if self.state.lifetime else Reply(None, offer=True)
         if cmd.name == "winrate":
             return self._winrate(cmd)
         if cmd.name in rules.COSTS or cmd.name in ("credits", "history", "autosignal", "followups", "charts",
-                                                   "chart"):
+                                                   "chart", "language"):
             if not self.state.registered:
-                return Reply("Send /start first to register (you get 100 free credits).")
+                return Reply("not_registered", refused=True)
             return getattr(self, f"_{cmd.name}")(cmd) if cmd.name not in rules.COSTS else self._signal(cmd)
-        return Reply("I did not understand that. See /help for the commands.")
+        return Reply("unknown_command", refused=True)
 
     def _credits(self, cmd: Command) -> Reply:
         self._decide(rules.Touch(cmd.update_id), cmd.update_id)
-        return Reply(fmt.credits_text(self.state, self.services.clock.now_ms()))
+        return Reply("balance", rules.account(self.state, self.services.clock.now_ms()))
+
+    def _language(self, cmd: Command) -> Reply:
+        """/language shows the bot's language for this user; /language CODE changes it (replied in the new one)."""
+        if not cmd.args:
+            return Reply("language_now", {"language": self.state.language})
+        if len(cmd.args) != 1:
+            return Reply("language_usage", refused=True)
+        out = self._decide(rules.SetLanguage(cmd.update_id, cmd.args[0].lower()), cmd.update_id)
+        return Reply.refusal(out) if isinstance(out, Rejection) else Reply("language_changed")
 
     def _history(self, cmd: Command) -> Reply:
         """Charges and refunds from a bounded tail of the stream, outcomes from the OutcomeTracker."""
@@ -294,24 +296,25 @@ class UserSession(pykka.ThreadingActor):
         issued = [r.data for r in records if r.type == "ManualSignalIssued"][-HISTORY_ROWS:]
         trade_ids = tuple(t for data in issued for t, _ in setups(data["signal_id"], data["signal"]))
         statuses = self._ask_outcomes(OutcomesQuery(trade_ids, reply_to=Future())) if trade_ids else {}
-        return Reply(fmt.history_text(records, statuses if isinstance(statuses, dict) else None, HISTORY_ROWS))
+        return Reply("history", {"records": tuple(records), "last": HISTORY_ROWS,
+                                 "outcomes": statuses if isinstance(statuses, dict) else None})
 
     def _winrate(self, cmd: Command) -> Reply:
         period, symbol = "all", None
         for arg in cmd.args:
-            if arg.lower() in fmt.WINRATE_PERIODS:
+            if arg.lower() in WINRATE_PERIODS:
                 period = arg.lower()
             elif self.admin and symbol is None and not isinstance(rules.normalize_symbol(arg), rules.Rejection):
                 symbol = rules.normalize_symbol(arg)
             else:
-                return Reply(WINRATE_USAGE + (" or /winrate SYMBOL [PERIOD]" if self.admin else ""))
-        days = fmt.WINRATE_PERIODS[period]
+                return Reply("winrate_usage_admin" if self.admin else "winrate_usage", refused=True)
+        days = WINRATE_PERIODS[period]
         query = WinrateQuery(None if days is None else days * rules.DAY_MS, symbol, self.admin and symbol is None,
                              reply_to=Future())
         report = self._ask_outcomes(query)
         if not isinstance(report, Winrate):
-            return Reply("The track record is not available right now; try again in a minute.")
-        return Reply(fmt.winrate_text(report, period, symbol))
+            return Reply("winrate_unavailable", refused=True)
+        return Reply("winrate", {"report": report, "period": period, "symbol": symbol})
 
     def _ask_outcomes(self, query: Any) -> Any:
         """The OutcomeTracker's answer, or None when there is no tracker or it does not answer."""
@@ -321,77 +324,72 @@ class UserSession(pykka.ThreadingActor):
         return None if isinstance(found, Exception) else found
 
     def _followups(self, cmd: Command) -> Reply:
-        return self._toggle(cmd, rules.SetFollowups,
-                            "Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.",
-                            "Follow-ups are off. /followups on to get them again.")
+        return self._toggle(cmd, rules.SetFollowups)
 
     def _charts(self, cmd: Command) -> Reply:
-        return self._toggle(cmd, rules.SetCharts, "Charts are on: each signal comes as a chart with the text.",
-                            "Charts are off: signals come as text. /charts on to get them again.")
+        return self._toggle(cmd, rules.SetCharts)
 
-    def _toggle(self, cmd: Command, setting: Any, on: str, off: str) -> Reply:
-        """An on|off preference (/followups, /charts): decided, persisted, then confirmed."""
+    def _toggle(self, cmd: Command, setting: Any) -> Reply:
+        """An on|off preference (/followups, /charts): decided, persisted, then confirmed (`followups_on`, ...)."""
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
-            return Reply(f"Usage: /{cmd.name} on|off")
+            return Reply(f"{cmd.name}_usage", refused=True)
         enabled = cmd.args[0].lower() == "on"
         self._decide(setting(cmd.update_id, enabled), cmd.update_id)
-        return Reply(on if enabled else off)
+        return Reply(f"{cmd.name}_{'on' if enabled else 'off'}")
 
     def _chart(self, cmd: Command) -> Reply:
         """The current analysis drawn without trade levels: free, but counted in the rate limit."""
         parsed = _signal_args(cmd)
-        if isinstance(parsed, rules.Rejection):
-            return Reply(fmt.esc(parsed.reason))
+        if isinstance(parsed, Rejection):
+            return Reply.refusal(parsed)
         if wait_ms := rules.rate_wait_ms(self.state, self.services.clock.now_ms()):
-            return Reply(fmt.rate_limited_text(rules.RATE_LIMIT, wait_ms))
+            return _rate_limited(wait_ms)
         symbol, interval = parsed
         candles: dict[str, Candles] = {}
         [result] = self._analyses([symbol], interval, candles)
-        if isinstance(result, str):
-            return Reply(result)
+        if isinstance(result, Rejection):
+            return Reply.refusal(result)
         self._decide(rules.ServeChart(cmd.update_id, symbol, interval), cmd.update_id)
         read = {key: value for key, value in result.items() if key not in TRADE_LEVELS}
-        return Reply(fmt.chart_caption(read), chart=ChartData(read, candles[symbol]))
+        return Reply("chart_caption", {"read": read}, chart=ChartData(read, candles[symbol]))
 
     def _autosignal(self, cmd: Command) -> Reply:
         if len(cmd.args) != 1 or cmd.args[0].lower() not in ("on", "off"):
-            return Reply("Usage: /autosignal on|off")
+            return Reply("autosignal_usage", refused=True)
         muted = cmd.args[0].lower() == "off"
         self._decide(rules.SetMute(cmd.update_id, muted), cmd.update_id)
         now = self.services.clock.now_ms()
         if muted:
-            return Reply("Autosignals muted. /autosignal on to resume.")
+            return Reply("autosignal_muted")
         if self.state.receives_autosignals(now):
-            return Reply("Autosignals are on.")
-        return Reply("Autosignals unmuted, but your plan does not include them (lifetime or an admin grant).")
+            return Reply("autosignal_on")
+        return Reply("autosignal_not_included")
 
     def _signal(self, cmd: Command) -> Reply:
         parsed = _signal_args(cmd)
-        if isinstance(parsed, rules.Rejection):
-            return Reply(fmt.esc(parsed.reason))
+        if isinstance(parsed, Rejection):
+            return Reply.refusal(parsed)
         now = self.services.clock.now_ms()
         if wait_ms := rules.rate_wait_ms(self.state, now):
-            return Reply(fmt.rate_limited_text(rules.RATE_LIMIT, wait_ms))
+            return _rate_limited(wait_ms)
         refused = rules.affordable(self.state, cmd.name, now)
         if refused:
-            return Reply(fmt.esc(refused.reason))
+            return Reply.refusal(refused)
         result = self._scan() if cmd.name == "signals" else self._analyses([parsed[0]], parsed[1])[0]
-        if isinstance(result, str):
-            return Reply(result)
+        if isinstance(result, Rejection):
+            return Reply.refusal(result)
         scan = result.get("kind") == "scan"
         if not (result["signals"] if scan else "side" in result):
             self._decide(rules.ServeNoSetup(cmd.update_id, cmd.name), cmd.update_id)
-            if scan:
-                return Reply(fmt.scan_text(result) + "\nNo setup in any pair: no credits were charged.")
-            return Reply(fmt.no_setup_text(result))
+            return Reply("scan_nothing", {"scan": result}) if scan else Reply("no_setup", {"read": result})
         issued = self._decide(rules.IssueSignal(cmd.update_id, cmd.name, result, cmd.chat_id, cmd.message_id),
                               cmd.update_id)
-        if isinstance(issued, rules.Rejection):
-            return Reply(fmt.esc(issued.reason))
-        return Reply(None, rules.signal_id(self.user_id, cmd.update_id))
+        if isinstance(issued, Rejection):
+            return Reply.refusal(issued)
+        return Reply(None, signal_id=rules.signal_id(self.user_id, cmd.update_id))
 
     def _analyses(self, symbol_list: list[str], interval: str,
-                  candles: dict[str, Candles] | None = None) -> list[dict[str, Any] | str]:
+                  candles: dict[str, Candles] | None = None) -> list[dict[str, Any] | Rejection]:
         """Per symbol: the signal or no-setup dict for the last closed candle, or why there is none.
 
         The symbols are fetched and analysed concurrently (a /signals scan is 10 of them); `candles`, if
@@ -400,14 +398,14 @@ class UserSession(pykka.ThreadingActor):
         feed, analyzer = self.services.feed, self.services.analyzer
         if feed is None or analyzer is None:
             return [UNAVAILABLE] * len(symbol_list)
-        out: dict[str, dict[str, Any] | str] = {}
+        out: dict[str, dict[str, Any] | Rejection] = {}
         ready = self._gather(feed, [EnsureStream(s, interval, reply_to=Future()) for s in symbol_list])
         symbols = [s for s, r in zip(symbol_list, ready, strict=True) if not _failed(out, s, r)]
         fetched = self._gather(feed, [GetCandles(s, interval, CANDLES_WANTED, reply_to=Future()) for s in symbols])
         pairs = [(s, c) for s, c in zip(symbols, fetched, strict=True) if not _failed(out, s, c)]
         for symbol, series in pairs:
             if not isinstance(series, Candles) or len(series) < MIN_CANDLES:
-                out[symbol] = f"Not enough {fmt.esc(interval)} history for {fmt.esc(symbol)} yet. Nothing was charged."
+                out[symbol] = Rejection("short_history", interval=interval, symbol=symbol)
         todo = [(s, c) for s, c in pairs if s not in out]
         if candles is not None:
             candles.update(todo)
@@ -417,7 +415,7 @@ class UserSession(pykka.ThreadingActor):
                 out[symbol] = outcome.result.to_dict()
             else:
                 reason = outcome.reason if isinstance(outcome, AnalysisFailed) else "no answer"
-                out[symbol] = f"The analysis of {fmt.esc(symbol)} failed ({fmt.esc(reason)}). Nothing was charged."
+                out[symbol] = Rejection("analysis_failed", symbol=symbol, reason=reason)
         return [out[s] for s in symbol_list]
 
     def _gather(self, ref: Any, messages: list[Any]) -> list[Any]:
@@ -434,7 +432,7 @@ class UserSession(pykka.ThreadingActor):
                 answers.append(exc)
         return answers
 
-    def _scan(self) -> dict[str, Any] | str:
+    def _scan(self) -> dict[str, Any] | Rejection:
         [symbols] = self._gather(self.services.feed, [TopSymbols(TOP_PAIRS, reply_to=Future())])
         if not isinstance(symbols, tuple | list) or not symbols:
             return UNAVAILABLE
@@ -454,47 +452,56 @@ class UserSession(pykka.ThreadingActor):
         """This user is the admin: a banned account runs no admin command; else on to the target."""
         if self.state.banned:
             log.warning("banned admin %s tried /%s", self.user_id, action.name)
-            return Reply(fmt.SUSPENDED)
-        self.sessions.tell(replace(action, checked=True))
+            return Reply("suspended", language=self.state.language, refused=True)
+        self.sessions.tell(replace(action, checked=True, language=self.state.language))
         return _FORWARDED
 
     def _admin(self, action: AdminAction) -> Reply:
+        """The admin's change, answered in the admin's language."""
+        return replace(self._admin_change(action), language=action.language)
+
+    def _admin_change(self, action: AdminAction) -> Reply:
         if action.name == "audit":
             records = self.services.store.read_stream(self.stream)
-            return Reply(fmt.audit_text(self.user_id, records))
+            return Reply("audit", {"user": self.user_id, "records": tuple(records)})
         command = _admin_command(action)
-        if isinstance(command, rules.Rejection):
-            return Reply(fmt.esc(command.reason))
+        if isinstance(command, Rejection):
+            return Reply.refusal(command)
         out = self._decide(command, action.update_id)
-        if isinstance(out, rules.Rejection):
-            return Reply(fmt.esc(out.reason))
+        if isinstance(out, Rejection):
+            return Reply.refusal(out)
         log.info("admin %s: /%s %s %s", action.by, action.name, self.user_id, " ".join(action.args))
         if isinstance(command, rules.RequestRefund):
-            return Reply(payment_texts.refund_requested_text(self.user_id, command.charge_id, bool(out),
-                                                   rules.unrecoverable(self.state, command.charge_id)))
+            return Reply("refund_requested", {"charge": command.charge_id, "user": self.user_id, "new": bool(out),
+                                              "unrecoverable": rules.unrecoverable(self.state, command.charge_id)})
         now = self.services.clock.now_ms()
-        return Reply(f"Done: /{action.name} {self.user_id}.\n{fmt.credits_text(self.state, now)}")
+        return Reply("admin_done", {"command": action.name, "user": self.user_id,
+                                    "account": rules.account(self.state, now)})
 
 
-def _signal_args(cmd: Command) -> tuple[str, str] | rules.Rejection:
+def _rate_limited(wait_ms: int) -> Reply:
+    return Reply("rate_limited", {"limit": rules.RATE_LIMIT, "seconds": (wait_ms + 999) // 1000}, refused=True)
+
+
+def _signal_args(cmd: Command) -> tuple[str, str] | Rejection:
     limits = {"analyze": (1, 1), "futures": (1, 2), "signals": (0, 0), "chart": (1, 2)}[cmd.name]
     if not limits[0] <= len(cmd.args) <= limits[1]:
-        return rules.Rejection(SIGNAL_USAGE[cmd.name])
+        return Rejection(f"usage_{cmd.name}", intervals=" ".join(rules.FUTURES_INTERVALS))
     if cmd.name == "signals":
         return ("", "1h")
     symbol = rules.normalize_symbol(cmd.args[0])
-    if isinstance(symbol, rules.Rejection):
+    if isinstance(symbol, Rejection):
         return symbol
     interval = cmd.args[1] if len(cmd.args) == 2 else "1h"  # exact: on Binance 1m is a minute, 1M a month
     if interval not in rules.FUTURES_INTERVALS:
-        return rules.Rejection(fmt.timeframe_refused(interval, rules.FUTURES_INTERVALS, cmd.name))
+        return Rejection("bad_timeframe", command=cmd.name, given=interval, served=" ".join(rules.FUTURES_INTERVALS))
     return (symbol, interval)
 
 
 def _failed(out: dict[str, Any], symbol: str, answer: Any) -> bool:
     """Record why the feed cannot serve `symbol` (a FeedError or no answer); False when it can."""
     if isinstance(answer, FeedError):
-        out[symbol] = FEED_TROUBLE.get(answer.kind, UNAVAILABLE).format(symbol=fmt.esc(symbol))
+        out[symbol] = Rejection(answer.kind, symbol=symbol) if answer.kind in FEED_TROUBLE else UNAVAILABLE
     elif isinstance(answer, Exception):
         out[symbol] = UNAVAILABLE
     else:
@@ -504,7 +511,7 @@ def _failed(out: dict[str, Any], symbol: str, answer: Any) -> bool:
 
 def _admin_command(action: AdminAction) -> Any:
     args, key, by = action.args, action.update_id, action.by
-    usage = rules.Rejection("Usage: " + ADMIN_USAGE[action.name])
+    usage = Rejection("admin_usage", usage=ADMIN_USAGE[action.name])
     match action.name, args:
         case "grant_credits", (amount,) if _ID.fullmatch(amount):
             return rules.GrantCredits(key, by, int(amount))
@@ -514,7 +521,7 @@ def _admin_command(action: AdminAction) -> Any:
             return rules.RevokePremium(key, by)
         case "grant_autosignal", (period,):
             days = rules.parse_days(period.lower())
-            return days if isinstance(days, rules.Rejection) else rules.GrantAutoSignal(key, by, days)
+            return days if isinstance(days, Rejection) else rules.GrantAutoSignal(key, by, days)
         case "ban", ():
             return rules.Ban(key, by)
         case "unban", ():
@@ -589,7 +596,7 @@ class Sessions(pykka.ThreadingActor):
             return self._receive(message)
         except Exception:  # the router must survive anything one message does
             log.exception("Sessions failed on %s", type(message).__name__)
-            return answer(message, Reply("Something went wrong; nothing was charged. Please try again."))
+            return answer(message, FAILED)
 
     def _receive(self, message: Any) -> Any:
         match message:
@@ -618,14 +625,15 @@ class Sessions(pykka.ThreadingActor):
     def _admin(self, cmd: Command) -> None:
         if cmd.user_id not in self.admin_ids:
             log.warning("user %s tried admin command /%s: not allowed", cmd.user_id, cmd.name)
-            answer(cmd, Reply("Not allowed."))
+            answer(cmd, Reply("not_allowed", language=from_telegram(cmd.language), refused=True))
             return
         if not cmd.args or not _ID.fullmatch(cmd.args[0]):
-            answer(cmd, Reply("Usage: " + ADMIN_USAGE[cmd.name]))
+            answer(cmd, Reply("admin_usage", {"usage": ADMIN_USAGE[cmd.name]}, from_telegram(cmd.language),
+                              refused=True))
             return
         target = int(cmd.args[0])
         if cmd.name == "ban" and target in self.admin_ids:
-            answer(cmd, Reply(fmt.ADMIN_NOT_BANNED))
+            answer(cmd, Reply("cannot_ban_admin", language=from_telegram(cmd.language), refused=True))
             return
         action = AdminAction(cmd.update_id, cmd.user_id, target, cmd.name, cmd.args[1:], cmd.reply_to)
         self._route(cmd.user_id, action)  # the admin's own session checks they are not banned
@@ -652,7 +660,7 @@ class Sessions(pykka.ThreadingActor):
             if restart:
                 self._start(user_id, message)
             else:
-                answer(message, Reply(FAILED))
+                answer(message, FAILED)
 
     def _resume(self, user_id: int) -> None:
         for message in self.stopping.pop(user_id, []):
@@ -680,7 +688,7 @@ class Sessions(pykka.ThreadingActor):
         if isinstance(ref, Exception):
             log.error("the session of %s did not start: %r", user_id, ref)
             for message in held:
-                answer(message, Reply(FAILED))
+                answer(message, FAILED)
             return
         self.live[user_id] = _Live(ref, self.services.clock.now_ms())
         for message in held:

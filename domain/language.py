@@ -29,9 +29,9 @@ class Languages:
         if rec.type in ("UserRegistered", "LanguageChanged") and (user := user_of(rec.stream)) is not None:
             self.of[user] = _known(rec.data.get("language"))
 
-    def get(self, chat_id: int) -> str:
-        """A chat's language: its user's, the default for a group or a user the log does not know."""
-        return self.of.get(chat_id, DEFAULT)
+    def get(self, chat_id: int, unknown: str = DEFAULT) -> str:
+        """A chat's language: its user's; `unknown` for a group or a user the log does not know."""
+        return self.of.get(chat_id, unknown)
 
 
 def _known(code: Any) -> str:

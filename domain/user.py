@@ -285,9 +285,9 @@ class SettleRefund:
 
 
 Command = (
-    Register | SetLanguage | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact | MarkBlocked
-    | GrantCredits | SetPremium | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment | RequestRefund
-    | SettleRefund | SetCharts | ServeChart
+    Register | SetLanguage | Touch | IssueSignal | ServeNoSetup | Refund | SetMute | SetFollowups | Contact
+    | MarkBlocked | GrantCredits | SetPremium | RevokePremium | GrantAutoSignal | Ban | Unban | ReceivePayment
+    | RequestRefund | SettleRefund | SetCharts | ServeChart
 )
 
 

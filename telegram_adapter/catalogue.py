@@ -141,5 +141,5 @@ class _Variables(visitor.Visitor):
         super().__init__()
         self.names = names
 
-    def visit_VariableReference(self, node: ast.VariableReference) -> None:  # noqa: N802 (the visitor's naming)
+    def visit_VariableReference(self, node: ast.VariableReference) -> None:
         self.names.add(node.id.name)

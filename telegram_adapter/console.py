@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.clock import Clock
-from actors.messages import Reply
+from domain.language import from_telegram
 from eventstore import EventStore
 from telegram_adapter.commands import parse
 from telegram_adapter.formatting import plain
@@ -59,9 +59,12 @@ class Console:
 
     def __init__(self, sessions: Any, store: EventStore, clock: Clock, out: TextIO,
                  admin_ids: frozenset[int], autosignal: Any = None, names: dict[int, str] | None = None,
-                 charts: SignalCharts | None = None, folder: Path | None = None) -> None:
-        """`charts`: signals and /chart answers as PNGs written to `folder`; without it, text only."""
+                 charts: SignalCharts | None = None, folder: Path | None = None,
+                 languages: dict[int, str] | None = None) -> None:
+        """`charts`: signals and /chart answers as PNGs written to `folder`; without it, text only.
+        `languages`: the language_code each user's (pretend) Telegram app sends; English otherwise."""
         self.sessions, self.store, self.clock = sessions, store, clock
+        self.languages = languages or {}
         self.admin_ids, self.autosignal, self.names, self.charts = admin_ids, autosignal, names, charts
         self.sender = Sender(ConsoleTransport(out, names, folder), store, clock, sessions, rate=1000.0,
                              per_chat_interval=0.0, charts=charts)
@@ -80,14 +83,16 @@ class Console:
     async def say(self, user_id: int, text: str) -> None:
         update_id = self.clock.now_ms() * 1000 + next(self._counter) % 1000
         username = (self.names or {}).get(user_id, "console")
-        if local := CONSOLE_PAYMENTS.local_reply(parse(text)[0]):  # /paysupport, /terms; no Stars here
+        telegram_language = self.languages.get(user_id, "en")
+        language = self.sender.language_of(user_id, from_telegram(telegram_language))
+        if local := CONSOLE_PAYMENTS.local_reply(parse(text)[0], language):  # /paysupport, /terms; no Stars here
             self.sender.reply(user_id, local)
             await self.settled()
             return
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
-                                                 self.autosignal, username, "en"))
+                                                 self.autosignal, username, telegram_language))
         if shown := reply_text(answer):
-            chart = answer.chart if isinstance(answer, Reply) and self.charts is not None else None
+            chart = answer.chart if self.charts is not None else None
             png = await self.charts.draw(chart) if chart else None
             self.sender.reply(user_id, shown, photo=png)
         await self.settled()

@@ -10,7 +10,7 @@ from actors.messages import Decision, Reply
 from domain.language import LANGUAGES
 from domain.ledger import entries as ledger_entries
 from telegram_adapter.catalogue import Raw, date, esc, fixed, moment, text
-from telegram_adapter.signal_text import no_setup_text, scan_text
+from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text
 
 WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market time
 OUTCOMES = ("open", "tp1", "tp2", "stop", "tp1_then_stop", "expired")
@@ -89,6 +89,10 @@ def refund_requested(payload: Mapping[str, Any], lang: str) -> str:
 
 def no_setup(payload: Mapping[str, Any], lang: str) -> str:
     return no_setup_text(dict(payload["read"]), lang)
+
+
+def caption(payload: Mapping[str, Any], lang: str) -> str:
+    return chart_caption(dict(payload["read"]), lang)
 
 
 def scan_nothing(payload: Mapping[str, Any], lang: str) -> str:
@@ -182,10 +186,13 @@ def audit(payload: Mapping[str, Any], lang: str) -> str:
         if entry is None:
             rows.append(f"{moment(record.recorded_at, lang)} {esc(record.type)}")
             continue
-        subject = entry.signal_id or entry.charge_id
-        parts = [moment(entry.at, lang), f"{entry.amount:+d}",
-                 *(esc(v) for v in (entry.reason, subject) if v), f"= {entry.balance}"]
-        rows.append(" ".join(parts))
+        if entry.kind == "grant":
+            words = [f"+{entry.amount}", entry.reason, entry.signal_id or entry.charge_id]
+        elif entry.kind == "revoke":
+            words = [f"-{-entry.amount}", entry.reason, entry.charge_id]
+        else:
+            words = [f"-{-entry.amount}", entry.signal_id, entry.reason]
+        rows.append(" ".join([moment(entry.at, lang), *(esc(w) for w in words if w), f"= {entry.balance}"]))
     body = "\n".join(rows) if rows else text(lang, "audit-empty")
     return f"{text(lang, 'audit-title', user=str(payload['user']))}\n{body}"
 
@@ -220,5 +227,5 @@ COMPOSITES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
     "help": help_text, "welcome": welcome, "balance": balance, "admin_done": admin_done,
     "language_now": language_now, "refund_requested": refund_requested, "no_setup": no_setup,
     "scan_nothing": scan_nothing, "history": history, "winrate": winrate, "audit": audit, "status": status,
-    "tick": tick,
+    "tick": tick, "chart_caption": caption,
 }

@@ -30,19 +30,19 @@ from aiogram.types import Message, Update
 
 from actors.messages import AutoSignalCommand, ChartData, Command, Reply
 from actors.user_session import ADMIN_COMMANDS, SERVED
+from domain.language import from_telegram
+from telegram_adapter.catalogue import text
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
-from telegram_adapter.formatting import esc
 from telegram_adapter.loop_filter import OnLoop
-from telegram_adapter.payment_texts import CHOOSE, NOT_AVAILABLE
+from telegram_adapter.render import render
 from telegram_adapter.send_errors import describe
 
 log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 120.0
 SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
-LATE = "That took too long; please try again. Nothing was charged unless a signal arrives."
 KNOWN = SERVED | ADMIN_COMMANDS | AUTOSIGNAL_ADMIN  # command labels in metrics; anything else is "other"
-OnCommand = Callable[[str, str], None]  # (command name, result: signal, answered, silent, late)
+OnCommand = Callable[[str, str], None]  # (command name, result: served, silent, or the rejection code)
 Draw = Callable[[ChartData], Awaitable[bytes | None]]  # a /chart answer's PNG, or None (sent as text)
 GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 WRITTEN = frozenset({  # what a person writes or sends; every other content type is a service message
@@ -83,15 +83,15 @@ def route(
     language: str | None = None,
     group_message_id: int | None = None,
 ) -> Future:
-    """Send one update's command to its actor; the returned future gets the Reply (or text)."""
+    """Send one update's command to its actor; the returned future gets the Reply."""
     name, args = parse(text)
     reply: Future = Future()
     if name in AUTOSIGNAL_ADMIN:
         if user_id not in admin_ids:
             log.warning("user %s tried /%s: not allowed", user_id, name)
-            reply.set_result(Reply("Not allowed."))
+            reply.set_result(Reply("not_allowed", language=from_telegram(language), refused=True))
         elif autosignal is None:
-            reply.set_result(Reply("Autosignals are not running."))
+            reply.set_result(Reply("autosignals_not_running", language=from_telegram(language), refused=True))
         else:
             autosignal.tell(AutoSignalCommand(update_id, user_id, name, args, reply))
         return reply
@@ -100,11 +100,9 @@ def route(
     return reply
 
 
-def reply_text(answer: Any) -> str | None:
-    """The text to send for a Reply, or for a plain string answer (the AutoSignal actor's)."""
-    if isinstance(answer, Reply):
-        return NOT_AVAILABLE if answer.offer else answer.text  # an adapter that cannot show an invoice
-    return esc(answer) if answer else None
+def reply_text(answer: Reply) -> str | None:
+    """The worded reply (None: nothing to send); an offer of packs, for an adapter that cannot show invoices."""
+    return text(answer.language, "payments-unavailable") if answer.offer else render(answer)
 
 
 class SeenUpdates:
@@ -155,11 +153,12 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         name, _ = parse(message.text)
         origin = Origin(message.chat.id, user.id, message.message_id if group else None,
                         admin=name in ADMIN_COMMANDS or name in AUTOSIGNAL_ADMIN)
-        if payments is not None and (local := payments.local_reply(name)):
+        language = sender.language_of(user.id, from_telegram(user.language_code))
+        if payments is not None and (local := payments.local_reply(name, language)):
             chat_id, reply_to = origin.target(None)
             sender.reply(chat_id, local, reply_to)
             if on_command is not None:
-                on_command(name, "answered")
+                on_command(name, "served")
             return
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id)
@@ -186,9 +185,10 @@ class _Offer:
     bot: Bot
     payments: Any
 
-    async def send(self, chat_id: int) -> None:
+    async def send(self, chat_id: int, lang: str) -> None:
         try:
-            await self.bot.send_message(chat_id, CHOOSE, parse_mode="HTML", reply_markup=self.payments.keyboard())
+            await self.bot.send_message(chat_id, text(lang, "buy-choose"), parse_mode="HTML",
+                                        reply_markup=self.payments.keyboard(lang))
         except Exception as exc:
             log.warning("the /buy packs could not be sent to %s: %s", chat_id, describe(exc))
 
@@ -198,24 +198,22 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
-        answer = Reply(LATE)
-    text = reply_text(answer)
-    offered = offer is not None and isinstance(answer, Reply) and answer.offer
+        answer = Reply("late", language=sender.language_of(origin.user_id), refused=True)
+    offered = offer is not None and answer.offer
+    worded = None if offered else reply_text(answer)
     if on_command is not None:
-        on_command(name, "answered" if offered else _result(answer, text))
+        on_command(name, _result(answer, offered or worded is not None))
     if offered:
-        await offer.send(origin.target(answer)[0])
+        await offer.send(origin.target(answer)[0], answer.language)
         return
-    if text:
+    if worded:
         chat_id, reply_to = origin.target(answer)
-        chart = answer.chart if isinstance(answer, Reply) and draw is not None else None
-        sender.reply(chat_id, text, reply_to, photo=await draw(chart) if chart is not None else None)
+        chart = answer.chart if draw is not None else None
+        sender.reply(chat_id, worded, reply_to, photo=await draw(chart) if chart is not None else None)
 
 
-def _result(answer: Any, text: str | None) -> str:
-    """The bounded `result` label of a command's answer."""
-    if isinstance(answer, Reply) and answer.signal_id:
-        return "signal"
-    if text == LATE:
-        return "late"
-    return "answered" if text else "silent"
+def _result(answer: Reply, said: bool) -> str:
+    """The bounded `result` label of a command's answer: the rejection code, served, or silent (a repeat)."""
+    if answer.refused and answer.kind is not None:
+        return answer.kind
+    return "served" if said or answer.signal_id else "silent"

@@ -28,6 +28,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,17 +38,20 @@ from actors.clock import Clock
 from actors.messages import RefundOwed, UserBlocked
 from analysis.candles import INTERVAL_MS
 from domain.events import DeliveryAttempted, DeliveryFailed, DeliveryRedirected, Event, SignalDelivered
+from domain.language import DEFAULT
 from domain.outbox import MANUAL, Delivery, Outbox
 from domain.refunds import OwedRefund, Refunds
 from eventstore import ConcurrencyError, EventStore, NewEvent
 from telegram_adapter import send_errors
 from telegram_adapter.follow import catch_up, on_loop
-from telegram_adapter.formatting import CAPTION_LIMIT, caption_length, signal_text, split_text
+from telegram_adapter.formatting import CAPTION_LIMIT, caption_length, split_text
 from telegram_adapter.signal_charts import SignalCharts
+from telegram_adapter.signal_text import signal_text
 
 log = logging.getLogger(__name__)
 
 REPLY = MANUAL  # replies and manual signals share the first lane; autosignals come after
+WORDED_KEPT = 512  # (signal, language) texts kept: a broadcast is worded once per language, not per recipient
 OUTBOX_STREAM = "outbox"
 
 
@@ -197,6 +201,8 @@ class Sender:
         self._subscription: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task | None = None
+        self._worded: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.wordings = 0  # signal texts worded (a broadcast to many users in two languages: two)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -222,6 +228,10 @@ class Sender:
             await asyncio.wait(self._tasks, timeout=grace)
         for task in list(self._tasks):
             task.cancel()
+
+    def language_of(self, chat_id: int, unknown: str = DEFAULT) -> str:
+        """The language the log records for a user (`unknown` when it records none); on the Sender's loop."""
+        return self.outbox.languages.get(chat_id, unknown)
 
     def idle(self) -> bool:
         """Nothing queued and nothing being sent."""
@@ -346,7 +356,7 @@ class Sender:
             if settled:
                 return None
             await self.writer.write(DeliveryAttempted(delivery.signal_id, delivery.chat_id))
-        text = item.text if delivery is None else signal_text(delivery.signal)
+        text = item.text if delivery is None else self._wording(delivery)
         reply_to = item.reply_to if delivery is None else delivery.reply_to
         png = item.photo if delivery is None else await self._chart(delivery)
         try:
@@ -361,6 +371,17 @@ class Sender:
             await self.writer.write(SignalDelivered(delivery.signal_id, delivery.chat_id, message_id))
             self._queued.discard(delivery.key)
         return None
+
+    def _wording(self, delivery: Delivery) -> str:
+        """The delivery's text in its recipient's language, worded once per signal and language."""
+        key = (delivery.signal_id, self.outbox.language(delivery))
+        worded = self._worded.get(key)
+        if worded is None:
+            worded = self._worded[key] = signal_text(delivery.signal, key[1])
+            self.wordings += 1
+            if len(self._worded) > WORDED_KEPT:
+                self._worded.popitem(last=False)
+        return worded
 
     async def _transmit(self, chat_id: int, pieces: list[str], reply_to: int | None) -> int:
         """Send the pieces of one message in order; returns the first piece's message_id."""

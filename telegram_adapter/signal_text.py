@@ -53,8 +53,8 @@ def _setup_lines(signal: dict[str, Any], lang: str) -> list[str]:
                           r=_r(signal.get("rr2"), lang)))
     if isinstance(signal.get("confidence"), int | float):
         lines.append(text(lang, "signal-confidence", confidence=signal["confidence"]))
-    if record := record_line(signal.get("record"), lang):
-        lines.append(record)
+    lines += [line for line in (record_line(signal.get("record"), lang), live_line(signal.get("live_record"), lang))
+              if line]
     reasons = signal.get("reasons") or []
     if reasons:
         lines.append(text(lang, "signal-why"))
@@ -75,6 +75,18 @@ def record_line(record: Any, lang: str) -> str:
         return text(lang, "signal-record", pct=fixed(float(record["tp1_first_pct"]), 0, lang),
                     r=fixed(float(record["avg_r"]), 2, lang, signed=True), n=int(record["n"]),
                     period=str(record.get("period", "")))
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
+def live_line(live: Any, lang: str) -> str:
+    """How closed live signals like this one (same interval and setup kind) did; empty before there are enough."""
+    if not isinstance(live, dict):
+        return ""
+    try:
+        what = " ".join(x for x in (str(live.get("interval") or ""), str(live.get("setup_kind") or "")) if x)
+        return text(lang, "signal-live", pct=fixed(float(live["tp1_first_pct"]), 0, lang),
+                    r=fixed(float(live["avg_r"]), 2, lang, signed=True), n=int(live["n"]), what=what)
     except (KeyError, TypeError, ValueError):
         return ""
 
@@ -104,6 +116,21 @@ def followup_text(line: dict[str, Any], lang: str) -> str:
                 bars=bars if isinstance(bars, int) and not isinstance(bars, bool) else 0)
     subject = f"{line.get('symbol')} {line.get('interval')} {line.get('side')}"
     return text(lang, "followup", subject=subject, when=issued, what=Raw(what))
+
+
+def chart_caption(read: dict[str, Any], lang: str) -> str:
+    """The caption of a /chart: the pair, the bias and structure it shows, and where trade levels are sold."""
+    symbol, interval = str(read.get("symbol")), str(read.get("interval"))
+    lines = ["📈 " + text(lang, "subject", symbol=symbol, interval=interval, side=Raw(text(lang, "chart-title")))]
+    if read.get("bias"):
+        lines.append(text(lang, "no-setup-bias", bias=str(read["bias"])))
+    smc = read.get("smc") if isinstance(read.get("smc"), dict) else {}
+    if summary := smc_summary(smc, decimals(read if "precision" in read else smc), lang):
+        lines.append(text(lang, "smc", summary=Raw(summary)))
+    lines.append(text(lang, "signal-candle", when=moment(_ms(read.get("open_time")), lang)))
+    lines.append(text(lang, "chart-levels", symbol=symbol, interval=interval))
+    lines.append(text(lang, "footer"))
+    return "\n".join(lines)
 
 
 def no_setup_text(read: dict[str, Any], lang: str) -> str:

@@ -16,7 +16,8 @@ from analysis.strategy import analyze
 from domain import user as rules
 from domain.events import decode
 from eventstore import NewEvent
-from telegram_adapter import formatting as fmt
+from telegram_adapter import catalogue
+from telegram_adapter.catalogue import esc
 from tests.conftest import klines_dir
 from tests.fakes.market import load_market
 from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
@@ -71,7 +72,7 @@ def test_with_the_real_analyzer_pool_the_charge_follows_the_strategy(tmp_path, m
             if "side" in expected:
                 assert reply.signal_id and stack.store.read_stream("user-16")[-1].data["signal"] == expected
             else:
-                assert fmt.esc(expected["reason"]) in reply.text and "no setup" in reply.text
+                assert esc(expected["reason"]) in reply.text and "no setup" in reply.text
         signals = sum("side" in analyze(c[-CANDLES_WANTED:]).to_dict() for c in market.values())
         assert charges(stack, 16) == [20] * signals
     finally:
@@ -194,11 +195,11 @@ def test_no_admin_can_be_banned_and_a_banned_admin_runs_no_admin_command(tmp_pat
         history = [("UserRegistered", {"chat_id": other}), ("UserBanned", {"by": 5})]
         stack.store.append(f"user-{other}", 0, [NewEvent(t, data, {"schema": 1}) for t, data in history])
         stack.send(42, "/start")
-        assert stack.send(ADMIN, f"/ban {ADMIN}").text == fmt.ADMIN_NOT_BANNED
-        assert stack.send(ADMIN, f"/ban {other}").text == fmt.ADMIN_NOT_BANNED
+        assert stack.send(ADMIN, f"/ban {ADMIN}").text == catalogue.text("en", "cannot-ban-admin")
+        assert stack.send(ADMIN, f"/ban {other}").text == catalogue.text("en", "cannot-ban-admin")
         assert stack.types(ADMIN) == []
         for text in ("/grant_credits 42 500", "/ban 42", f"/unban {other}", "/audit 42"):
-            assert stack.send(other, text).text == fmt.SUSPENDED
+            assert stack.send(other, text).text == catalogue.text("en", "suspended")
         assert balance(stack, 42) == 100 and stack.types(42) == ["UserRegistered", "CreditsGranted"]
         assert stack.send(ADMIN, f"/unban {other}").text.startswith(f"Done: /unban {other}.")
         assert "Balance: 150 credits" in stack.send(other, "/grant_credits 42 50").text

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from analysis.candles import Candles
-from telegram_adapter.formatting import decimals, price, when
+from telegram_adapter.catalogue import moment, price
+from telegram_adapter.signal_text import decimals
 
 BARS = 120
 LEVELS = (("entry", "ENTRY", "entry"), ("stop", "SL", "stop"), ("tp1", "TP1", "target"), ("tp2", "TP2", "target"))
@@ -71,7 +72,7 @@ def window(candles: Candles, open_time: int, bars: int = BARS) -> Candles:
     times = np.asarray(candles.open_time, dtype=np.int64)
     end = int(np.searchsorted(times, open_time, side="right"))
     if end == 0 or times[end - 1] != open_time:
-        raise ValueError(f"{candles.symbol} {candles.interval}: no candle opened at {when(open_time)}")
+        raise ValueError(f"{candles.symbol} {candles.interval}: no candle opened at {moment(open_time, 'en')}")
     return candles[max(0, end - bars):end]
 
 
@@ -83,7 +84,7 @@ def chart_spec(signal: Mapping[str, Any], candles: Candles, theme: str = "dark",
     shown = window(candles, int(signal["open_time"]), bars)
     smc = signal.get("smc") or {}
     digits = decimals(signal if "precision" in signal or "entry" in signal else smc)
-    levels = tuple(Level(label, float(signal[key]), role, f"{label} {price(signal[key], digits)}")
+    levels = tuple(Level(label, float(signal[key]), role, f"{label} {price(signal[key], digits, 'en')}")
                    for key, label, role in LEVELS if signal.get(key) is not None)
     side = signal.get("side")
     badge = f"{side} · {signal['confidence']}%" if side and signal.get("confidence") is not None else side
@@ -91,11 +92,11 @@ def chart_spec(signal: Mapping[str, Any], candles: Candles, theme: str = "dark",
                       _index(shown, zone["open_time"]))
                   for key, label in ZONES if isinstance(zone := smc.get(key), dict))
     brk = smc.get("last_break")
-    mark = None if not isinstance(brk, dict) else Mark(f"{brk['type']} {price(brk['level'], digits)}",
+    mark = None if not isinstance(brk, dict) else Mark(f"{brk['type']} {price(brk['level'], digits, 'en')}",
                                                          float(brk["level"]), _index(shown, brk["open_time"]))
     return ChartSpec(candles=shown, theme=theme, title=f"{signal['symbol']} · {signal['interval']}",
                      badge=badge, bullish=None if not side else side == "LONG",
-                     footer=f"{when(int(signal['open_time']))} · not financial advice", decimals=digits,
+                     footer=f"{moment(int(signal['open_time']), 'en')} · not financial advice", decimals=digits,
                      levels=levels, boxes=boxes, mark=mark)
 
 

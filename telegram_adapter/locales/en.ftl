@@ -13,6 +13,8 @@ help =
     /winrate [7d|30d|90d|all] – how the signals did: hit rates, average R after fees
     /autosignal on|off – mute or unmute pushed signals
     /followups on|off – messages when your signals hit a target, the stop or expire
+    /chart SYMBOL [TF] – a chart of the current analysis, no trade levels (free)
+    /charts on|off – signals as a chart with the text, or as text only
     /language en|id – the bot's language (English, Bahasa Indonesia)
     /buy – credits or premium with Telegram Stars · /paysupport – help with a payment · /terms
     You are charged only when a signal is delivered.
@@ -78,9 +80,10 @@ autosignals-not-included = not included
 
 usage-analyze = Usage: /analyze SYMBOL, e.g. /analyze BTC
 usage-futures = Usage: /futures SYMBOL [TF], TF one of { $intervals }
+usage-chart = Usage: /chart SYMBOL [TF], TF one of { $intervals }
 usage-signals = Usage: /signals (no arguments)
 bad-symbol = A symbol is 2-20 letters or digits, e.g. BTC or ETHUSDT.
-bad-timeframe = /futures does not serve the timeframe { $given }. Timeframes are case-sensitive as on Binance (1m is a minute, 1M a month); choose one of { $served }.
+bad-timeframe = /{ $command } does not serve the timeframe { $given }. Timeframes are case-sensitive as on Binance (1m is a minute, 1M a month); choose one of { $served }.
 rate-limited = At most { $limit } signal requests a minute; retry in { $seconds } s.
 insufficient-credits = /{ $command } costs { $cost } credits and your balance is { $balance }. Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost (/buy credits or premium).
 market-unavailable = Market data is not available right now. Nothing was charged.
@@ -103,11 +106,14 @@ signal-tp1 = TP1: <code>{ $price }</code> ({ $r }R)
 signal-tp2 = TP2: <code>{ $price }</code> ({ $r }R)
 signal-confidence = Confidence: { $confidence }% (chance of TP1 before the stop, calibrated on history)
 signal-record = Setups like this: { $pct }% reached TP1 first, { $r }R after fees on average (n = { $n }, backtest { $period })
+signal-live = Live: { $pct }% reached TP1 first, { $r }R after fees on average (n = { $n } closed { $what } signals)
 signal-why = <b>Why</b>
 signal-candle = Candle: { $when }
 signal-since = Setup active since { $time } UTC
 signal-since-day = Setup active since { $time } UTC on { $date }
 footer = <i>Not financial advice: trade at your own risk.</i>
+chart-title = chart of the current analysis
+chart-levels = Entry, stop and targets: /futures { $symbol } { $interval }
 no-setup-title = no setup
 no-setup-why = Why: { $reason }
 no-setup-bias = Bias: { $bias }
@@ -180,6 +186,12 @@ autosignal-usage = Usage: /autosignal on|off
 autosignal-muted = Autosignals muted. /autosignal on to resume.
 autosignal-on = Autosignals are on.
 autosignal-not-included = Autosignals unmuted, but your plan does not include them (lifetime or an admin grant).
+charts-usage = Usage: /charts on|off
+charts-on = Charts are on: each signal comes as a chart with the text.
+charts-off = Charts are off: signals come as text. /charts on to get them again.
+language-usage = Usage: /language en|id
+bad-side = The side is LONG or SHORT, not { $side }.
+not-a-paid-signal = { $signal } is not a paid signal of user { $user }.
 followups-usage = Usage: /followups on|off
 followups-on = Follow-ups are on: a line when a delivered signal hits TP1, TP2, the stop or expires.
 followups-off = Follow-ups are off. /followups on to get them again.

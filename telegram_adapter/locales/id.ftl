@@ -14,6 +14,8 @@ help =
     /winrate [7d|30d|90d|all] – performa sinyal: hit rate, rata-rata R setelah fee
     /autosignal on|off – bisukan atau aktifkan lagi sinyal otomatis
     /followups on|off – pesan saat sinyalmu kena target, stop, atau kedaluwarsa
+    /chart SYMBOL [TF] – chart analisis terkini, tanpa level trading (gratis)
+    /charts on|off – sinyal sebagai chart beserta teksnya, atau teks saja
     /language en|id – bahasa bot (English, Bahasa Indonesia)
     /buy – kredit atau premium dengan Telegram Stars · /paysupport – bantuan pembayaran · /terms
     Kredit hanya dipotong kalau sinyal terkirim.
@@ -76,9 +78,10 @@ autosignals-not-included = tidak termasuk
 
 usage-analyze = Cara pakai: /analyze SYMBOL, mis. /analyze BTC
 usage-futures = Cara pakai: /futures SYMBOL [TF], TF salah satu dari { $intervals }
+usage-chart = Cara pakai: /chart SYMBOL [TF], TF salah satu dari { $intervals }
 usage-signals = Cara pakai: /signals (tanpa argumen)
 bad-symbol = Simbol terdiri dari 2-20 huruf atau angka, mis. BTC atau ETHUSDT.
-bad-timeframe = /futures tidak melayani timeframe { $given }. Timeframe membedakan huruf besar dan kecil seperti di Binance (1m itu menit, 1M itu bulan); pilih salah satu dari { $served }.
+bad-timeframe = /{ $command } tidak melayani timeframe { $given }. Timeframe membedakan huruf besar dan kecil seperti di Binance (1m itu menit, 1M itu bulan); pilih salah satu dari { $served }.
 rate-limited = Maksimal { $limit } permintaan sinyal per menit; coba lagi dalam { $seconds } detik.
 insufficient-credits = /{ $command } butuh { $cost } kredit, sedangkan saldomu { $balance }. Kredit gratis diisi ulang sampai 100 setiap 7 hari; paket premium tanpa biaya per sinyal (/buy kredit atau premium).
 market-unavailable = Data market sedang tidak tersedia. Tidak ada kredit yang dipotong.
@@ -101,11 +104,14 @@ signal-tp1 = TP1: <code>{ $price }</code> ({ $r }R)
 signal-tp2 = TP2: <code>{ $price }</code> ({ $r }R)
 signal-confidence = Confidence: { $confidence }% (peluang TP1 tercapai sebelum stop, dikalibrasi dari data historis)
 signal-record = Setup serupa: { $pct }% mencapai TP1 lebih dulu, rata-rata { $r }R setelah fee (n = { $n }, backtest { $period })
+signal-live = Live: { $pct }% mencapai TP1 lebih dulu, rata-rata { $r }R setelah fee (n = { $n } sinyal { $what } yang sudah ditutup)
 signal-why = <b>Alasan</b>
 signal-candle = Candle: { $when }
 signal-since = Setup aktif sejak { $time } UTC
 signal-since-day = Setup aktif sejak { $time } UTC tanggal { $date }
 footer = <i>Bukan saran keuangan: risiko trading ditanggung sendiri.</i>
+chart-title = chart analisis terkini
+chart-levels = Entry, stop loss, dan target: /futures { $symbol } { $interval }
 no-setup-title = tidak ada setup
 no-setup-why = Alasan: { $reason }
 no-setup-bias = Bias: { $bias }
@@ -175,6 +181,12 @@ autosignal-usage = Cara pakai: /autosignal on|off
 autosignal-muted = Autosignal dibisukan. Kirim /autosignal on untuk mengaktifkannya lagi.
 autosignal-on = Autosignal aktif.
 autosignal-not-included = Autosignal tidak lagi dibisukan, tapi paketmu belum termasuk autosignal (lifetime atau pemberian admin).
+charts-usage = Cara pakai: /charts on|off
+charts-on = Chart aktif: setiap sinyal dikirim sebagai chart beserta teksnya.
+charts-off = Chart nonaktif: sinyal dikirim sebagai teks. Kirim /charts on untuk mendapatkannya lagi.
+language-usage = Cara pakai: /language en|id
+bad-side = Sisi harus LONG atau SHORT, bukan { $side }.
+not-a-paid-signal = { $signal } bukan sinyal berbayar milik pengguna { $user }.
 followups-usage = Cara pakai: /followups on|off
 followups-on = Follow-up aktif: satu baris saat sinyal yang terkirim kena TP1, TP2, stop, atau kedaluwarsa.
 followups-off = Follow-up nonaktif. Kirim /followups on untuk mendapatkannya lagi.

@@ -17,10 +17,26 @@ from domain.events import upcast
 from domain.outcomes import Rules
 from eventstore import EventStore
 from telegram_adapter.commands import parse
+from telegram_adapter.render import render
 from tests.fakes.market import CandleFeed, RuleAnalyzer
 
 T0 = 1_732_000_000_000
 ADMIN = 1
+
+
+@dataclass(frozen=True)
+class Worded:
+    """A session's Reply with the text the adapter makes of it (`text`; None: nothing is sent)."""
+
+    reply: Reply
+    text: str | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reply, name)
+
+
+def worded(reply: Reply) -> Worded:
+    return Worded(reply, render(reply))
 
 
 @dataclass
@@ -32,16 +48,19 @@ class Stack:
     feed: Any = None
     outcomes: Any = None  # the OutcomeTracker, when started
 
-    def send_async(self, user: int, text: str, update_id: int | None = None) -> Future:
+    def send_async(self, user: int, text: str, update_id: int | None = None, language: str = "en") -> Future:
+        """The Reply worded, as a future; `language` is the user's Telegram language_code."""
         name, args = parse(text)
         reply: Future = Future()
+        said: Future = Future()
+        reply.add_done_callback(lambda done: said.set_result(worded(done.result())))
         key = self.last_update_id + 1 if update_id is None else update_id
         self.last_update_id = max(self.last_update_id, key)
-        self.sessions.tell(Command(key, user, user, name, args, f"user{user}", "en", reply))
-        return reply
+        self.sessions.tell(Command(key, user, user, name, args, f"user{user}", language, reply))
+        return said
 
-    def send(self, user: int, text: str, update_id: int | None = None) -> Reply:
-        return self.send_async(user, text, update_id).result(timeout=20)
+    def send(self, user: int, text: str, update_id: int | None = None, language: str = "en") -> Worded:
+        return self.send_async(user, text, update_id, language).result(timeout=20)
 
     def info(self, user: int) -> SessionInfo:
         reply: Future = Future()
