@@ -13,6 +13,7 @@ Every text parameter is HTML-escaped before it reaches a message, so a symbol or
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
@@ -81,15 +82,14 @@ def price(value: Any, digits: int, language: str) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return html.escape(str(value))
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    return format_decimal(number, format=pattern, locale=language)
+    return fixed(number, digits, language)
 
 
 def fixed(value: float, digits: int, language: str, signed: bool = False) -> str:
     """A figure with `digits` decimals (an R multiple, a percentage), `+` first when `signed`."""
     body = "#,##0" + ("." + "0" * digits if digits > 0 else "")
     pattern = f"+{body};-{body}" if signed else body
-    return format_decimal(value, format=pattern, locale=language)
+    return format_decimal(Decimal(value), format=pattern, locale=language)  # the float's exact value, rounded
 
 
 def moment(ms: int | None, language: str) -> str:

@@ -10,12 +10,13 @@ import pykka
 import pytest
 
 from actors.autosignal import AutoSignal
-from actors.messages import AnalysisFailed, AutoSignalCommand, BeginShutdown
+from actors.messages import AnalysisFailed, AutoSignalCommand, BeginShutdown, Decision
 from analysis.candles import load_csv
 from domain.autosignal import Policy
 from domain.events import upcast
 from eventstore import EventStore, NewEvent
-from telegram_adapter.formatting import SUSPENDED
+from telegram_adapter import catalogue
+from telegram_adapter.render import decision, render
 from tests.autosignal_support import (
     Close,
     Decisions,
@@ -77,15 +78,16 @@ class Harness:
         self.feed.tell(Close(symbol, index, fresh))
 
     def decide(self, symbol: str, index: int) -> str:
+        """What became of the candle, as the English catalogue words it (an admin's /signal_tick line)."""
         self.close(symbol, index)
         (got_symbol, open_time, outcome) = self.decisions.take()[0]
         assert (got_symbol, open_time) == (symbol, int(self.series[symbol].open_time[index]))
-        return outcome
+        return decision(outcome, "en")
 
     def command(self, name: str, *args: str, user: int = ADMIN, update_id: int = 1) -> str:
         reply: Future = Future()
         self.actor.tell(AutoSignalCommand(update_id, user, name, tuple(args), reply_to=reply))
-        return reply.result(timeout=10)
+        return render(reply.result(timeout=10))
 
     def stream(self) -> list[tuple[str, dict]]:
         """The `autosignal` stream after its founding event (the recorded AUTOSIGNAL_ENABLED)."""
@@ -203,7 +205,7 @@ def test_an_off_during_a_scan_wins(harness):
     assert entered.wait(10)  # the scan is now held inside the analyzer
     assert h.command("/signal_off") == "Autosignals are off."
     gate.set()
-    assert h.decisions.take()[0][2] == "autosignals are off"
+    assert h.decisions.take()[0][2] == Decision("disabled")
     assert [t for t, _ in h.stream()] == ["AutoSignalDisabled"]
 
     h.restart()  # the flag is rebuilt from the log, not from AUTOSIGNAL_ENABLED
@@ -220,7 +222,7 @@ def test_no_autosignal_is_issued_once_shutdown_has_begun(harness):
     assert entered.wait(10)  # a scan is in flight as the shutdown begins
     assert h.actor.ask(BeginShutdown(), timeout=10) is True
     gate.set()
-    assert h.decisions.take()[0][2] == "not issued: shutting down"
+    assert h.decisions.take()[0][2] == Decision("shutting_down")
     assert h.stream() == []
     h.restart()  # the next process issues again
     assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
@@ -230,7 +232,7 @@ def test_a_banned_admin_runs_no_autosignal_command(harness):
     h = harness()
     grant(h.store, ADMIN, "UserBanned", {"by": 5})  # banned before becoming an admin (ADMIN_IDS changed)
     h.restart()
-    assert h.command("/signal_off") == SUSPENDED and h.command("/signal_status", update_id=2) == SUSPENDED
+    assert h.command("/signal_off") == catalogue.text("en", "suspended") and h.command("/signal_status", update_id=2) == catalogue.text("en", "suspended")
     assert h.stream() == []
 
 
@@ -251,7 +253,7 @@ def test_the_setting_founds_a_fresh_log_and_later_only_admin_commands_change_it(
 def test_feed_and_analysis_failures_change_nothing_and_the_actor_goes_on(harness):
     script = {"f": lambda c: AnalysisFailed("bad candles")}
     h = harness(script=lambda c: script["f"](c))
-    assert "analysis failed: bad candles" in h.decide("BTCUSDT", HISTORY)
+    assert h.decide("BTCUSDT", HISTORY) == "failed: the analysis failed (bad candles)"
     script["f"] = signal_at("SHORT")
     assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
 
@@ -268,7 +270,7 @@ def test_admin_commands(harness, series):
 
     assert h.command("/cooldown_clear", "btc", "sideways", update_id=3).startswith("Usage")
     assert h.command("/cooldown_clear", update_id=4).startswith("Usage")
-    assert h.command("/cooldown_clear", "eth", update_id=5) == "no active cooldown for ETHUSDT"
+    assert h.command("/cooldown_clear", "eth", update_id=5) == "No active cooldown for ETHUSDT."
     assert h.command("/cooldown_clear", "btc", "long", update_id=6) == "Cooldown cleared: BTCUSDT LONG."
     assert h.command("/cooldown_clear", "btc", "long", update_id=6) == "Cooldown cleared: BTCUSDT LONG."
     assert [t for t, _ in h.stream()][-1] == "CooldownCleared"
@@ -278,7 +280,7 @@ def test_admin_commands(harness, series):
     lines = tick.splitlines()[1:]
     assert lines[0].startswith("BTCUSDT: already decided")  # its last candle issued already
     assert lines[1].startswith("ETHUSDT: issued")
-    assert lines[2].startswith("DOGEUSDT: feed: unknown symbol")
+    assert lines[2].startswith("DOGEUSDT: failed: the feed said unknown symbol")
     assert h.command("/signal_off", update_id=8) == "Autosignals are off."
     assert h.command("/signal_off", update_id=9) == "Autosignals were already off."
     assert h.command("/nonsense", update_id=10).startswith("Autosignal commands")
@@ -297,7 +299,7 @@ def test_a_second_writer_is_refused_and_the_actor_reloads_from_the_log(harness):
 def test_a_malformed_analysis_fails_its_candle_not_the_actor(harness):
     script = {"f": lambda c: FakeSignalWithout()}
     h = harness(script=lambda c: script["f"](c))
-    assert h.decide("BTCUSDT", HISTORY).startswith("error")
+    assert h.decide("BTCUSDT", HISTORY).startswith("failed: TypeError")
     script["f"] = signal_at("LONG")
     assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
 
@@ -314,7 +316,7 @@ def test_a_scan_nobody_answers_times_out_and_later_candles_go_on(harness):
     gate = threading.Event()
     h = harness(gate=gate, scan_timeout_s=0.2)
     h.close("BTCUSDT", HISTORY)  # held in the analyzer past the timeout
-    assert h.decisions.take(timeout=5)[0][2] == "no answer within 0.2 s"
+    assert decision(h.decisions.take(timeout=5)[0][2], "en") == "failed: no answer within 0.2 s"
     gate.set()  # the late answer finds no scan waiting for it
     assert h.decide("BTCUSDT", HISTORY + 1).startswith("issued")
     assert [t for t, _ in h.stream()] == ["AutoSignalIssued", "CooldownStarted"]

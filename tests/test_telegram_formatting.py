@@ -7,8 +7,13 @@ from hypothesis import strategies as st
 
 from analysis.candles import load_csv
 from analysis.strategy import analyze
-from domain.user import DAY_MS, UserState
+from actors.messages import Reply
+from domain.user import DAY_MS, UserState, account
 from telegram_adapter import formatting as fmt
+from telegram_adapter import catalogue
+from telegram_adapter.catalogue import esc
+from telegram_adapter.render import render
+from telegram_adapter.signal_text import no_setup_text, scan_text, signal_text
 from telegram_adapter.commands import addressed_to, parse
 from tests.fakes.bot_api import html_error
 from tests.fakes.telegram_stack import SIGNAL
@@ -17,39 +22,39 @@ hostile = st.text(max_size=80)
 
 
 def test_signal_text_shows_every_part_at_the_symbol_precision():
-    text = fmt.signal_text(SIGNAL)
+    text = signal_text(SIGNAL, "en")
     for part in ["<b>ETHUSDT</b> 15m", "<b>LONG</b>", "Entry (market): <code>3,567.12</code>",
                  "Stop: <code>3,540.50</code>", "TP1: <code>3,600.00</code> (1.2R)",
                  "TP2: <code>3,650.00</code> (3.1R)",
                  "Confidence: 78% (chance of TP1 before the stop, calibrated on history)",
-                 "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: 2024-11-27 13:00 UTC", fmt.FOOTER]:
+                 "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: Nov 27, 2024 13:00 UTC", catalogue.text("en", "footer")]:
         assert part in text, part
     assert html_error(text) is None
-    assert "0.00001234" in fmt.signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8})
-    assert "<code>0.1235</code>" in fmt.signal_text({**SIGNAL, "entry": 0.12345, "precision": 0.0001})
+    assert "0.00001234" in signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8}, "en")
+    assert "<code>0.1235</code>" in signal_text({**SIGNAL, "entry": 0.12345, "precision": 0.0001}, "en")
 
 
 def test_one_target_when_tp2_is_null_and_the_entry_says_market():
-    text = fmt.signal_text({**SIGNAL, "tp2": None, "rr2": None})
+    text = signal_text({**SIGNAL, "tp2": None, "rr2": None}, "en")
     assert "Entry (market): <code>3,567.12</code>" in text and "TP1: <code>3,600.00</code> (1.2R)" in text
     assert "TP2" not in text and text.count("<code>") == 3
-    assert "Confidence" not in fmt.signal_text({**SIGNAL, "confidence": None})  # analyzed without a model
+    assert "Confidence" not in signal_text({**SIGNAL, "confidence": None}, "en")  # analyzed without a model
 
 
 def test_a_signal_says_what_setups_like_it_did():
     record = {"band": "40-49", "n": 1204, "tp1_first_pct": 44.2, "avg_r": 0.081, "period": "2021–2023"}
-    text = fmt.signal_text({**SIGNAL, "record": record})
+    text = signal_text({**SIGNAL, "record": record}, "en")
     assert ("Setups like this: 44% reached TP1 first, +0.08R after fees on average (n = 1,204, backtest "
             "2021–2023)") in text
-    assert "Setups like this" not in fmt.signal_text(SIGNAL)
+    assert "Setups like this" not in signal_text(SIGNAL, "en")
 
 
 def test_a_signal_says_since_when_its_setup_is_active():
     same_day = {**SIGNAL, "setup": {"id": "LONG:OB:1", "triggers": ["LONG:OB:1"], "since": 1732698000000}}
-    assert "Setup active since 09:00 UTC\n" in fmt.signal_text(same_day)
+    assert "Setup active since 09:00 UTC\n" in signal_text(same_day, "en")
     days_before = {**SIGNAL, "setup": {"since": 1732698000000 - 86_400_000}}
-    assert "Setup active since 09:00 UTC on 2024-11-26" in fmt.signal_text(days_before)
-    assert "active since" not in fmt.signal_text(SIGNAL)  # a signal logged before setups had an identity
+    assert "Setup active since 09:00 UTC on Nov 26, 2024" in signal_text(days_before, "en")
+    assert "active since" not in signal_text(SIGNAL, "en")  # a signal logged before setups had an identity
 
 
 @settings(max_examples=60, deadline=None)
@@ -57,10 +62,10 @@ def test_a_signal_says_since_when_its_setup_is_active():
 def test_market_and_user_strings_are_escaped(symbol, reason, key, value, username):
     signal = {**SIGNAL, "symbol": symbol, "reasons": [reason], "smc": {key: value}, "side": reason}
     read = {"symbol": symbol, "interval": reason, "reason": reason, "bias": value, "smc": {key: [value]}}
-    texts = [fmt.signal_text(signal), fmt.no_setup_text(read),
-             fmt.scan_text({"kind": "scan", "interval": "1h", "symbols": [symbol], "signals": [signal],
-                            "no_setup": [read]}),
-             fmt.welcome_text(UserState(1, registered=True, username=username, credits=100), False)]
+    texts = [signal_text(signal, "en"), no_setup_text(read, "en"),
+             scan_text({"kind": "scan", "interval": "1h", "symbols": [symbol], "signals": [signal],
+                        "no_setup": [read]}, "en"),
+             render(Reply("welcome", {"name": username, "credits": 100}))]
     for text in texts:
         assert html_error(text) is None, text
 
@@ -74,12 +79,12 @@ def test_real_strategy_output_formats_cleanly(shared_klines):
         found.setdefault("signal" if "side" in result else "none", result)
         if len(found) == 2:
             break
-    signal, read = fmt.signal_text(found["signal"]), fmt.no_setup_text(found["none"])
+    signal, read = signal_text(found["signal"], "en"), no_setup_text(found["none"], "en")
     for text in (signal, read):
         assert html_error(text) is None and "trend " in text
     digits = found["signal"]["precision"]
     assert f"Entry (market): <code>{found['signal']['entry']:,.{digits}f}</code>" in signal
-    assert fmt.esc(found["none"]["reason"]) in read
+    assert esc(found["none"]["reason"]) in read
 
 
 def test_split_text_on_line_boundaries():
@@ -92,16 +97,31 @@ def test_split_text_on_line_boundaries():
     assert [len(p) for p in long_line] == [4096, 4096, 808]
 
 
+def credits_text(state: UserState, now: int, lang: str = "en") -> str:
+    return render(Reply("balance", account(state, now), lang))
+
+
 def test_credits_text_tiers():
     now = 1_732_000_000_000
     free = UserState(1, registered=True, credits=40)
-    assert fmt.credits_text(free, now) == ("Balance: 40 credits\nTier: free\nAutosignals: not included\n"
-                                           "More credits or premium: /buy")
+    assert credits_text(free, now) == ("Balance: 40 credits\nTier: free\nAutosignals: not included\n"
+                                       "More credits or premium: /buy")
     premium = UserState(1, registered=True, credits=40, premium_until=now + DAY_MS, autosignal_until=now + DAY_MS)
-    assert "Tier: premium until 2024-11-20" in fmt.credits_text(premium, now)
-    assert "Autosignals: on until 2024-11-20" in fmt.credits_text(premium, now)
-    lifetime = UserState(1, registered=True, lifetime=True, muted=True)
-    assert fmt.credits_text(lifetime, now).endswith("Tier: lifetime\nAutosignals: muted (/autosignal on)")
+    assert "Tier: premium until Nov 20, 2024" in credits_text(premium, now)
+    assert "Autosignals: on until Nov 20, 2024" in credits_text(premium, now)
+    lifetime = UserState(1, registered=True, lifetime=True, muted=True, credits=1)
+    assert credits_text(lifetime, now).endswith("Balance: 1 credit\nTier: lifetime premium\n"
+                                                "Autosignals: muted (/autosignal on)")
+    rich = UserState(1, registered=True, credits=1_234_567, premium_until=now + DAY_MS)
+    assert credits_text(rich, now, "id").startswith("Saldo: 1.234.567 kredit\nPaket: premium sampai 20 Nov 2024")
+
+
+def test_indonesian_prices_keep_the_tick_precision_with_the_locale_separators():
+    worded = signal_text(SIGNAL, "id")
+    for part in ["Entry (market): <code>3.567,12</code>", "Stop loss: <code>3.540,50</code>",
+                 "TP1: <code>3.600,00</code> (1,2R)", "Candle: 27 Nov 2024 13.00 UTC", "<b>Alasan</b>"]:
+        assert part in worded, part
+    assert "<code>0,00001234</code>" in signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8}, "id")
 
 
 def test_parse_commands():

@@ -14,6 +14,7 @@ from domain.events import (
     ManualSignalIssued,
     UserBanned,
     UserRegistered,
+    upcast,
 )
 from domain.user import DAY_MS, Rejection, UserState, decide, evolve
 
@@ -59,8 +60,7 @@ def test_too_few_credits_names_cost_balance_and_remedy_and_changes_nothing():
         state = apply(state, rules.IssueSignal(update_id, "analyze", SIGNAL))
     assert state.credits == 0
     out = decide(state, rules.IssueSignal(9, "analyze", SIGNAL), T0)
-    assert isinstance(out, Rejection)
-    assert "20 credits" in out.reason and "balance is 0" in out.reason and "topped up" in out.reason
+    assert out == Rejection("insufficient_credits", command="analyze", cost=20, balance=0)
     assert rules.affordable(state, "signals", T0) is not None
 
 
@@ -247,5 +247,21 @@ def test_charts_toggle_once_and_a_served_chart_is_free_but_counts_in_the_rate_li
     for n in range(rules.RATE_LIMIT):
         state = apply(state, rules.ServeChart(10 + n, "BTCUSDT", "1h"), T0 + n)
     assert state.credits == 100 and rules.rate_wait_ms(state, T0 + 10) == rules.RATE_WINDOW_MS - 10
-    assert decide(UserState(7), rules.ServeChart(1, "BTCUSDT", "1h"), T0) == Rejection(
-        "User 7 is not registered (they need to send /start).")
+    assert decide(UserState(7), rules.ServeChart(1, "BTCUSDT", "1h"), T0) == Rejection("not_registered_user", user=7)
+
+
+def test_language_from_telegram_at_start_changed_by_command_and_unknown_changes_nothing():
+    state = apply(UserState(42), rules.Register(1, 42, "ann", "id-ID"))
+    assert state.language == "id"
+    assert apply(UserState(43), rules.Register(1, 43, "bob", "pt-BR")).language == "en"
+    assert decide(state, rules.SetLanguage(2, "id"), T0) == []
+    assert decide(state, rules.SetLanguage(2, "fr"), T0) == Rejection("language_unknown", given="fr",
+                                                                      available=" | ".join(("en", "id")))
+    state = apply(state, rules.SetLanguage(2, "en"))
+    assert state.language == "en"
+
+
+def test_an_old_registration_without_a_language_reads_as_english():
+    assert upcast("UserRegistered", 1, {"chat_id": 5}) == {"chat_id": 5, "language": "en"}
+    assert upcast("UserRegistered", 1, {"chat_id": 5, "language": "id"})["language"] == "id"
+    assert upcast("UserRegistered", 2, {"chat_id": 5, "language": "id"})["language"] == "id"

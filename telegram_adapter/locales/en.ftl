@@ -210,7 +210,11 @@ cooldown-bad-symbol = Usage: /cooldown_clear SYMBOL [LONG|SHORT] (SYMBOL: 2-20 l
 cooldown-bad-side = Usage: /cooldown_clear SYMBOL [LONG|SHORT] (side must be LONG or SHORT)
 cooldown-cleared = Cooldown cleared: { $symbol } { $side }.
 cooldown-cleared-both = Cooldown cleared: { $symbol } (both sides).
-no-cooldown = No active cooldown for { $symbol } { $side }.
+no-cooldown = { $side ->
+        [LONG] No active cooldown for { $symbol } LONG.
+        [SHORT] No active cooldown for { $symbol } SHORT.
+       *[other] No active cooldown for { $symbol }.
+    }
 watchlist-empty = The watchlist is empty: no candles seen yet.
 tick-title = Tick on the last closed candles:
 status-enabled = Autosignals: { $on ->

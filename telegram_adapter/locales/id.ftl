@@ -205,7 +205,11 @@ cooldown-bad-symbol = Cara pakai: /cooldown_clear SYMBOL [LONG|SHORT] (SYMBOL: 2
 cooldown-bad-side = Cara pakai: /cooldown_clear SYMBOL [LONG|SHORT] (sisi harus LONG atau SHORT)
 cooldown-cleared = Cooldown dihapus: { $symbol } { $side }.
 cooldown-cleared-both = Cooldown dihapus: { $symbol } (kedua sisi).
-no-cooldown = Tidak ada cooldown aktif untuk { $symbol } { $side }.
+no-cooldown = { $side ->
+        [LONG] Tidak ada cooldown aktif untuk { $symbol } LONG.
+        [SHORT] Tidak ada cooldown aktif untuk { $symbol } SHORT.
+       *[other] Tidak ada cooldown aktif untuk { $symbol }.
+    }
 watchlist-empty = Watchlist masih kosong: belum ada candle yang masuk.
 tick-title = Tick pada candle terakhir yang sudah ditutup:
 status-enabled = Autosignal: { $on ->
