@@ -335,7 +335,7 @@ class UserSession(pykka.ThreadingActor):
             return Reply(f"{cmd.name}_usage", refused=True)
         enabled = cmd.args[0].lower() == "on"
         self._decide(setting(cmd.update_id, enabled), cmd.update_id)
-        return Reply(f"{cmd.name}_{'on' if enabled else 'off'}")
+        return Reply(f"{cmd.name}_on") if enabled else Reply(f"{cmd.name}_off")
 
     def _chart(self, cmd: Command) -> Reply:
         """The current analysis drawn without trade levels: free, but counted in the rate limit."""

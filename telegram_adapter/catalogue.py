@@ -45,7 +45,7 @@ def _bundle(language: str) -> FluentBundle:
     return bundle
 
 
-def text(language: str, key: str, **params: Any) -> str:
+def text(language: str, key: str, /, **params: Any) -> str:
     """The message `key` in `language` (the default language when it is not one we speak).
 
     Strings are escaped; numbers stay numbers, so plural selectors and Babel's grouping apply.

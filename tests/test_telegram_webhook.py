@@ -158,11 +158,11 @@ def test_shutdown_stops_accepting_and_finishes_the_update_in_flight(world):
     wait_until(lambda: refused(bot.webhook.port), 15, "the listener closed")
     assert fake.post_webhook(update(601, 62, "/credits"), SECRET) == 0  # not accepted any more
     assert answered == [] and held.commands.empty()  # the first still waits; the later one was never taken
-    command.reply_to.set_result(Reply("Balance: 0 credits"))
+    command.reply_to.set_result(Reply("autosignal_on"))
     in_flight.join(15)
     stopping.join(30)
     assert answered == [200] and not stopping.is_alive()
-    assert fake.messages_to(61) == ["Balance: 0 credits"]  # its answer was sent before the Sender stopped
+    assert fake.messages_to(61) == ["Autosignals are on."]  # its answer was sent before the Sender stopped
 
 
 class HoldingOne:
@@ -201,7 +201,7 @@ def test_a_pre_checkout_is_answered_at_once_and_a_payment_post_only_after_its_ap
         assert fake.post_webhook(paid, SECRET) == 200  # redelivered: granted once
         assert stack.types(71)[2:] == ["StarsPaymentReceived", "CreditsGranted"]
         wait_until(lambda: [t for t in fake.messages_to(71) if "Payment received" in t], what="the receipt")
-        command.reply_to.set_result(Reply("Balance: 0 credits"))
+        command.reply_to.set_result(Reply("autosignal_on"))
         slow.join(15)
     finally:
         bot.stop()

@@ -63,7 +63,8 @@ def test_metrics_agree_with_the_log_after_an_end_to_end_run_and_a_restart(tmp_pa
             fake.push_text(USER, "/start")
             fake.push_text(USER, "/futures BTC 1m")
             fake.push_text(USER, "/credits")
-            wait_until(lambda: len(fake.messages_to(USER)) >= 3, 30, "the user's answers")
+            fake.push_text(USER, "/futures BTC 2h")  # refused: the metric names the reason
+            wait_until(lambda: len(fake.messages_to(USER)) >= 4, 30, "the user's answers")
             wait_until(lambda: any(r.type == "AutoSignalIssued" for r in system.store.read_stream("autosignal")),
                        30, "an autosignal")
             metrics, log = settled(system)
@@ -80,8 +81,9 @@ def test_metrics_agree_with_the_log_after_an_end_to_end_run_and_a_restart(tmp_pa
     assert_agree(restarted, log_again)
     assert value(metrics, "signalbot_autosignal_decisions_total", outcome="issued") == log["AutoSignalIssued"]
     assert value(metrics, "signalbot_append_seconds_count") == appends
-    assert value(metrics, "signalbot_commands_total", command="start", result="answered") == 1
-    assert value(metrics, "signalbot_commands_total", command="credits", result="answered") == 1
+    assert value(metrics, "signalbot_commands_total", command="start", result="served") == 1
+    assert value(metrics, "signalbot_commands_total", command="credits", result="served") == 1
+    assert value(metrics, "signalbot_commands_total", command="futures", result="bad_timeframe") == 1
     assert value(metrics, "signalbot_telegram_requests_total", method="getMe", result="ok") == 1
     assert sum(value(metrics, "signalbot_telegram_requests_total", method=m, result="ok")
                for m in ("sendMessage", "sendPhoto")) >= 3  # a signal is a photo when its chart is ready
