@@ -13,9 +13,9 @@ Every text parameter is HTML-escaped before it reaches a message, so a symbol or
 from __future__ import annotations
 
 import html
-from decimal import Decimal
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -232,7 +232,8 @@ def test_a_banned_admin_runs_no_autosignal_command(harness):
     h = harness()
     grant(h.store, ADMIN, "UserBanned", {"by": 5})  # banned before becoming an admin (ADMIN_IDS changed)
     h.restart()
-    assert h.command("/signal_off") == catalogue.text("en", "suspended") and h.command("/signal_status", update_id=2) == catalogue.text("en", "suspended")
+    suspended = catalogue.text("en", "suspended")
+    assert h.command("/signal_off") == suspended and h.command("/signal_status", update_id=2) == suspended
     assert h.stream() == []
 
 

@@ -56,7 +56,8 @@ def test_actors_and_deciders_import_nothing_from_the_telegram_adapter():
         for node in ast.walk(tree):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            found += [f"{name}:{node.lineno} {m}" for m in modules if m.split(".")[0] in ("telegram_adapter", "aiogram")]
+            found += [f"{name}:{node.lineno} {m}" for m in modules
+                      if m.split(".")[0] in ("telegram_adapter", "aiogram")]
     assert found == []
 
 

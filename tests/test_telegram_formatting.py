@@ -5,16 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.messages import Reply
 from analysis.candles import load_csv
 from analysis.strategy import analyze
-from actors.messages import Reply
 from domain.user import DAY_MS, UserState, account
-from telegram_adapter import formatting as fmt
 from telegram_adapter import catalogue
+from telegram_adapter import formatting as fmt
 from telegram_adapter.catalogue import esc
+from telegram_adapter.commands import addressed_to, parse
 from telegram_adapter.render import render
 from telegram_adapter.signal_text import no_setup_text, scan_text, signal_text
-from telegram_adapter.commands import addressed_to, parse
 from tests.fakes.bot_api import html_error
 from tests.fakes.telegram_stack import SIGNAL
 
@@ -27,7 +27,8 @@ def test_signal_text_shows_every_part_at_the_symbol_precision():
                  "Stop: <code>3,540.50</code>", "TP1: <code>3,600.00</code> (1.2R)",
                  "TP2: <code>3,650.00</code> (3.1R)",
                  "Confidence: 78% (chance of TP1 before the stop, calibrated on history)",
-                 "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: Nov 27, 2024 13:00 UTC", catalogue.text("en", "footer")]:
+                 "bullish &lt;BOS&gt; &amp; FVG", "trend up", "Candle: Nov 27, 2024 13:00 UTC",
+                 catalogue.text("en", "footer")]:
         assert part in text, part
     assert html_error(text) is None
     assert "0.00001234" in signal_text({**SIGNAL, "entry": 0.00001234, "precision": 8}, "en")
