@@ -21,8 +21,8 @@ from typing import Any
 
 from domain import outcomes
 from domain.events import LoggedEvent, user_of
-from domain.track_record import TrackRecord, live_record
 from domain.language import Languages
+from domain.track_record import TrackRecord, live_record
 
 MANUAL, AUTO, FOLLOWUP = 0, 1, 2  # delivery priority: replies to commands, then broadcasts, then follow-ups
 FOLLOWUP_PREFIX = "f:"

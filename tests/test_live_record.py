@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.outbox import Outbox
 from domain.track_record import LIVE_MIN_CLOSED, ClosedSignal, live_record, setup_kind
-from telegram_adapter.formatting import signal_text
+from telegram_adapter.signal_text import signal_text
 from tests.fakes.records import Rec
 
 HOUR = 3_600_000
@@ -52,7 +52,7 @@ def test_a_signal_owed_carries_what_closed_before_it_and_the_message_shows_it() 
             [early] = log("autosignal", "AutoSignalIssued", {"signal_id": "a:early", "signal": signal(900),
                                                              "recipients": [7]})
     [owed] = log("autosignal", "AutoSignalIssued", {"signal_id": "a:late", "signal": signal(901), "recipients": [7]})
-    assert "live_record" not in early.signal and "Live:" not in signal_text(early.signal)
+    assert "live_record" not in early.signal and "Live:" not in signal_text(early.signal, "en")
     assert owed.signal["live_record"]["n"] == LIVE_MIN_CLOSED and owed.signal["live_record"]["avg_r"] == -1.0
-    text = signal_text(owed.signal)
+    text = signal_text(owed.signal, "en")
     assert "Live: 0% reached TP1 first, -1.00R after fees on average (n = 30 closed 1h BOS+OB signals)" in text
