@@ -3,7 +3,8 @@
 A simulated Binance on 127.0.0.1 (the seeded synthetic market, or real files with --data),
 a fresh log in a temporary folder, the real actors, and the console adapter. The tour
 shows a user paying for analyses until the credits run out, an admin granting lifetime
-premium, autosignals arriving as the market moves, /history and /audit; then `verify`
+premium, autosignals arriving as the market moves, /history and /audit, and a trader whose Telegram speaks
+Indonesian answered in Bahasa Indonesia; then `verify`
 and `replay` run on the demo's own log and their counts are compared with the live ones.
 """
 
@@ -30,8 +31,9 @@ from marketsim.sources import market_from_files, synthetic_market
 from telegram_adapter.console import Console
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
-USER, ADMIN = 4242, 1
-NAMES = {USER: "ann", ADMIN: "admin"}
+USER, ADMIN, BUDI = 4242, 1, 6262
+NAMES = {USER: "ann", ADMIN: "admin", BUDI: "budi"}
+LANGUAGES = {BUDI: "id"}  # budi's Telegram app is set to Bahasa Indonesia
 CANDLE_EVERY_S = 1.0  # real seconds per simulated candle
 AUTOSIGNAL_WAIT_S = 25.0
 WANTED_AUTOSIGNALS = 2  # received by the trader once premium
@@ -73,7 +75,8 @@ class Tour:
     def __init__(self, system: System, out: TextIO) -> None:
         self.system, self.out = system, out
         self.console = Console(system.sessions, system.store, system.clock, out, frozenset({ADMIN}),
-                               system.autosignal, NAMES, system.signal_charts(), Path(system.settings.db_path).parent)
+                               system.autosignal, NAMES, system.signal_charts(), Path(system.settings.db_path).parent,
+                               LANGUAGES)
         system.console_sender = self.console.sender
 
     def say(self, line: str) -> None:
@@ -114,6 +117,10 @@ class Tour:
             await self.do(USER, "/history")
             await self.do(USER, "/winrate")
             await self.do(ADMIN, f"/audit {USER}")
+            self.say("\n== 6. A trader whose Telegram speaks Indonesian: the bot answers in Bahasa Indonesia ==")
+            await self.do(BUDI, "/start")
+            await self.do(BUDI, "/futures ETH 4h")
+            await self.do(BUDI, "/credits")
             if interactive:
                 await self.interactive()
         finally:
@@ -175,7 +182,7 @@ def run_demo(args: Any, settings: Settings, out: TextIO = sys.stdout) -> int:
 
 
 def _check_log(db_path: str, live: ops.Summary, out: TextIO, seconds: float) -> int:
-    out.write("\n== 6. verify and replay on the demo's own log ==\n")
+    out.write("\n== 7. verify and replay on the demo's own log ==\n")
     with ops.open_log(db_path) as store:
         ok, lines = ops.verify(store)
         replayed = ops.replay(store, progress=None)
