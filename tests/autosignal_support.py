@@ -23,6 +23,7 @@ from actors.messages import (
     AnalysisResult,
     Analyze,
     CandleClosed,
+    Decision,
     EnsureStream,
     FeedError,
     GetCandles,
@@ -152,10 +153,10 @@ class Decisions:
 
     items: queue.Queue = field(default_factory=queue.Queue)
 
-    def __call__(self, symbol: str, open_time: int | None, outcome: str) -> None:
+    def __call__(self, symbol: str, open_time: int | None, outcome: Decision) -> None:
         self.items.put((symbol, open_time, outcome))
 
-    def take(self, n: int = 1, timeout: float = 10) -> list[tuple[str, int | None, str]]:
+    def take(self, n: int = 1, timeout: float = 10) -> list[tuple[str, int | None, Decision]]:
         return [self.items.get(timeout=timeout) for _ in range(n)]
 
 

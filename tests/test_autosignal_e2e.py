@@ -135,11 +135,11 @@ def test_simulated_market_to_telegram(tmp_path, shared_klines):
     # the signals issued equal the strategy's offline, under the same threshold and cooldowns
     assert [d["signal_id"] for d in issued] == expected_signals(files, fresh)
     assert len(issued) >= 3
-    assert {(s, o) for s, _, o in decided if o.startswith("issued")} == {
-        (d["signal"]["symbol"], f"issued {d['signal_id']} to {len(recipients)} recipients") for d in issued
+    assert {(s, o.params["signal"], o.params["recipients"]) for s, _, o in decided if o.code == "issued"} == {
+        (d["signal"]["symbol"], d["signal_id"], len(recipients)) for d in issued
     }
     assert all(d["recipients"] == recipients for d in issued)
-    assert any("already issued" in o for _, _, o in decided)  # the setup identity really held some back
+    assert any(o.code == "repeated_setup" for _, _, o in decided)  # the setup identity really held some back
     closes: dict[tuple[str, str], list[int]] = {}
     for d in issued:
         closes.setdefault((d["signal"]["symbol"], d["signal"]["side"]), []).append(d["signal"]["close_time"])

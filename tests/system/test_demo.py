@@ -18,8 +18,8 @@ def test_demo_tour_completes_offline_and_its_log_replays():
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     steps = ["ann> /start", "Welcome, ann!", "ann> /analyze BTC", "== 2. Out of credits", "admin> /set_premium 4242",
-             "Tier: lifetime", "== 4. The market moves", "ann> /history", "admin> /audit 4242", "budi> /start", "Selamat datang, budi!", "budi> /credits",
-             "Saldo: ", "verify:\n  chain:"]
+             "Tier: lifetime", "== 4. The market moves", "ann> /history", "admin> /audit 4242", "budi> /start",
+             "Selamat datang, budi!", "budi> /credits", "Saldo: ", "verify:\n  chain:"]
     positions = [out.index(step) for step in steps]
     assert positions == sorted(positions)
     assert "invariants: ok" in out and "replay matches" in out and "MISMATCH" not in out
