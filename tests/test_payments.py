@@ -318,3 +318,21 @@ def test_two_processes_seeing_one_payment_grant_it_once(tmp_path):
     finally:
         stop_stack(first)
         second.store.close()
+
+
+def test_an_indonesian_buyer_gets_packs_invoice_refusal_and_receipt_in_indonesian(stack, fake):
+    fake.push_text(45, "/start", language="id")
+    wait_until(lambda: fake.messages_to(45), what="the welcome")
+    fake.push_text(45, "/buy", language="id")
+    offer = wait_until(lambda: [m for m in fake.sent if m["reply_markup"] and m["chat_id"] == 45], what="packs")[0]
+    assert offer["text"].startswith("<b>Beli dengan Telegram Stars</b>")
+    assert [row[0]["text"] for row in offer["reply_markup"]["inline_keyboard"]][2] == "Premium 30 hari · 500 ⭐"
+    fake.push_callback(45, "buy:500cr")
+    [invoice] = wait_until(lambda: fake.invoices, what="the invoice")
+    assert invoice["title"] == "500 kredit"
+    refused = fake.push_pre_checkout(45, invoice["payload"], 40)
+    answer = wait_until(lambda: fake.checkouts.get(refused), what="the refusal")
+    assert not answer["ok"] and answer["error_message"].startswith("Harga paket ini sudah berubah.")
+    fake.push_payment(45, invoice["payload"], 200, "ch-id")
+    receipt = wait_until(lambda: [t for t in fake.messages_to(45) if "Pembayaran diterima" in t], what="receipt")
+    assert receipt[0] == "✅ Pembayaran diterima: 500cr.\nSaldo: 600 kredit\nPaket: gratis"
