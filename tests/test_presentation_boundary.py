@@ -1,9 +1,8 @@
 """Presentation lives only in telegram_adapter/: actors and deciders return codes and data, never sentences.
 
 A static scan of actors/ and domain/: nothing imports the adapter; no sentence-like string literal appears
-outside docstrings, log calls and raised exceptions (operator diagnostics: the `verify` findings, the market
-feed's and the analyzer's failure reasons, which the session words by their kind); and every code a Reply,
-a Rejection or a Decision carries is a message in the English catalogue.
+outside docstrings, log calls, raised exceptions and the operator diagnostics listed below; and every code a
+Reply, a Rejection or a Decision carries is a message in the English catalogue.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from telegram_adapter.render import COMPOSITES, key
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("actors", "domain")
-OPERATOR_DIAGNOSTICS = {  # modules whose texts only an operator reads (logs, `main.py verify`, FeedError.reason)
-    "domain/invariants.py", "domain/payment_checks.py", "actors/analyzer.py", "actors/feed_engine.py",
-    "actors/binance_client.py", "actors/market_feed.py",
+OPERATOR_DIAGNOSTICS = {  # modules whose texts only an operator reads (`main.py verify`'s findings, the
+    # reasons of AnalysisFailed and FeedError, which sessions word by their kind)
+    "domain/invariants.py", "domain/payment_checks.py", "actors/analyzer.py", "actors/market_feed.py",
 }
 SENTENCE = re.compile(r"[A-Za-z]{2,}[,:;]?(?: +[A-Za-z'(),:;.-]+){2,}")
 CODE = re.compile(r"[a-z][a-z0-9_]*")
