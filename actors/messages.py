@@ -255,9 +255,10 @@ class AutoSignalCommand:
 
 @dataclass(frozen=True)
 class Decision:
-    """What became of one candle in AutoSignal: a code (issued, no_setup, low_confidence, cooldown, disabled,
-    uncalibrated, previous_bar, repeated_setup, already_decided, shutting_down, failed, not_persisted) and its
-    parameters. The `on_decided` hook and /signal_tick get these; the adapter words them."""
+    """What became of one candle in AutoSignal: a code and its parameters, `issued`, a refusal of the autosignal
+    decider (no_setup, low_confidence, cooldown, disabled, ...), or a failure (timeout, feed_error,
+    analysis_failed, not_persisted, ...). The `on_decided` hook and /signal_tick get these; the adapter words
+    them (`decision-<code>` in the catalogues)."""
 
     code: str
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -314,7 +314,7 @@ class UserSession(pykka.ThreadingActor):
         report = self._ask_outcomes(query)
         if not isinstance(report, Winrate):
             return Reply("winrate_unavailable", refused=True)
-        return Reply("winrate", {"report": report, "period": period, "symbol": symbol})
+        return Reply("winrate", {"report": report, "days": days, "symbol": symbol})
 
     def _ask_outcomes(self, query: Any) -> Any:
         """The OutcomeTracker's answer, or None when there is no tracker or it does not answer."""

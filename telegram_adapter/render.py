@@ -12,7 +12,6 @@ from domain.ledger import entries as ledger_entries
 from telegram_adapter.catalogue import Raw, date, esc, fixed, moment, text
 from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text
 
-WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market time
 OUTCOMES = ("open", "tp1", "tp2", "stop", "tp1_then_stop", "expired")
 TIMES = ("until", "when")  # decision parameters that are ms UTC
 
@@ -140,9 +139,9 @@ def outcome_label(status: Any, lang: str) -> str:
 
 
 def winrate(payload: Mapping[str, Any], lang: str) -> str:
-    """/winrate: figures over closed signals, autosignals and manual signals apart (a `Winrate`)."""
-    report, period, symbol = payload["report"], payload["period"], payload.get("symbol")
-    days = WINRATE_PERIODS.get(period)
+    """/winrate: figures over closed signals, autosignals and manual signals apart (a `Winrate`), over the last
+    `days` of market time (None: all)."""
+    report, days, symbol = payload["report"], payload.get("days"), payload.get("symbol")
     head = text(lang, "winrate-title-all") if days is None else text(lang, "winrate-title-days", days=days)
     lines = [head + (" · " + esc(symbol) if symbol else "")]
     for title, summary, still_open in (("winrate-auto", report.auto, report.open_auto),

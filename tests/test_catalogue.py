@@ -115,7 +115,7 @@ def test_composite_replies_escape_what_users_and_markets_put_in_them(symbol, nam
         Reply("history", {"records": records, "last": 10,
                           "outcomes": {"m:7:3": TradeStatus("tp2", 1.8), f"m:7:4/{symbol}": TradeStatus("open")}},
               lang),
-        Reply("winrate", {"report": Winrate(summary, summary, 1, 2, ((symbol, summary),)), "period": "30d",
+        Reply("winrate", {"report": Winrate(summary, summary, 1, 2, ((symbol, summary),)), "days": 30,
                           "symbol": symbol}, lang),
         Reply("audit", {"user": 7, "records": records}, lang),
         Reply("tick", {"lines": ((symbol, Decision("no_setup", {"reason": reason})),
