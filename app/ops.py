@@ -217,7 +217,9 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
     lines.append(f"Stars payments: {pay.payments}, refunded: {len(pay.refunds_done)}, refund failed: "
                  f"{pay.refund_failed}, refunds pending: {pay.refunds_pending}"
                  + (" (the refund worker resumes them at the next start)" if pay.refunds_pending else ""))
-    lines.append(f"follow-ups owed: {report.followups}, signals closed: {report.closed_signals}")
+    lines.append(f"follow-ups owed: {report.followups}, delivered: {report.followups_delivered}, failed: "
+                 f"{report.followups_failed}, pending: {report.followups_pending}; "
+                 f"signals closed: {report.closed_signals}")
     if report.in_flight_duplicates:
         lines.append(f"attempted more than once (in flight at a crash): {len(report.in_flight_duplicates)}")
     if not report.ok:

@@ -33,6 +33,9 @@ class InvariantReport:
     refunded: int = 0
     refunds_owed: int = 0
     followups: int = 0  # follow-up deliveries owed (f:<trade id>:<status>)
+    followups_delivered: int = 0  # kept apart from `delivered`, which counts against `issued`
+    followups_failed: int = 0
+    followups_pending: int = 0
     closed_signals: int = 0
     in_flight_duplicates: list[tuple[str, int]] = field(default_factory=list)
     payments: PaymentChecks = field(default_factory=PaymentChecks)
@@ -53,6 +56,7 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
     report = InvariantReport()
     balances: dict[int, int] = {}
     owed: dict[tuple[str, int], int] = {}  # (signal_id, chat) -> attempts
+    followup_keys: set[tuple[str, int]] = set()  # the owed keys that are follow-ups, not signals
     settled: set[tuple[str, int]] = set()
     paid: dict[str, tuple[int, int]] = {}  # manual signal_id -> (user, cost) when cost > 0
     failed_paid: set[str] = set()
@@ -76,6 +80,7 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
         if record.stream == outcomes.STREAM:  # the follow-ups an outcome event makes owed
             for followup in made_owed:
                 owed[followup.key] = 0
+                followup_keys.add(followup.key)
                 report.followups += 1
         if kind in ("ManualSignalIssued", "AutoSignalIssued"):
             trades.update(trade_id for trade_id, _ in outcomes.setups(data["signal_id"], data.get("signal") or {}))
@@ -115,17 +120,26 @@ def check(records: Iterable[LoggedEvent]) -> InvariantReport:
                 report.fail(record.position, f"{key} has a second outcome ({kind})")
                 continue
             settled.add(key)
+            followup = key in followup_keys
             if kind == "DeliveryRedirected":
                 owed[(data["signal_id"], data["to_chat_id"])] = 0  # the same signal, owed to the new chat
+                if followup:
+                    followup_keys.add((data["signal_id"], data["to_chat_id"]))
             elif kind == "SignalDelivered":
-                report.delivered += 1
+                if followup:
+                    report.followups_delivered += 1
+                else:
+                    report.delivered += 1
+            elif followup:
+                report.followups_failed += 1
             else:
                 report.failed += 1
                 if data["signal_id"] in paid:
                     failed_paid.add(data["signal_id"])
     if wrong := report.payments.unfinished():
         report.fail(last, wrong)
-    report.pending = sum(1 for key in owed if key not in settled)
+    report.pending = sum(1 for key in owed if key not in settled and key not in followup_keys)
+    report.followups_pending = sum(1 for key in followup_keys if key not in settled)
     report.refunded = len(refunded)
     report.refunds_owed = len(failed_paid - refunded)
     report.in_flight_duplicates = sorted(key for key, attempts in owed.items() if attempts > 1)

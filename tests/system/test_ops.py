@@ -334,7 +334,9 @@ def test_verify_outcomes_one_close_per_issued_signal(tmp_path, extra, violation)
         ok, lines = ops.verify(store)
         figures = ops.replay(store, progress=None).figures(0)
     assert ok is (violation is None), lines
-    assert "follow-ups owed: 1, signals closed: 1" in "\n".join(lines)
+    text = "\n".join(lines)  # like with like: the follow-up is not counted as a delivered signal
+    assert "signals owed: 1, delivered: 1, failed: 0, pending: 0" in text, text
+    assert "follow-ups owed: 1, delivered: 1, failed: 0, pending: 0; signals closed: 1" in text, text
     if violation:
         assert violation in lines[-1]
     assert (figures["signals_open"], figures["signals_closed"], figures["average_r_closed"]) == (0, 1, 0.9)
