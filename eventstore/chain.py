@@ -20,3 +20,9 @@ def row_hash(
         h.update(_LEN.pack(len(part)))
         h.update(part)
     return h.digest()
+
+
+def well_typed(stream: object, version: object, type_: object, data: object, meta: object, recorded_at: object) -> bool:
+    """Whether each column has the type the log writes: a BLOB turned into TEXT is tampering, not a crash."""
+    return (isinstance(stream, str) and isinstance(type_, str) and isinstance(data, bytes)
+            and isinstance(meta, bytes) and isinstance(version, int) and isinstance(recorded_at, int))

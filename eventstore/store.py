@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .chain import GENESIS, row_hash
+from .chain import GENESIS, row_hash, well_typed
 from .errors import CorruptLogError, NotALogError, StoreClosedError
 from .journal import (
     SELECT_COLUMNS,
@@ -263,5 +263,6 @@ def _check_tail(conn: sqlite3.Connection) -> None:
         return
     prev = rows[1][7] if len(rows) == 2 else GENESIS
     position, stream, version, type_, data, meta, recorded_at, stored = rows[0]
-    if row_hash(prev, position, stream, version, type_, data, meta, recorded_at) != stored:
+    if not well_typed(stream, version, type_, data, meta, recorded_at) or \
+            row_hash(prev, position, stream, version, type_, data, meta, recorded_at) != stored:
         raise CorruptLogError("the newest event's hash does not follow from its predecessor", position)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .chain import GENESIS, row_hash
+from .chain import GENESIS, row_hash, well_typed
 from .records import VerifyReport
 
 
@@ -32,6 +32,9 @@ def verify_log(conn: sqlite3.Connection) -> VerifyReport:
                     False, checked, position,
                     f"stream {stream!r} jumps from version {versions.get(stream, 0)} to {version}",
                 )
+            if not well_typed(stream, version, type_, data, meta, recorded_at):
+                return VerifyReport(False, checked, position, "a column holds a value of the wrong type: the row "
+                                    "was altered")
             if row_hash(prev, position, stream, version, type_, data, meta, recorded_at) != stored:
                 return VerifyReport(False, checked, position, "hash mismatch: the row or its predecessor was altered")
             prev = stored

@@ -114,3 +114,13 @@ def test_truncated_file_is_reported(log):
     with store:
         report = store.verify()
     assert not report.ok and report.first_bad_position is not None
+
+
+@pytest.mark.parametrize("position", [5, 20])
+def test_a_blob_turned_into_text_is_a_break_not_a_crash(log, position):
+    tamper(log, f"UPDATE events SET data = CAST(data AS TEXT) WHERE position = {position}")
+    if position == 20:
+        with pytest.raises(CorruptLogError):
+            EventStore.open(log)
+    report = verify(log)
+    assert not report.ok and report.first_bad_position == position and "wrong type" in report.reason
