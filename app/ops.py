@@ -230,21 +230,31 @@ def verify(store: EventStore) -> tuple[bool, list[str]]:
 
 
 def backup(db_path: str | Path, target: str | Path) -> int:
-    """A consistent online copy with SQLite's backup API, verified before success; returns events copied."""
+    """A consistent online copy with SQLite's backup API, verified before success; returns events copied.
+
+    The source gets open_log's refusals (an empty or foreign file is no log to back up), and a failed
+    backup leaves no target behind, so a retry is not told the file already exists.
+    """
     target = Path(target)
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose a new file")
+    open_log(db_path).close()
     target.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    copy = sqlite3.connect(target)
     try:
-        source.backup(copy)
-    finally:
-        copy.close()
-        source.close()
-    with EventStore.open(target) as restored:
-        report = restored.verify()
-    if not report.ok:
-        target.unlink()
-        raise RuntimeError(f"backup failed verification at position {report.first_bad_position}: {report.reason}")
+        source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        with EventStore.open(target, create=False) as restored:
+            report = restored.verify()
+        if not report.ok:
+            raise RuntimeError(f"backup failed verification at position {report.first_bad_position}: "
+                               f"{report.reason}")
+    except BaseException:
+        for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+            leftover.unlink(missing_ok=True)
+        raise
     return report.events_checked

@@ -117,6 +117,19 @@ def test_backup_while_writing_restores_to_the_same_state(log, tmp_path):
     assert cli("backup", "--db", str(log), "--to", str(target)).returncode == 2
 
 
+def test_backup_refuses_what_is_no_log_and_leaves_no_target(tmp_path):
+    empty, foreign, text = tmp_path / "empty.db", tmp_path / "foreign.db", tmp_path / "text.db"
+    empty.touch()
+    foreign_sqlite(foreign)
+    text.write_text("not a database at all, just some words " * 40)
+    for source, says in ((empty, "empty (0 bytes)"), (foreign, "no event log"), (text, "not a database"),
+                         (tmp_path / "nothere.db", "no event log at")):
+        target = tmp_path / f"copy-of-{source.name}"
+        result = cli("backup", "--db", str(source), "--to", str(target))
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not target.exists()
+
+
 def test_missing_log_is_a_clear_error(tmp_path):
     result = cli("replay", "--db", str(tmp_path / "nope.db"))
     assert result.returncode == 2 and "no event log" in result.stderr
