@@ -121,6 +121,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except (backtest.BacktestError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for why in result.skipped:
+        print(f"skipped {why}", file=sys.stderr)
     if args.json:
         sys.stdout.write(orjson.dumps(result.document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

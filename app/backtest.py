@@ -13,6 +13,7 @@ the baselines stay in memory.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -23,7 +24,9 @@ from multiprocessing import Manager
 from pathlib import Path
 from typing import Any, TextIO
 
-from analysis.candles import INTERVAL_MS, Candles, interval_ms, load_csv
+import numpy as np
+
+from analysis.candles import INTERVAL_MS, Candles, format_time, interval_ms, load_csv
 from analysis.resample import join, resample
 from analysis.strategy import Costs
 from app import backtest_stats as stats
@@ -59,6 +62,7 @@ class BacktestResult:
     setups: list[ClosedSignal]  # every setup closed, in market time
     runs: list[SeriesRun] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # series with no bar to replay, each with why
 
 
 def default_setup(min_confidence: float | None = None, cooldown_min: int | None = None, strategy: str | None = None,
@@ -87,7 +91,13 @@ def _native_ms(path: str | Path, symbol: str | None) -> int:
     try:
         return interval_ms(load_csv(path, symbol=symbol).interval)
     except (ValueError, OSError) as exc:
-        raise BacktestError(str(exc)) from None
+        raise _bad_file(path, exc) from None
+
+
+def _bad_file(path: str | Path, exc: Exception) -> BacktestError:
+    """The error as one line that names the file (a decoding error alone does not say which file)."""
+    text = str(exc)
+    return BacktestError(text if str(path) in text else f"{path}: {text}")
 
 
 def load_series(files: Sequence[str | Path], symbol: str | None = None, interval: str | None = None,
@@ -105,7 +115,7 @@ def load_series(files: Sequence[str | Path], symbol: str | None = None, interval
                 raise ValueError(f"{path}: {len(candles)} candle(s); nothing to replay after dropping the last")
             candles = resample(candles[:-1], interval or candles.interval)
         except ValueError as exc:
-            raise BacktestError(str(exc)) from None
+            raise _bad_file(path, exc) from None
         groups.setdefault((candles.symbol, candles.interval), []).append((str(path), candles))
     try:
         return [Series(tuple(path for path, _ in chain), join([c for _, c in chain]))
@@ -145,19 +155,47 @@ def run_backtest(
     `progress`: where to draw a progress bar (the CLI passes stderr when it is a terminal).
     """
     setup = setup or default_setup()
-    log_path = Path(db) if db is not None else Path(tempfile.mkdtemp(prefix="backtest-")) / "events.db"
-    if log_path.exists():
-        raise BacktestError(f"{log_path} already exists; the backtest writes a new log")
+    if setup.start is not None and setup.end is not None and setup.start > setup.end:
+        raise BacktestError("--from is after --to")
+    if db is not None and Path(db).exists():
+        raise BacktestError(f"{db} already exists; the backtest writes a new log")
     series = load_series(files, symbol, interval, setup.rules.horizon_bars)
+    reasons = [(s, nothing_to_replay(s, setup)) for s in series]
+    skipped = [f"{s.candles.symbol} {s.candles.interval}: {why}" for s, why in reasons if why]
+    if len(skipped) == len(series):
+        raise BacktestError("nothing to replay: " + "; ".join(skipped))
+    series = [s for s, why in reasons if why is None]
     began = time.perf_counter()
     runs = _replay(series, setup, workers or os.cpu_count() or 1, progress)
     seconds = time.perf_counter() - began
-    _write_log(log_path, runs)
-    autosignals, still_open = _fold_log(log_path)
+    folder = Path(tempfile.mkdtemp(prefix="backtest-")) if db is None else None  # only once there is a log to write
+    log_path = Path(db) if folder is None else folder / "events.db"
+    try:
+        _write_log(log_path, runs)
+        autosignals, still_open = _fold_log(log_path)
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     setups = sorted((row for run in runs for row in run.setups), key=lambda r: r.closed_at or 0)
-    result = BacktestResult(str(log_path), autosignals, setups, runs)
+    result = BacktestResult(str(log_path), autosignals, setups, runs, skipped=skipped)
     result.document = stats.document(result, setup, series, still_open, seconds)
     return result
+
+
+def nothing_to_replay(series: Series, setup: Setup) -> str | None:
+    """Why no bar of `series` can signal within --from/--to (a full window of `history` candles behind it), or None."""
+    lo, hi = bar_range(series.candles, setup)
+    if hi > lo:
+        return None
+    times = series.candles.open_time
+    upto = int(np.searchsorted(times, setup.end, side="right")) if setup.end is not None else len(times)
+    if setup.start is not None and setup.start > int(times[-1]):
+        return f"--from is after its last candle ({format_time(int(times[-1]))})"
+    if upto < setup.history:
+        return (f"needs {setup.history} candles before the first bar; this series has {upto}"
+                + (" up to --to" if upto < len(times) else ""))
+    return "no bar between --from and --to"
 
 
 def _replay(series: list[Series], setup: Setup, workers: int, out: TextIO | None) -> list[SeriesRun]:

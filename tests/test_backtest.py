@@ -3,6 +3,7 @@ figures that are the log's, the live actor's payloads, the policy knobs, aggrega
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -216,3 +217,44 @@ def test_one_symbols_files_join_when_they_touch_and_stay_apart_across_a_long_hol
                                                                                    ("BTCUSDT", 23987, 3)]
     months = load_series([klines_dir() / name for name in names[1:3]])  # Jan's dropped last row: a 1-bar hole
     assert len(months) == 1 and len(months[0].candles) == 744 + 672 - 2
+
+
+def _slice(tmp_path: Path, name: str, rows: int, symbol: str = "BTCUSDT") -> Path:
+    """The first `rows` candles of a real hourly file, as `name` in tmp_path."""
+    lines = (klines_dir() / MISRORI.format(symbol)).read_text().splitlines()[: rows + 1]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_backtest_that_replays_nothing_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    short = _slice(tmp_path, "BTCUSDT_1h.csv", 200)
+    cases = [(["--from", "2021-05-01", "--to", "2021-04-20"], "--from is after --to"),
+             (["--from", "2030-01-01"], "--from is after its last candle"),
+             ([], "needs 500 candles before the first bar; this series has 199")]
+    for args, message in cases:
+        result = cli("backtest", "--data", str(short), *args, "--db", str(tmp_path / "x.db"))
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.db").exists()
+
+
+def test_a_series_too_short_is_named_and_skipped_while_the_others_run(tmp_path: Path) -> None:
+    long, short = _slice(tmp_path, "BTCUSDT_1h.csv", 512), _slice(tmp_path, "ETHUSDT_1h.csv", 100, "ETHUSDT")
+    result = cli("backtest", "--data", str(long), str(short), "--db", str(tmp_path / "x.db"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "skipped ETHUSDT 1h: needs 500 candles before the first bar; this series has 99" in result.stderr
+    assert "BTCUSDT" in result.stdout and "ETHUSDT" not in result.stdout
+
+
+def test_a_bad_file_is_named_and_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    prices = _slice(tmp_path, "BTCUSDT_1h.csv", 10)
+    prices.write_text(prices.read_text().replace("57953.86000000", "abc", 1))
+    binary = tmp_path / "ETHUSDT_1h.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    for bad in (prices, binary):
+        result = subprocess.run([sys.executable, "main.py", "backtest", "--data", str(bad)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(temp)})
+        assert result.returncode == 2 and str(bad) in result.stderr and "Traceback" not in result.stderr
+    assert list(temp.iterdir()) == []
