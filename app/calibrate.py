@@ -73,6 +73,12 @@ def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | Non
               min_history: int = MIN_HISTORY) -> strategy_file.StrategyFile:
     """Replay `files` (each of `intervals` aggregates the files whose candles divide it; none: as they are),
     fit, choose the policies and write the parameter file to `out`; the file as loaded back."""
+    _check_output(Path(out))
+    for interval in intervals:
+        try:
+            interval_ms(interval)
+        except ValueError as exc:
+            raise BacktestError(str(exc)) from None
     setup = Setup({}, *_costs())
     series = []
     for interval in intervals or [None]:
@@ -86,3 +92,13 @@ def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | Non
         "max_fee_share": setup.costs.max_fee_share, "policy_rule": policy_choice.RULE})
     return strategy_file.load(out)
 
+
+def _check_output(out: Path) -> None:
+    """Refuse an --out that cannot be written before the fit, not after minutes of it."""
+    if out.is_dir():
+        raise BacktestError(f"--out {out} is a directory; name the parameter file to write")
+    folder = out.parent
+    if not folder.is_dir():
+        raise BacktestError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise BacktestError(f"--out {out} is not writable by this user")

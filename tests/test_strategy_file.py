@@ -70,3 +70,15 @@ def test_strategy_loaded_is_recorded_once_per_change(tmp_path: Path) -> None:
         logged = [(r.type, r.data) for r in store.read_stream("strategy")]
     assert logged == [("StrategyLoaded", {"version": v, "sha256": s}) for v, s in
                       ((shipped.version, shipped.sha256), ("other", other.sha256), (shipped.version, shipped.sha256))]
+
+
+@pytest.mark.parametrize(("out", "interval", "message"), [
+    ("c.json", "7m", "unknown interval"),
+    ("missing/c.json", "1h", "does not exist"),
+    (".", "1h", "is a directory"),
+])
+def test_calibrate_refuses_a_bad_interval_or_output_before_fitting(tmp_path: Path, out: str, interval: str,
+                                                                  message: str) -> None:
+    result = cli("calibrate", "--data", SLICE[0], "--out", str(tmp_path / out), "--interval", interval)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "c.json").exists()
