@@ -71,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--user", type=int)
     audit.add_argument("--since", type=_since, metavar="DATE")
     audit.add_argument("--json", action="store_true", help="stdout holds only the JSON document")
-    audit.add_argument("--outcomes", action="store_true",
-                       help="every signal with its outcome (status, result in R, bars) instead of the credit ledger")
-    audit.add_argument("--payments", action="store_true",
-                       help="Stars received and refunded, credits and premium sold, per user and in total")
+    report = audit.add_mutually_exclusive_group()  # one report per run: the ledger, outcomes or payments
+    report.add_argument("--outcomes", action="store_true",
+                        help="every signal with its outcome (status, result in R, bars) instead of the credit ledger")
+    report.add_argument("--payments", action="store_true",
+                        help="Stars received and refunded, credits and premium sold, per user and in total")
     verify = commands.add_parser("verify", help="hash chain, append-only, versions and invariants")
     verify.add_argument("--db", required=True)
     backup = commands.add_parser("backup", help="a consistent, verified copy while the bot runs")
@@ -146,13 +147,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from analysis.candles import format_time
     from app import ops
 
     with ops.open_log(args.db) as store:
         summary = ops.replay(store)
     for key, value in summary.figures(int(time.time() * 1000)).items():
-        print(f"{key}: {value}")
+        if key == "cooldowns":
+            value = ", ".join(f"{pair} until {format_time(until)}" for pair, until in value.items()) or "none"
+        print(f"{key}: {_shown(value)}")
     return 0
+
+
+def _shown(value: object, missing: str = "n/a") -> object:
+    """A value for the operator's eye: `missing` in place of Python's None."""
+    return missing if value is None else value
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -198,12 +207,14 @@ def _audit_outcomes(args: argparse.Namespace) -> int:
     for row in document["signals"]:
         when = datetime.fromtimestamp(row["open_time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         result = "" if row["result_r"] is None else f" {row['result_r']:+.2f}R ({row['reason']})"
+        v = {k: _shown(row[k], "–") for k in ("confidence", "entry", "stop", "tp1", "tp2", "fill", "bars")}
         print(f"{row['signal_id']}  {row['kind']} {row['symbol']} {row['interval']} {when} {row['side']} "
-              f"conf {row['confidence']}  entry {row['entry']} stop {row['stop']} tp1 {row['tp1']} tp2 {row['tp2']}"
-              f"  fill {row['fill']}  {row['status']}{result}  {row['bars']} bars")
+              f"conf {v['confidence']}  entry {v['entry']} stop {v['stop']} tp1 {v['tp1']} tp2 {v['tp2']}"
+              f"  fill {v['fill']}  {row['status']}{result}  {v['bars']} bars")
     s = document["summary"]
+    tp1 = "n/a" if s["tp1_first_pct"] is None else f"{s['tp1_first_pct']}%"
     print(f"{len(document['signals'])} signals, {s['closed']} closed, {document['open']} open; TP1 before stop "
-          f"{s['tp1_first_pct']}%, average {s['avg_r']} R after fees, profit factor {s['profit_factor']}")
+          f"{tp1}, average {_shown(s['avg_r'])} R after fees, profit factor {_shown(s['profit_factor'])}")
     return 0
 
 

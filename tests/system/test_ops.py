@@ -76,6 +76,7 @@ def test_replay_summary(log):
     assert figures["pending_deliveries"] == 1 and figures["cooldowns"] == {"BTCUSDT:LONG": 1_700_000_900_000}
     result = cli("replay", "--db", str(log))
     assert result.returncode == 0 and "pending_deliveries: 1" in result.stdout
+    assert "cooldowns: BTCUSDT:LONG until 2023-11-14 22:28 UTC" in result.stdout, result.stdout
 
 
 def test_verify_passes_then_reports_the_first_violation(log, tmp_path):
@@ -297,6 +298,18 @@ def test_audit_outcomes_lists_every_setup_with_levels_fill_status_and_r(tmp_path
     assert {row["signal_id"] for row in recent["signals"]} == set(rows) - {"a:BTCUSDT:1h:0:LONG"}
     text = cli("audit", "--db", str(path), "--outcomes")
     assert "a:BTCUSDT:1h:0:LONG  auto BTCUSDT 1h" in text.stdout and "stopped -1.04R (stop)" in text.stdout
+    assert "None" not in text.stdout and "fill –  open  – bars" in text.stdout, text.stdout
+    (tmp_path / "empty.db").unlink(missing_ok=True)
+    with EventStore.open(tmp_path / "empty.db"):
+        pass
+    nothing = cli("audit", "--db", str(tmp_path / "empty.db"), "--outcomes").stdout
+    assert nothing.strip() == ("0 signals, 0 closed, 0 open; TP1 before stop n/a, average n/a R after fees, "
+                               "profit factor n/a"), nothing
+
+
+def test_audit_takes_one_report_at_a_time(log):
+    result = cli("audit", "--db", str(log), "--outcomes", "--payments")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
 
 
 def test_audit_payments_lists_each_payment_with_its_grant_and_refund(log):
