@@ -56,8 +56,16 @@ def _unusable(path: Path) -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return f"its folder {folder} cannot be created ({exc.strerror or exc})"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"its folder {folder} is read-only (the log writes its -wal and -shm files beside it)"
+    if read_only := read_only_folder(path):
+        return read_only
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return "the file is not readable and writable by this user"
     return None
+
+
+def read_only_folder(path: Path) -> str | None:
+    """Why the log's folder stops SQLite (even reading a WAL log needs its -shm file beside it), or None."""
+    folder = path.parent
+    if os.access(folder, os.W_OK | os.X_OK):
+        return None
+    return f"its folder {folder} is read-only (the log writes its -wal and -shm files beside it)"

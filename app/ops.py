@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.log_file import read_only_folder
 from domain import autosignal, invariants, ledger, outcomes
 from domain.events import decode, upcast, user_of
 from domain.outbox import Outbox
@@ -23,7 +24,14 @@ def open_log(db_path: str | Path) -> EventStore:
     """The log for reading only: nothing is written to the file, and a file that is not a log is refused."""
     if not Path(db_path).is_file():
         raise FileNotFoundError(f"no event log at {db_path}")
-    return EventStore.open(db_path, upcast=upcast, readonly=True)
+    try:
+        return EventStore.open(db_path, upcast=upcast, readonly=True)
+    except sqlite3.OperationalError:
+        read_only = read_only_folder(Path(db_path))
+        if read_only is None:
+            raise
+        raise RuntimeError(f"{db_path}: {read_only}; copy the log, with any -wal file, to a writable "
+                           "folder to read it") from None
 
 
 def with_progress(records: Iterable[Recorded], total: int, out: TextIO | None) -> Iterator[Recorded]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -210,34 +213,65 @@ def test_a_db_path_that_cannot_hold_the_log_is_one_line_naming_it(tmp_path):
     assert "DB_PATH" in error and "is a directory" in error
 
 
-def test_a_read_only_folder_is_named():
-    """Root writes into any folder, so the check runs in a child that drops to an unprivileged user."""
-    from app.log_file import StartError, open_for_run
+def in_a_read_only_folder(attempt: Callable[[str], bool], prepare: Callable[[str], None] = lambda _: None) -> None:
+    """`attempt(folder)` must return True in a child that cannot write `folder` (`prepare` runs while it can).
 
-    def attempt(folder: str) -> None:
-        if os.geteuid() == 0:
-            os.setgid(65534)
-            os.setuid(65534)
-        try:
-            open_for_run(os.path.join(folder, "events.db"), "FULL", new_log=False)
-        except StartError as exc:
-            os._exit(0 if "read-only" in str(exc) and "DB_PATH" in str(exc) else 3)
-        os._exit(4)
-
+    Root writes into any folder, so the child drops to an unprivileged user."""
     parent = tempfile.mkdtemp(prefix="signalbot-ro-")
     folder = os.path.join(parent, "ro")
     try:
         os.mkdir(folder)
+        prepare(folder)
         os.chmod(parent, 0o755)
         os.chmod(folder, 0o555)
         child = os.fork()
         if child == 0:
-            attempt(folder)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                os._exit(0 if attempt(folder) else 3)
+            except BaseException:
+                os._exit(4)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(parent)
+
+
+def test_a_read_only_folder_is_named():
+    from app.log_file import StartError, open_for_run
+
+    def attempt(folder: str) -> bool:
+        try:
+            open_for_run(os.path.join(folder, "events.db"), "FULL", new_log=False)
+        except StartError as exc:
+            return "read-only" in str(exc) and "DB_PATH" in str(exc)
+        return False
+
+    in_a_read_only_folder(attempt)
+
+
+def test_reading_a_log_in_a_read_only_folder_says_why_it_cannot():
+    import main  # imported here: the unprivileged child may not reach the interpreter to start a new one
+
+    def prepare(folder: str) -> None:
+        path = os.path.join(folder, "events.db")
+        with EventStore.open(path) as store:
+            append(store, "user-1", ev.UserRegistered(1))
+        os.chmod(path, 0o644)
+
+    def attempt(folder: str) -> bool:
+        for command in ("verify", "replay", "audit"):
+            said = io.StringIO()
+            with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
+                code = main.main([command, "--db", os.path.join(folder, "events.db")])
+            if code != 2 or "is read-only (the log writes its -wal and -shm" not in said.getvalue():
+                return False
+        return True
+
+    in_a_read_only_folder(attempt, prepare)
 
 
 def test_an_invalid_setting_stops_run_and_names_it(tmp_path):
