@@ -265,6 +265,12 @@ class Settings:
     packs: Catalogue
     paysupport_contact: str
 
+    @property
+    def chart_folder(self) -> Path:
+        """CHART_CACHE_DIR, else charts/ beside the log in use: derived when read, so an override of DB_PATH
+        (the demo's folder, --db) takes its charts along instead of sharing the default log's."""
+        return Path(self.chart_cache_dir) if self.chart_cache_dir else Path(self.db_path).parent / "charts"
+
     def __repr__(self) -> str:  # the token must never reach a log line or a traceback
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["token"] = "***" if self.token else ""
@@ -313,7 +319,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     values["rest_url"] = values["rest_url"] or rest_default
     values["synchronous"] = values["synchronous"].upper()
     values["log_level"] = values["log_level"].upper()
-    values["chart_cache_dir"] = values["chart_cache_dir"] or str(Path(values["db_path"]).parent / "charts")
     if values["telegram_mode"] == "webhook":
         for name in ("WEBHOOK_URL", "WEBHOOK_LISTEN", "WEBHOOK_SECRET"):
             if not values[name.lower()]:

@@ -134,7 +134,7 @@ class SignalCharts:
 
     async def _make(self, signal_id: str, signal: dict[str, Any]) -> bytes | None:
         """From the disk cache (a restart), else drawn from the feed's candles up to the signal's candle."""
-        if (png := await self.service.cached(signal_id)) is not None:
+        if (png := await self.service.cached(signal_id, signal)) is not None:
             return png
         candles = await self.candles(str(signal.get("symbol")), str(signal.get("interval")))
         if candles is None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 def world(tmp_path_factory):
     """One world for the module: the chart worker's start (matplotlib) is paid once."""
     folder = tmp_path_factory.mktemp("charts")
-    charts = SimpleNamespace(chart_workers=1, chart_theme="dark", chart_cache_dir=str(folder / "charts"))
+    charts = SimpleNamespace(chart_workers=1, chart_theme="dark", chart_folder=folder / "charts")
     metrics = Metrics(ManualClock(0))
     with telegram_world(folder, load_market(klines_dir()), {"global_per_s": 100, "per_chat_rate": 20.0},
                         {"charts": charts, "metrics": metrics, "per_chat_interval": 0.05}) as world:

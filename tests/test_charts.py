@@ -220,14 +220,35 @@ def test_service_renders_once_per_signal_and_serves_it_again_after_a_restart(tmp
             first = await service.chart(signal_id, *good)
             again = await service.chart(signal_id, *good)
             restarted = ChartService(renderer, ChartCache(tmp_path))
-            return [first, again, await restarted.cached(signal_id), await restarted.cached("m:1:1")], \
-                renderer.counts["rendered"]
+            return [first, again, await restarted.cached(signal_id, good[0]),
+                    await restarted.cached("m:1:1", good[0])], renderer.counts["rendered"]
         finally:
             await service.close()
 
     (first, again, after_restart, unknown), rendered = asyncio.run(scenario())
     assert first is not None and first == again == after_restart and unknown is None
     assert rendered == 1
+
+
+def test_a_cached_chart_is_never_served_for_another_signal_with_the_same_id(tmp_path):
+    """Autosignal ids repeat across logs (symbol, interval, candle, side): another log's chart, or a file
+    under the old id-only name, must be a miss and the signal drawn anew."""
+    signal_id = "a:BTCUSDT:1h:536400000:LONG"
+    xrp, btc = synthetic("XRPUSDT"), synthetic("BTCUSDT")
+    cache = ChartCache(tmp_path)
+    cache.put(f"{signal_id}.dark", PNG_SIGNATURE + b"XRPUSDT")  # an id-only entry, as written before
+
+    async def scenario() -> tuple[bytes | None, bytes | None, bytes | None]:
+        service = ChartService(ChartRenderer(workers=1, job=fake_png, initializer=None), cache)
+        try:
+            foreign = await service.chart(signal_id, *xrp)  # drawn into the shared folder by another log
+            return foreign, await service.cached(signal_id, btc[0]), await service.chart(signal_id, *btc)
+        finally:
+            await service.close()
+
+    foreign, cached, drawn = asyncio.run(scenario())
+    assert foreign is not None and b"XRPUSDT" in foreign
+    assert cached is None and drawn is not None and b"BTCUSDT" in drawn and b"XRPUSDT" not in drawn
 
 
 def test_service_follows_the_settings(tmp_path):

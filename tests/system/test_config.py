@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from app.config import ConfigError, load_settings, settings_help
@@ -15,12 +18,15 @@ def test_defaults_are_the_documented_ones():
     assert (s.autosignal_enabled, s.autosignal_interval, s.autosignal_cooldown_min) == (False, "1h", None)
     assert s.autosignal_min_confidence is None and s.telegram_rate == 25 and s.token == ""  # the strategy file's
     assert s.ws_url.startswith("wss://") and s.rest_url.startswith("https://")
-    assert (s.chart_theme, s.chart_workers, s.chart_cache_dir) == ("dark", 1, "data/charts")
+    assert (s.chart_theme, s.chart_workers, s.chart_folder) == ("dark", 1, Path("data/charts"))
 
 
 def test_chart_cache_sits_beside_the_log_unless_set():
-    assert load_settings({"DB_PATH": "/var/lib/bot/events.db"}, None).chart_cache_dir == "/var/lib/bot/charts"
-    assert load_settings({"CHART_CACHE_DIR": "/tmp/c"}, None).chart_cache_dir == "/tmp/c"
+    assert load_settings({"DB_PATH": "/var/lib/bot/events.db"}, None).chart_folder == Path("/var/lib/bot/charts")
+    assert load_settings({"CHART_CACHE_DIR": "/tmp/c"}, None).chart_folder == Path("/tmp/c")
+    # derived when used: a later override of the log (the demo's, --db) takes the charts along
+    assert replace(load_settings({}, None), db_path="/tmp/demo/events.db").chart_folder == Path("/tmp/demo/charts")
+    assert replace(load_settings({"CHART_CACHE_DIR": "/tmp/c"}, None), db_path="/x/e.db").chart_folder == Path("/tmp/c")
     assert load_settings({"CHART_THEME": "LIGHT"}, None).chart_theme == "light"
 
 
