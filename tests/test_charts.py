@@ -23,7 +23,7 @@ from telegram_adapter.charts.cache import PNG_SIGNATURE, ChartCache
 from telegram_adapter.charts.draw import HEIGHT, PRICE_RECT, WIDTH, draw, spread
 from telegram_adapter.charts.pool import ChartRenderer
 from telegram_adapter.charts.service import ChartService
-from telegram_adapter.charts.spec import chart_spec, window
+from telegram_adapter.charts.spec import Box, ChartSpec, Level, Mark, chart_spec, window
 from telegram_adapter.charts.theme import THEMES
 from tests.conftest import klines_dir
 from tests.fakes.chart_jobs import fake_png
@@ -147,6 +147,30 @@ def synthetic(symbol: str, bars: int = 150) -> tuple[dict, Candles]:
     candles = Candles(symbol, "1h", np.arange(bars, dtype=np.int64) * interval_ms("1h"), close - 0.5, close + 1,
                       close - 1, close, np.ones(bars))
     return {"symbol": symbol, "interval": "1h", "open_time": int(candles.open_time[-1])}, candles
+
+
+def test_zone_and_structure_labels_stay_whole_and_clear_of_the_tags_and_each_other():
+    """An order block from before the window, a gap and a BOS at the entry's price both starting under the
+    tags: every label inside the price axes, none overlapping a tag or another label."""
+    _, candles = synthetic("BTCUSDT")
+    entry = float(candles.close[-1])
+    spec = ChartSpec(candles=candles, theme="dark", title="BTCUSDT · 1h", badge="LONG", bullish=True,
+                     footer="test", decimals=2,
+                     levels=(Level("ENTRY", entry, "entry", f"ENTRY {entry:,.2f}"),
+                             Level("SL", entry - 8, "stop", f"SL {entry - 8:,.2f}")),
+                     boxes=(Box("OB", True, entry - 3, entry - 6, 0), Box("FVG", True, entry + 1, entry - 1, 149)),
+                     mark=Mark(f"BOS {entry:,.2f}", entry, 148))
+    texts = draw(spec).texts
+    x0, y0 = PRICE_RECT[0] * WIDTH, PRICE_RECT[1] * HEIGHT
+    x1, y1 = x0 + PRICE_RECT[2] * WIDTH, y0 + PRICE_RECT[3] * HEIGHT
+    labels = {"OB", "FVG", f"BOS {entry:,.2f}"}
+    assert labels < set(texts)
+    for label in labels:
+        left, bottom, right, top = texts[label]
+        assert x0 <= left < right <= x1 and y0 <= bottom < top <= y1, label
+        for other, (o_left, o_bottom, o_right, o_top) in texts.items():
+            overlap = min(right, o_right) > max(left, o_left) and min(top, o_top) > max(bottom, o_bottom)
+            assert other == label or not overlap, (label, other)
 
 
 def test_a_worker_process_renders_the_same_bytes_as_this_one(issued):
