@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.clock import SystemClock
-from actors.messages import EnsureStream, GetCandles
+from actors.messages import AnalysisResult, Analyze, EnsureStream, GetCandles
+from actors.user_session import CANDLES_WANTED
 from analysis.candles import Candles, interval_ms
-from analysis.strategy import Signal, analyze
+from analysis.strategy import Signal
 from app import ops
 from app.config import Settings
 from app.system import System
+from domain import user as rules
+from domain.events import REGISTRY, decode
 from marketsim.background import BackgroundSim
 from marketsim.server import MarketSim
 from marketsim.sources import market_from_files, synthetic_market
@@ -37,7 +40,8 @@ LANGUAGES = {BUDI: "id"}  # budi's Telegram app is set to Bahasa Indonesia
 CANDLE_EVERY_S = 1.0  # real seconds per simulated candle
 AUTOSIGNAL_WAIT_S = 25.0
 WANTED_AUTOSIGNALS = 2  # received by the trader once premium
-SCAN_COST, SIGNAL_COST = 60, 20
+SIGNAL_COST = rules.COSTS["futures"]
+SPEND_WAIT_S = 90.0  # the most the tour waits for setups to spend the trader's credits on
 
 
 def _market(data: list[str] | None):
@@ -92,17 +96,13 @@ class Tour:
         try:
             self.say("\n== 1. A trader registers and pays for analyses (20 credits per signal) ==")
             await self.do(USER, "/start")
+            deadline = time.monotonic() + SPEND_WAIT_S
             await self.do(USER, "/analyze BTC")
-            if self.balance() >= SCAN_COST and await asyncio.to_thread(self.setups, ("1h",)):
-                await self.do(USER, "/signals")
-            asked: set[str] = set()
-            while self.balance() >= SIGNAL_COST and len(asked) < 3:
-                choices = [c for c in await asyncio.to_thread(self.setups, ("4h", "1h")) if c not in asked]
-                if not choices:
-                    break
-                asked.add(choices[0])
-                await self.do(USER, choices[0])
+            await self.offered(("1h",), deadline)  # a scan is charged only when it finds a setup
+            await self.do(USER, "/signals")
+            await self.spend_down(deadline)
             self.say("\n== 2. Out of credits: the bot says so and charges nothing ==")
+            await self.wait_out_rate_limit()
             await self.do(USER, "/analyze BTC")
             await self.do(USER, "/credits")
             self.say("\n== 3. An admin grants lifetime premium: free analyses and autosignals ==")
@@ -126,14 +126,46 @@ class Tour:
         finally:
             await self.console.stop()
 
+    async def spend_down(self, deadline: float) -> None:
+        """Ask for setups until the balance is below a request's price, so step 2 shows the refusal whatever
+        the market offers: a request without a setup is free, so the tour waits for candles that bring one,
+        and it waits out the rate limit rather than show it."""
+        asked: set[str] = set()
+        while self.balance() >= SIGNAL_COST and (choices := await self.offered(("4h", "1h"), deadline, asked)):
+            await self.wait_out_rate_limit()
+            asked.add(choices[0])
+            await self.do(USER, choices[0])
+
+    async def offered(self, intervals: tuple[str, ...], deadline: float, asked: set[str] | None = None) -> list[str]:
+        """The setups on offer and not `asked` yet, waiting for the next candles while there are none
+        (until `deadline`)."""
+        while not (found := [c for c in await asyncio.to_thread(self.setups, intervals) if c not in (asked or ())]):
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(CANDLE_EVERY_S)
+        return found
+
+    async def wait_out_rate_limit(self) -> None:
+        """Sleep until the trader may be served again (the limit is read from the trader's own log)."""
+        trader = rules.UserState(USER)
+        for record in self.system.store.read_stream(f"user-{USER}"):
+            if record.type in REGISTRY:
+                trader = rules.evolve(trader, decode(record.type, record.data), record.meta.get("update_id"))
+        if wait_ms := rules.rate_wait_ms(trader, self.system.clock.now_ms()):
+            self.say(f"(at most {rules.RATE_LIMIT} requests a minute: the trader waits {-(-wait_ms // 1000)} s)")
+            await asyncio.sleep(wait_ms / 1000)
+
     def setups(self, intervals: tuple[str, ...]) -> list[str]:
-        """Requests the market has a setup for right now (the tour wants to show credits being spent)."""
+        """Requests the bot's own analyzer has a setup for right now (the tour wants to show credits being spent)."""
         feed, found = self.system.feed, []
         for interval in intervals:
             for symbol in SYMBOLS:
                 feed.ask(EnsureStream(symbol, interval), timeout=30)
-                candles = feed.ask(GetCandles(symbol, interval, 500), timeout=30)
-                if isinstance(candles, Candles) and isinstance(analyze(candles), Signal):
+                candles = feed.ask(GetCandles(symbol, interval, CANDLES_WANTED), timeout=30)
+                if not isinstance(candles, Candles):
+                    continue
+                outcome = self.system.analyzer.ask(Analyze(symbol, interval, candles), timeout=30)
+                if isinstance(outcome, AnalysisResult) and isinstance(outcome.result, Signal):
                     found.append(f"/futures {symbol.removesuffix('USDT')} {interval}")
         return found
 

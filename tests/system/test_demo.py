@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(120)
-def test_demo_tour_completes_offline_and_its_log_replays():
-    result = subprocess.run([sys.executable, "main.py", "demo"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=110, stdin=subprocess.DEVNULL)
+@pytest.mark.timeout(200)  # the tour may wait for setups to spend on, and out the rate limit
+def test_demo_tour_completes_offline_and_its_log_replays(tmp_path):
+    """Run from an empty folder with TMPDIR there: the demo writes nothing beside the working directory
+    (its charts once went to ./data/charts, the live bot's cache)."""
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "demo"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=190, stdin=subprocess.DEVNULL,
+                            env=os.environ | {"TMPDIR": str(tmp_path)})
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
-    steps = ["ann> /start", "Welcome, ann!", "ann> /analyze BTC", "== 2. Out of credits", "admin> /set_premium 4242",
+    steps = ["ann> /start", "Welcome, ann!", "ann> /analyze BTC", "ann> /signals", "Scan of the top",
+             "== 2. Out of credits", "/analyze costs 20 credits and your balance is 0.", "ann> /credits",
+             "Balance: 0 credits", "admin> /set_premium 4242",
              "Tier: lifetime", "== 4. The market moves", "ann> /history", "admin> /audit 4242", "budi> /start",
              "Selamat datang, budi!", "budi> /credits", "Saldo: ", "verify:\n  chain:"]
     positions = [out.index(step) for step in steps]
@@ -25,3 +31,4 @@ def test_demo_tour_completes_offline_and_its_log_replays():
     assert "invariants: ok" in out and "replay matches" in out and "MISMATCH" not in out
     assert "metrics: http://127.0.0.1:" in out  # served on a free port for the tour
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written beside the working directory (no ./data/charts)
