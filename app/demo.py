@@ -1,8 +1,8 @@
 """`main.py demo`: the whole system offline, on embedded defaults, with a scripted tour.
 
 A simulated Binance on 127.0.0.1 (the seeded synthetic market, or real files with --data),
-a fresh log in a temporary folder, the real actors, and the console adapter. The tour
-shows a user paying for analyses until the credits run out, an admin granting lifetime
+a fresh log in a new temporary folder (kept, for a later look), the real actors, and the
+console adapter. The tour shows a user paying for analyses until the credits run out, an admin granting lifetime
 premium, autosignals arriving as the market moves, /history and /audit, and a trader whose Telegram speaks
 Indonesian answered in Bahasa Indonesia; then `verify`
 and `replay` run on the demo's own log and their counts are compared with the live ones.
@@ -196,9 +196,9 @@ def run_demo(args: Any, settings: Settings, out: TextIO = sys.stdout) -> int:
     market = _market(args.data)
     interval = market.base_interval
     speed = interval_ms(interval) / 1000 / CANDLE_EVERY_S
-    with tempfile.TemporaryDirectory(prefix="signalbot-demo-") as tmp, \
-            BackgroundSim(lambda: MarketSim(market, speed)) as sim:
-        demo = _settings(settings, Path(tmp), sim.urls, interval, tuple(market.symbols))
+    folder = Path(tempfile.mkdtemp(prefix="signalbot-demo-"))  # kept: its log and charts outlive the tour
+    with BackgroundSim(lambda: MarketSim(market, speed)) as sim:
+        demo = _settings(settings, folder, sim.urls, interval, tuple(market.symbols))
         out.write(f"signalbot demo: simulated Binance at {sim.urls['rest']} ({', '.join(market.symbols)}, "
                   f"{interval} candles, one every {CANDLE_EVERY_S:.0f} s); event log {demo.db_path}\n")
         system = System(demo, SystemClock()).start(telegram=False)
@@ -210,7 +210,10 @@ def run_demo(args: Any, settings: Settings, out: TextIO = sys.stdout) -> int:
                 live.apply(record)
         finally:
             system.stop()
-        return _check_log(demo.db_path, live, out, time.monotonic() - started)
+        status = _check_log(demo.db_path, live, out, time.monotonic() - started)
+    out.write(f"the demo's log and charts are in {folder}; `python main.py verify --db {demo.db_path}` "
+              "(or replay, audit) reads the log again; delete the folder when done\n")
+    return status
 
 
 def _check_log(db_path: str, live: ops.Summary, out: TextIO, seconds: float) -> int:

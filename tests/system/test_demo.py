@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(200)  # the tour may wait for setups to spend on, and out the rate limit
 def test_demo_tour_completes_offline_and_its_log_replays(tmp_path):
     """Run from an empty folder with TMPDIR there: the demo writes nothing beside the working directory
-    (its charts once went to ./data/charts, the live bot's cache)."""
+    (its charts once went to ./data/charts, the live bot's cache) and keeps its own folder for a later look."""
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "demo"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=190, stdin=subprocess.DEVNULL,
                             env=os.environ | {"TMPDIR": str(tmp_path)})
@@ -31,4 +31,7 @@ def test_demo_tour_completes_offline_and_its_log_replays(tmp_path):
     assert "invariants: ok" in out and "replay matches" in out and "MISMATCH" not in out
     assert "metrics: http://127.0.0.1:" in out  # served on a free port for the tour
     assert "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == []  # nothing written beside the working directory (no ./data/charts)
+    [kept] = [p for p in tmp_path.iterdir() if p.name.startswith("signalbot-demo-")]
+    assert f"the demo's log and charts are in {kept};" in out and f"verify --db {kept / 'events.db'}" in out
+    assert (kept / "events.db").is_file() and any((kept / "charts").glob("*.png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]  # no ./data/charts
