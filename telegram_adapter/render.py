@@ -10,7 +10,7 @@ from actors.messages import Decision, Reply
 from domain.language import LANGUAGES
 from domain.ledger import entries as ledger_entries
 from telegram_adapter.catalogue import Raw, date, esc, fixed, moment, text
-from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text
+from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text, why_no_setup
 
 OUTCOMES = ("open", "tp1", "tp2", "stop", "tp1_then_stop", "expired")
 TIMES = ("until", "when")  # decision parameters that are ms UTC
@@ -34,6 +34,8 @@ def render(reply: Reply) -> str | None:
 def decision(outcome: Decision, lang: str) -> str:
     """What became of one candle (AutoSignal's outcome) as a line."""
     params = {k: moment(v, lang) if k in TIMES and isinstance(v, int) else v for k, v in outcome.params.items()}
+    if outcome.code == "no_setup":
+        params["reason"] = why_no_setup(params.get("reason"), lang)
     return text(lang, "decision-" + key(outcome.code), **params)
 
 

@@ -9,9 +9,20 @@ import math
 from typing import Any
 
 from analysis.candles import INTERVAL_MS
-from telegram_adapter.catalogue import Raw, clock, date, fixed, moment, price, text
+from telegram_adapter.catalogue import Raw, clock, date, esc, fixed, moment, price, text
 
 FOLLOWUP_REASONS = ("tp1", "tp2", "stop", "tp1_then_stop", "expired")
+REASON_KEYS = {  # analysis.strategy's reason codes: a setup's evidence, then why there is no setup
+    "order_block": "reason-order-block", "fvg": "reason-fvg", "break": "reason-break", "ema21": "reason-ema21",
+    "ema_stack": "reason-ema-stack", "volume": "reason-volume", "rsi": "reason-rsi",
+    "no_trigger": "no-setup-no-trigger", "conflicting": "no-setup-conflicting", "no_atr": "no-setup-no-atr",
+    "stop_rounds_to_zero": "no-setup-stop-rounds-to-zero", "fees_too_high": "no-setup-fees-too-high",
+    "no_room": "no-setup-no-room",
+}
+REASON_PRICES = frozenset({"price", "bottom", "top", "level", "ema21", "ema50", "ema200", "stop", "edge", "risk"})
+REASON_FIGURES = {"distance_pct": 2, "within_pct": 1, "ratio": 2, "rsi": 1, "fee_pct": 2, "reward_r": 2,
+                  "share_pct": 0, "max_share_pct": 0}  # decimals shown
+DIRECTION_KEYS = {"bullish": "direction-bullish", "bearish": "direction-bearish", "neutral": "direction-neutral"}
 
 
 def decimals(signal: dict[str, Any]) -> int:
@@ -58,7 +69,7 @@ def _setup_lines(signal: dict[str, Any], lang: str) -> list[str]:
     reasons = signal.get("reasons") or []
     if reasons:
         lines.append(text(lang, "signal-why"))
-        lines.extend(text(lang, "bullet", item=str(reason)) for reason in reasons)
+        lines.extend(text(lang, "bullet", item=reason_text(reason, lang, digits)) for reason in reasons)
     if smc := smc_summary(signal.get("smc"), digits, lang):
         lines.append(text(lang, "smc", summary=Raw(smc)))
     lines.append(text(lang, "signal-candle", when=moment(_ms(signal.get("open_time")), lang)))
@@ -123,7 +134,7 @@ def chart_caption(read: dict[str, Any], lang: str) -> str:
     symbol, interval = str(read.get("symbol")), str(read.get("interval"))
     lines = ["📈 " + text(lang, "subject", symbol=symbol, interval=interval, side=Raw(text(lang, "chart-title")))]
     if read.get("bias"):
-        lines.append(text(lang, "no-setup-bias", bias=str(read["bias"])))
+        lines.append(text(lang, "no-setup-bias", bias=direction(read["bias"], lang)))
     smc = read.get("smc") if isinstance(read.get("smc"), dict) else {}
     if summary := smc_summary(smc, decimals(read if "precision" in read else smc), lang):
         lines.append(text(lang, "smc", summary=Raw(summary)))
@@ -138,16 +149,48 @@ def no_setup_text(read: dict[str, Any], lang: str) -> str:
     lines = [
         "⚪ " + text(lang, "subject", symbol=str(read.get("symbol")), interval=str(read.get("interval")),
                     side=Raw(text(lang, "no-setup-title"))),
-        text(lang, "no-setup-why", reason=str(read.get("reason") or text(lang, "no-setup-default"))),
+        text(lang, "no-setup-why", reason=why_no_setup(read.get("reason"), lang)),
     ]
     if read.get("bias"):
-        lines.append(text(lang, "no-setup-bias", bias=str(read["bias"])))
+        lines.append(text(lang, "no-setup-bias", bias=direction(read["bias"], lang)))
     smc = read.get("smc") if isinstance(read.get("smc"), dict) else {}
     if summary := smc_summary(smc, decimals(smc), lang):
         lines.append(text(lang, "smc", summary=Raw(summary)))
     lines.append(text(lang, "signal-candle", when=moment(_ms(read.get("open_time")), lang)))
     lines.append(text(lang, "no-credits-charged"))
     return "\n".join(lines)
+
+
+def why_no_setup(reason: Any, lang: str) -> Raw:
+    """Why there is no setup (a no-setup reason, a legacy sentence, or the generic words when there is none)."""
+    return reason_text(reason, lang) if reason else Raw(text(lang, "no-setup-default"))
+
+
+def reason_text(reason: Any, lang: str, digits: int | None = None) -> Raw:
+    """A reason of analysis.strategy, `{"code": ..., **params}`, worded as HTML, its prices at `digits` (None: the
+    reason's own `precision`). Anything else is a legacy sentence from an old event log, shown as it is."""
+    if not isinstance(reason, dict) or reason.get("code") not in REASON_KEYS:
+        return Raw(esc(reason))
+    digits = decimals(reason) if digits is None else digits
+    params: dict[str, Any] = {}
+    for name, value in reason.items():
+        if name == "votes":
+            params[name] = Raw("; ".join(reason_text(vote, lang, digits) for vote in value))
+        elif name in REASON_PRICES:
+            params[name] = price(value, digits, lang)
+        elif name in REASON_FIGURES:
+            params[name] = fixed(float(value), REASON_FIGURES[name], lang)
+        elif isinstance(value, bool):
+            params[name] = "yes" if value else "no"
+        elif name not in ("code", "precision"):
+            params[name] = value
+    return Raw(text(lang, REASON_KEYS[reason["code"]], **params))
+
+
+def direction(value: Any, lang: str) -> Raw:
+    """A direction code (bullish, bearish, neutral) in the reader's words; another value as it is."""
+    key = DIRECTION_KEYS.get(str(value))
+    return Raw(text(lang, key) if key else esc(value))
 
 
 def scan_text(scan: dict[str, Any], lang: str) -> str:
@@ -167,15 +210,15 @@ def smc_summary(smc: Any, digits: int, lang: str) -> str:
         return ""
     parts = []
     if smc.get("trend"):
-        parts.append(text(lang, "smc-trend", trend=str(smc["trend"])))
+        parts.append(text(lang, "smc-trend", trend=direction(smc["trend"], lang)))
     brk = smc.get("last_break")
     if isinstance(brk, dict):
-        parts.append(text(lang, "smc-break", kind=str(brk.get("type")), direction=str(brk.get("direction")),
+        parts.append(text(lang, "smc-break", kind=str(brk.get("type")), direction=direction(brk.get("direction"), lang),
                           level=price(brk.get("level"), digits, lang)))
     for key, label in (("order_block", "OB"), ("fvg", "FVG")):
         zone = smc.get(key)
         if isinstance(zone, dict):
-            parts.append(text(lang, "smc-zone", label=label, direction=str(zone.get("direction")),
+            parts.append(text(lang, "smc-zone", label=label, direction=direction(zone.get("direction"), lang),
                               bottom=price(zone.get("bottom"), digits, lang),
                               top=price(zone.get("top"), digits, lang)))
     if isinstance(smc.get("rsi"), int | float) and not isinstance(smc.get("rsi"), bool):

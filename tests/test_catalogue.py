@@ -16,8 +16,8 @@ from domain.track_record import Summary
 from eventstore.records import Recorded
 from telegram_adapter import catalogue
 from telegram_adapter.formatting import TEXT_LIMIT, split_text
-from telegram_adapter.render import render
-from telegram_adapter.signal_text import signal_text
+from telegram_adapter.render import decision, render
+from telegram_adapter.signal_text import REASON_KEYS, REASON_PRICES, no_setup_text, reason_text, signal_text
 from tests.fakes.bot_api import html_error
 from tests.fakes.telegram_stack import SIGNAL
 
@@ -127,3 +127,40 @@ def test_composite_replies_escape_what_users_and_markets_put_in_them(symbol, nam
         _valid(render(reply))
     _valid(signal_text(signal, lang))
     _valid(signal_text(scan, lang))
+
+
+REASON_VALUES = {  # what analysis.strategy puts in a reason's parameters besides prices and figures
+    "direction": st.sampled_from(["bullish", "bearish"]), "where": st.sampled_from(["around", "below", "above"]),
+    "side": st.sampled_from(["LONG", "SHORT"]), "kind": st.sampled_from(["BOS", "CHOCH"]),
+    "zone": st.sampled_from(["order_block", "fvg"]), "stretched": st.booleans(), "limit": st.sampled_from([30, 70]),
+    "bars": st.integers(0, 10_000), "bars_ago": st.integers(0, 10_000),
+}
+REASON_PLACEHOLDERS = {code: catalogue.placeholders("en")[key] for code, key in REASON_KEYS.items()}
+REASON_NAMES = sorted(set().union(*REASON_PLACEHOLDERS.values()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.fixed_dictionaries({name: REASON_VALUES.get(name, st.floats(0, 1e7, allow_nan=False))
+                              for name in REASON_NAMES if name != "votes"}), st.integers(0, 8))
+def test_every_reason_code_is_worded_in_both_languages_with_its_prices_at_the_symbol_precision(params, digits):
+    votes = [{"code": code, **params} for code in ("order_block", "fvg", "break")]
+    for code, names in REASON_PLACEHOLDERS.items():
+        reason = {"code": code, "precision": digits, **{n: votes if n == "votes" else params[n] for n in names}}
+        worded = {lang: reason_text(reason, lang) for lang in LANGUAGES}
+        assert worded["en"] != worded["id"], code
+        for lang, words in worded.items():
+            _valid(words)
+            assert "{" not in words and "$" not in words
+            for name in names & REASON_PRICES:
+                assert catalogue.price(params[name], digits, lang) in words, (code, name)
+
+
+def test_a_reason_from_an_old_log_is_its_english_sentence_as_it_was():
+    """Event logs written before reasons were codes hold English sentences: shown as they are, escaped."""
+    legacy = "Bullish order block 1.2-1.3 is 0.40% below price (candle 3 bars ago) & <b>"
+    signal = signal_text({**SIGNAL, "reasons": [legacy]}, "id")
+    assert "• Bullish order block 1.2-1.3 is 0.40% below price (candle 3 bars ago) &amp; &lt;b&gt;" in signal
+    read = no_setup_text({"symbol": "BTCUSDT", "interval": "1h", "reason": "no zone near 1.3", "bias": "bullish"},
+                         "id")
+    assert "Alasan: no zone near 1.3" in read and "Bias: bullish" in read
+    assert decision(Decision("no_setup", {"reason": "no zone near 1.3"}), "id") == "tidak ada setup: no zone near 1.3"

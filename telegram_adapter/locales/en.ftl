@@ -122,6 +122,63 @@ no-credits-charged = No credits were charged.
 scan-title = <b>Scan of the top { $count } USDT pairs</b> ({ $interval })
 scan-quiet = No setup: { $symbols }
 scan-nothing = No setup in any pair: no credits were charged.
+direction-bullish = bullish
+direction-bearish = bearish
+direction-neutral = neutral
+reason-order-block = { $direction ->
+        [bullish] Bullish
+       *[bearish] Bearish
+    } order block { $bottom }–{ $top } { $where ->
+        [around] with the price inside it
+        [below] { $distance_pct }% below the price
+       *[above] { $distance_pct }% above the price
+    } (candle { $bars_ago ->
+        [one] { $bars_ago } bar
+       *[other] { $bars_ago } bars
+    } ago)
+reason-fvg = Close { $price } is inside an unfilled { $direction ->
+        [bullish] bullish
+       *[bearish] bearish
+    } fair value gap { $bottom }–{ $top }
+reason-break = { $direction ->
+        [bullish] Bullish
+       *[bearish] Bearish
+    } { $kind } through { $level } ({ $bars_ago ->
+        [0] on the last candle
+        [one] { $bars_ago } bar ago
+       *[other] { $bars_ago } bars ago
+    }), close { $direction ->
+        [bullish] above
+       *[bearish] below
+    } EMA50 { $ema50 } (with the trend)
+reason-ema21 = Close { $price } is { $where ->
+        [above] above
+       *[below] below
+    } EMA21 { $ema21 }
+reason-ema-stack = { $direction ->
+        [bullish] EMAs stacked bullish: EMA21 { $ema21 } &gt; EMA50 { $ema50 } &gt; EMA200 { $ema200 }
+       *[bearish] EMAs stacked bearish: EMA21 { $ema21 } &lt; EMA50 { $ema50 } &lt; EMA200 { $ema200 }
+    }
+reason-volume = Volume is { $ratio }x its { $bars }-bar average
+reason-rsi = RSI(14) { $rsi }: { $side ->
+        [LONG] { $stretched ->
+            [yes] overbought
+           *[no] not overbought
+        } for a LONG (overbought at { $limit } or above)
+       *[SHORT] { $stretched ->
+            [yes] oversold
+           *[no] not oversold
+        } for a SHORT (oversold at { $limit } or below)
+    }
+no-setup-no-trigger = no unfilled order block within { $within_pct }% of { $price }, no unfilled fair value gap around it and no BOS or CHOCH with the trend in the last { $bars } bars
+no-setup-conflicting = conflicting evidence: { $votes }
+no-setup-no-atr = no ATR yet (too few bars for a { $bars }-bar average true range)
+no-setup-stop-rounds-to-zero = the stop distance rounds to zero at this price precision
+no-setup-fees-too-high = { $side } setup dropped: its stop { $stop } is { $distance_pct }% away, so the round-trip fees ({ $fee_pct }% of price) would be { $share_pct }% of the risk (at most { $max_share_pct }%)
+no-setup-no-room = { $side } setup rejected: the opposing { $zone ->
+        [order_block] order block
+       *[fvg] fair value gap
+    } at { $edge } leaves { $reward_r }R of reward for { $risk } of risk
 smc-trend = trend { $trend }
 smc-break = { $kind } { $direction } at { $level }
 smc-zone = { $label } { $direction } { $bottom }–{ $top }

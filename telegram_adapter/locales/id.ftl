@@ -120,6 +120,59 @@ no-credits-charged = Tidak ada kredit yang dipotong.
 scan-title = <b>Scan { $count } pair USDT teratas</b> ({ $interval })
 scan-quiet = Tanpa setup: { $symbols }
 scan-nothing = Tidak ada setup di pair mana pun: tidak ada kredit yang dipotong.
+direction-bullish = bullish
+direction-bearish = bearish
+direction-neutral = netral
+reason-order-block = Order block { $direction ->
+        [bullish] bullish
+       *[bearish] bearish
+    } { $bottom }–{ $top } { $where ->
+        [around] dan harga sedang berada di dalamnya
+        [below] berjarak { $distance_pct }% di bawah harga
+       *[above] berjarak { $distance_pct }% di atas harga
+    } (candle { $bars_ago } bar yang lalu)
+reason-fvg = Close { $price } masih di dalam fair value gap { $direction ->
+        [bullish] bullish
+       *[bearish] bearish
+    } yang belum terisi ({ $bottom }–{ $top })
+reason-break = { $kind } { $direction ->
+        [bullish] bullish
+       *[bearish] bearish
+    } menembus { $level } ({ $bars_ago ->
+        [0] di candle terakhir
+       *[other] { $bars_ago } bar yang lalu
+    }), close { $direction ->
+        [bullish] di atas
+       *[bearish] di bawah
+    } EMA50 { $ema50 } (searah trend)
+reason-ema21 = Close { $price } { $where ->
+        [above] di atas
+       *[below] di bawah
+    } EMA21 { $ema21 }
+reason-ema-stack = { $direction ->
+        [bullish] Susunan EMA bullish: EMA21 { $ema21 } &gt; EMA50 { $ema50 } &gt; EMA200 { $ema200 }
+       *[bearish] Susunan EMA bearish: EMA21 { $ema21 } &lt; EMA50 { $ema50 } &lt; EMA200 { $ema200 }
+    }
+reason-volume = Volume { $ratio }x rata-rata { $bars } bar terakhir
+reason-rsi = RSI(14) { $rsi }: { $side ->
+        [LONG] { $stretched ->
+            [yes] sudah overbought
+           *[no] belum overbought
+        } untuk LONG (overbought di { $limit } ke atas)
+       *[SHORT] { $stretched ->
+            [yes] sudah oversold
+           *[no] belum oversold
+        } untuk SHORT (oversold di { $limit } ke bawah)
+    }
+no-setup-no-trigger = tidak ada order block yang belum termitigasi dalam jarak { $within_pct }% dari { $price }, tidak ada fair value gap yang belum terisi di sekitarnya, dan tidak ada BOS atau CHOCH searah trend dalam { $bars } bar terakhir
+no-setup-conflicting = sinyalnya saling bertentangan: { $votes }
+no-setup-no-atr = ATR belum ada (bar belum cukup untuk ATR { $bars } bar)
+no-setup-stop-rounds-to-zero = jarak stop loss jadi nol setelah dibulatkan ke presisi harga ini
+no-setup-fees-too-high = Setup { $side } dibatalkan: stop loss di { $stop } cuma berjarak { $distance_pct }%, jadi fee buka-tutup posisi ({ $fee_pct }% dari harga) bakal makan { $share_pct }% dari risiko (maksimal { $max_share_pct }%)
+no-setup-no-room = Setup { $side } ditolak: { $zone ->
+        [order_block] order block
+       *[fvg] fair value gap
+    } lawan di { $edge } cuma menyisakan reward { $reward_r }R untuk risiko { $risk }
 smc-trend = trend { $trend }
 smc-break = { $kind } { $direction } di { $level }
 smc-zone = { $label } { $direction } { $bottom }–{ $top }
