@@ -327,7 +327,7 @@ class AutoSignal(pykka.ThreadingActor):
             candle.open_time,
             candle.close_time,
             signal,
-            no_setup=str(getattr(result, "reason", "")),
+            no_setup=getattr(result, "reason", ""),
         )
         self._flush_soon()
 

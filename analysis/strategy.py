@@ -21,7 +21,10 @@ target less than 0.5R beyond the first is none (`tp2` null: one target).
 Confidence is a calibrated probability: the % chance that such a setup reaches TP1 before its stop within
 the outcome horizon (expired counts as not), from the strategy file's logistic model over the features the
 reasons name (analysis.calibration; fitted by `main.py calibrate` on 2021-2023 candles only, and passed in:
-without a model the confidence is None). Every reason printed states the numbers that made it true.
+without a model the confidence is None). Every reason states the numbers that made it true.
+Reasons are data, worded by the adapter in the reader's language: `{"code": ..., **params}` with prices as
+floats on the price grid, percentages and ratios rounded as shown, sides (LONG/SHORT) and directions
+(bullish/bearish) as codes; a no-setup reason also carries the `precision` its prices are shown at.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ VOLUME_RATIO = 1.1
 
 DIRECTION_NAME = {1: "bullish", -1: "bearish", 0: "neutral"}
 SIDE = {1: "LONG", -1: "SHORT"}
+
+Reason = dict[str, Any]  # {"code": ..., **params}; old event logs hold English sentences (str) instead
 
 
 # --- costs --------------------------------------------------------------------------------------
@@ -95,7 +100,7 @@ class Signal:
     rr1: float
     rr2: float | None
     confidence: int | None  # calibrated % chance of TP1 before the stop; None when analyzed without a model
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason | str, ...] = field(hash=False, compare=True)
     smc: dict[str, Any] = field(hash=False, compare=True)
     precision: int = 2
     setup: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)  # identity: see `_setup`
@@ -116,7 +121,7 @@ class Signal:
             "rr1": self.rr1,
             "rr2": self.rr2,
             "confidence": self.confidence,
-            "reasons": list(self.reasons),
+            "reasons": copy.deepcopy(list(self.reasons)),
             "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
             "precision": self.precision,
             "setup": copy.deepcopy(self.setup),
@@ -138,8 +143,8 @@ class NoSetup:
     symbol: str
     interval: str
     open_time: int
-    reason: str
-    bias: str
+    reason: Reason | str = field(hash=False, compare=True)
+    bias: str  # a direction code: bullish, bearish or neutral
     smc: dict[str, Any] = field(hash=False, compare=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +152,7 @@ class NoSetup:
             "symbol": self.symbol,
             "interval": self.interval,
             "open_time": self.open_time,
-            "reason": self.reason,
+            "reason": copy.deepcopy(self.reason),
             "bias": self.bias,
             "smc": copy.deepcopy(self.smc),  # cached results are shared: hand out a copy
         }
@@ -247,10 +252,6 @@ def price_precision(candles: Candles) -> int:
     return 8
 
 
-def _fmt(value: float, decimals: int) -> str:
-    return f"{value:,.{decimals}f}"
-
-
 def _opt(value: float, decimals: int) -> float | None:
     return None if math.isnan(value) else round(float(value), decimals)
 
@@ -287,7 +288,7 @@ class _Vote:
 
     direction: int
     code: str
-    reason: str
+    reason: Reason
     bar: int
     since: int
     zone: Zone | None = None
@@ -299,7 +300,7 @@ class _Vote:
 
 @dataclass(frozen=True)
 class _Context:
-    """What every rule looks at: the read, the last bar, its close, the gauges and the price format."""
+    """What every rule looks at: the read, the last bar, its close, the gauges and the price grid."""
 
     read: Read
     last: int
@@ -308,8 +309,9 @@ class _Context:
     decimals: int
     candles: Candles
 
-    def f(self, value: float) -> str:
-        return _fmt(value, self.decimals)
+    def p(self, value: float) -> float:
+        """A price for a reason: on the grid it is shown at."""
+        return round(float(value), self.decimals)
 
 
 def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_COSTS,
@@ -329,20 +331,20 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
     g = ctx.gauges
     bias = DIRECTION_NAME[read.trend or (int(np.sign(g.ema21 - g.ema50)) if not math.isnan(g.ema50) else 0)]
 
-    def no_setup(reason: str) -> NoSetup:
+    def no_setup(code: str, **params: Any) -> NoSetup:
+        reason = {"code": code, "precision": ctx.decimals, **params}
         return NoSetup(candles.symbol, candles.interval, int(candles.open_time[-1]), reason, bias, smc)
 
     votes = _votes(ctx)
     if not votes:
-        return no_setup(f"no unfilled order block within {OB_DISTANCE * 100:.1f}% of {ctx.f(ctx.price)}, no "
-                        f"unfilled fair value gap around it and no structure break with the trend in the last "
-                        f"{RECENT_BREAK_BARS} bars")
+        return no_setup("no_trigger", price=ctx.p(ctx.price), within_pct=round(OB_DISTANCE * 100, 1),
+                        bars=RECENT_BREAK_BARS)
     if len({v.direction for v in votes}) > 1:  # live evidence against either side: no trade (measured)
-        return no_setup("conflicting evidence: " + "; ".join(v.reason for v in votes))
+        return no_setup("conflicting", votes=[v.reason for v in votes])
     side = votes[0].direction
     levels = _levels(ctx, votes, side, costs)
-    if isinstance(levels, str):
-        return no_setup(levels)
+    if isinstance(levels, dict):
+        return no_setup(**levels)
     entry, stop, tp1, tp2 = levels
     risk = (entry - stop) * side
     signal = Signal(
@@ -374,7 +376,7 @@ def analyze(candles: Candles, *, mode: str = "causal", costs: Costs = DEFAULT_CO
 
 def _votes(ctx: _Context) -> list[_Vote]:
     """The side triggers present at the last bar, each with the reason that makes it true."""
-    price, f, zones = ctx.price, ctx.f, ctx.read.zones
+    price, p, zones = ctx.price, ctx.p, ctx.read.zones
     votes: list[_Vote] = []
     for direction in (1, -1):
         near = [z for z in zones if z.kind == "OB" and z.direction == direction and z.distance(price) <= OB_DISTANCE]
@@ -385,10 +387,10 @@ def _votes(ctx: _Context) -> list[_Vote]:
             gap = np.minimum(np.abs(closes - zone.top), np.abs(closes - zone.bottom)) / closes
             held = ((zone.bottom <= closes) & (closes <= zone.top)) | (gap <= OB_DISTANCE)
             votes.append(_Vote(direction, "order_block",
-                               f"{DIRECTION_NAME[direction].capitalize()} order block {f(zone.bottom)}-"
-                               f"{f(zone.top)} is {zone.distance(price) * 100:.2f}% {where} price "
-                               f"(candle {ctx.last - zone.bar} bars ago)", zone.bar,
-                               _run_start(held, zone.known), zone))
+                               {"code": "order_block", "direction": DIRECTION_NAME[direction],
+                                "bottom": p(zone.bottom), "top": p(zone.top),
+                                "distance_pct": round(zone.distance(price) * 100, 2), "where": where,
+                                "bars_ago": ctx.last - zone.bar}, zone.bar, _run_start(held, zone.known), zone))
     for direction in (1, -1):
         inside = [z for z in zones if z.kind == "FVG" and z.direction == direction and z.bottom <= price <= z.top]
         if inside:
@@ -396,16 +398,16 @@ def _votes(ctx: _Context) -> list[_Vote]:
             closes = ctx.candles.close[zone.known:]
             held = (zone.bottom <= closes) & (closes <= zone.top)
             votes.append(_Vote(direction, "fvg",
-                               f"Close {f(price)} is inside an unfilled {DIRECTION_NAME[direction]} fair "
-                               f"value gap {f(zone.bottom)}-{f(zone.top)}", zone.bar,
+                               {"code": "fvg", "direction": DIRECTION_NAME[direction], "price": p(price),
+                                "bottom": p(zone.bottom), "top": p(zone.top)}, zone.bar,
                                _run_start(held, zone.known), zone))
     brk, ema50 = ctx.read.last_break, ctx.gauges.ema50
     if brk is not None and ctx.last - brk.bar < RECENT_BREAK_BARS and not math.isnan(ema50) \
             and (price - ema50) * brk.direction > 0:
         votes.append(_Vote(brk.direction, brk.kind,
-                           f"{DIRECTION_NAME[brk.direction].capitalize()} {brk.kind} through "
-                           f"{f(brk.level)} {ctx.last - brk.bar} bars ago, with the close on the EMA50 "
-                           f"{f(ema50)} side of the trend", brk.bar, brk.bar))
+                           {"code": "break", "kind": brk.kind, "direction": DIRECTION_NAME[brk.direction],
+                            "level": p(brk.level), "bars_ago": ctx.last - brk.bar, "ema50": p(ema50)},
+                           brk.bar, brk.bar))
     return votes
 
 
@@ -425,11 +427,12 @@ def _setup(ctx: _Context, votes: list[_Vote], side: int) -> dict[str, Any]:
 
 
 def _levels(ctx: _Context, votes: list[_Vote], side: int,
-            costs: Costs) -> tuple[float, float, float, float | None] | str:
-    """(entry, stop, tp1, tp2 or None) on the price grid, or why there is no tradeable setup."""
-    atr, f = ctx.gauges.atr, ctx.f
+            costs: Costs) -> tuple[float, float, float, float | None] | Reason:
+    """(entry, stop, tp1, tp2 or None) on the price grid, or why there is no tradeable setup (a code and its
+    parameters)."""
+    atr, p = ctx.gauges.atr, ctx.p
     if math.isnan(atr) or atr <= 0:
-        return "no ATR yet (too few bars for a 14-bar average true range)"
+        return {"code": "no_atr", "bars": 14}
     entry = round(ctx.price, ctx.decimals)
     block = next((v.zone for v in votes if v.direction == side and v.code == "order_block"), None)
     stop = entry - side * STOP_ATR * atr
@@ -439,12 +442,12 @@ def _levels(ctx: _Context, votes: list[_Vote], side: int,
     stop = _round_away(stop, ctx.decimals, side)
     risk = (entry - stop) * side
     if risk <= 0:
-        return "the stop distance rounds to zero at this price precision"
+        return {"code": "stop_rounds_to_zero"}
     share = costs.fee_share(entry, stop)
     if share > costs.max_fee_share:
-        return (f"{SIDE[side]} setup dropped: its stop {f(stop)} is {risk / entry * 100:.2f}% away, so the round-trip "
-                f"fees ({2 * costs.fee_rate * 100:.2f}% of price) would be {share * 100:.0f}% of the risk "
-                f"(at most {costs.max_fee_share * 100:g}%)")
+        return {"code": "fees_too_high", "side": SIDE[side], "stop": p(stop),
+                "distance_pct": round(risk / entry * 100, 2), "fee_pct": round(2 * costs.fee_rate * 100, 2),
+                "share_pct": round(share * 100), "max_share_pct": costs.max_fee_share * 100}
     # the nearest opposing zone (supply above a LONG, demand below a SHORT) caps the targets;
     # gaps thinner than half an ATR are noise, not zones worth aiming at
     edges = [(z, z.bottom if side == 1 else z.top) for z in ctx.read.zones
@@ -453,29 +456,28 @@ def _levels(ctx: _Context, votes: list[_Vote], side: int,
     room = min(((edge - entry) * side for _, edge in ahead), default=math.inf)
     if room < MIN_REWARD_R * risk:
         zone, edge = min(ahead, key=lambda pair: (pair[1] - entry) * side)
-        return (f"{SIDE[side]} setup rejected: the opposing "
-                f"{'order block' if zone.kind == 'OB' else 'fair value gap'} at {f(edge)} "
-                f"leaves {room / risk:.2f}R of reward for {f(risk)} of risk")
+        return {"code": "no_room", "side": SIDE[side], "zone": "order_block" if zone.kind == "OB" else "fvg",
+                "edge": p(edge), "reward_r": round(room / risk, 2), "risk": p(risk)}
     tp1, tp2 = (round(entry + side * min(r * risk, room), ctx.decimals) for r in TARGET_R)
     return entry, stop, tp1, tp2 if (tp2 - tp1) * side >= MIN_TARGET_GAP_R * risk else None
 
 
-def _reasons(ctx: _Context, votes: list[_Vote], side: int) -> list[str]:
+def _reasons(ctx: _Context, votes: list[_Vote], side: int) -> list[Reason]:
     """The evidence for the setup, each with the numbers that make it true (the calibration's features)."""
-    g, price, f = ctx.gauges, ctx.price, ctx.f
+    g, price, p = ctx.gauges, ctx.price, ctx.p
     reasons = [vote.reason for vote in votes]
     if not math.isnan(g.ema21) and (price - g.ema21) * side > 0:
-        reasons.append(f"Close {f(price)} is {'above' if side == 1 else 'below'} EMA21 {f(g.ema21)}")
+        reasons.append({"code": "ema21", "where": "above" if side == 1 else "below", "price": p(price),
+                        "ema21": p(g.ema21)})
     if not math.isnan(g.ema200) and (g.ema21 - g.ema50) * side > 0 and (g.ema50 - g.ema200) * side > 0:
-        sign = ">" if side == 1 else "<"
-        reasons.append(f"EMAs stacked {DIRECTION_NAME[side]}: EMA21 {f(g.ema21)} {sign} EMA50 {f(g.ema50)} "
-                       f"{sign} EMA200 {f(g.ema200)}")
+        reasons.append({"code": "ema_stack", "direction": DIRECTION_NAME[side], "ema21": p(g.ema21),
+                        "ema50": p(g.ema50), "ema200": p(g.ema200)})
     if not math.isnan(g.volume_ratio) and g.volume_ratio > VOLUME_RATIO:
-        reasons.append(f"Volume is {g.volume_ratio:.2f}x its 20-bar average")
+        reasons.append({"code": "volume", "ratio": round(g.volume_ratio, 2), "bars": 20})
     if not math.isnan(g.rsi):
-        stretched = g.rsi >= 70 if side == 1 else g.rsi <= 30
-        reasons.append(f"RSI(14) {g.rsi:.1f} is {'stretched' if stretched else 'not stretched'} for a "
-                       f"{SIDE[side]} ({'>= 70' if side == 1 else '<= 30'} counts as stretched)")
+        limit = 70 if side == 1 else 30
+        reasons.append({"code": "rsi", "rsi": round(g.rsi, 1), "side": SIDE[side],
+                        "stretched": g.rsi >= limit if side == 1 else g.rsi <= limit, "limit": limit})
     return reasons
 
 

@@ -22,18 +22,25 @@ from domain.events import upcast
 from domain.track_record import TrackRecord
 from eventstore import EventStore
 
+
+def said(signal: dict[str, Any], code: str, **params: Any) -> bool:
+    """Whether one of the signal's reasons (analysis.strategy's `{"code": ..., **params}`) is `code` with `params`."""
+    return any(isinstance(r, dict) and r.get("code") == code and all(r.get(k) == v for k, v in params.items())
+               for r in signal["reasons"])
+
+
 FEATURES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "evidence against (Against:)": lambda s: any(r.startswith("Against: ") for r in s["reasons"]),
-    "order block trigger": lambda s: any("order block" in r and not r.startswith("Against") for r in s["reasons"]),
-    "fair value gap trigger": lambda s: any("fair value gap" in r and not r.startswith("Against")
-                                            for r in s["reasons"]),
-    "structure break trigger": lambda s: any(("BOS" in r or "CHOCH" in r) and not r.startswith("Against")
-                                             for r in s["reasons"]),
+    # logs of the version that traded against evidence, whose reasons were English sentences
+    "evidence against (Against:)": lambda s: any(isinstance(r, str) and r.startswith("Against: ")
+                                                 for r in s["reasons"]),
+    "order block trigger": lambda s: said(s, "order_block"),
+    "fair value gap trigger": lambda s: said(s, "fvg"),
+    "structure break trigger": lambda s: said(s, "break"),
     "with the EMA50/200 trend": lambda s: ((s["smc"].get("ema50") or 0) >= (s["smc"].get("ema200") or 0))
                                           == (s["side"] == "LONG"),
-    "EMAs stacked": lambda s: any(r.startswith("EMAs stacked") for r in s["reasons"]),
-    "RSI stretched": lambda s: any("is stretched" in r for r in s["reasons"]),
-    "volume above 1.1x": lambda s: any(r.startswith("Volume is") for r in s["reasons"]),
+    "EMAs stacked": lambda s: said(s, "ema_stack"),
+    "RSI stretched": lambda s: said(s, "rsi", stretched=True),
+    "volume above 1.1x": lambda s: said(s, "volume"),
     "one target (tp2 null)": lambda s: s.get("tp2") is None,
 }
 

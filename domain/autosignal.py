@@ -91,7 +91,7 @@ class Evaluate:
     close_time: int
     signal: Mapping[str, Any] | None
     recipients: tuple[int, ...] = ()
-    no_setup: str = ""  # the analysis' reason when there is no signal
+    no_setup: Mapping[str, Any] | str = ""  # the analysis' reason when there is no signal (a code and its parameters)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,14 @@ def sources() -> Iterator[tuple[str, ast.Module]]:
             yield str(path.relative_to(ROOT)), ast.parse(path.read_text(encoding="utf-8"))
 
 
+def sentences(name: str, tree: ast.Module) -> list[str]:
+    """The sentence-like string literals of a module outside docstrings, log calls and raised exceptions."""
+    skipped = operator_only(tree)
+    return [f"{name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped
+            and not node.value.startswith("/") and SENTENCE.search(node.value)]
+
+
 def operator_only(tree: ast.Module) -> set[int]:
     """ids of the nodes inside docstrings, log calls and raise statements."""
     skipped: set[int] = set()
@@ -65,11 +73,16 @@ def test_actors_and_deciders_write_no_sentences_for_users():
     for name, tree in sources():
         if name in OPERATOR_DIAGNOSTICS:
             continue
-        skipped = operator_only(tree)
-        found += [f"{name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped
-                  and not node.value.startswith("/") and SENTENCE.search(node.value)]
+        found += sentences(name, tree)
     assert found == [], "user-facing text belongs in telegram_adapter/locales:\n" + "\n".join(found)
+
+
+def test_the_strategy_gives_its_reasons_as_codes_not_sentences():
+    """A signal's "Why" and a no-setup's reason reach users in their language: the strategy writes codes."""
+    path = ROOT / "analysis" / "strategy.py"
+    found = sentences("analysis/strategy.py", ast.parse(path.read_text(encoding="utf-8")))
+    assert found == [], "reasons are codes and parameters, worded in telegram_adapter/signal_text.py:\n" + \
+        "\n".join(found)
 
 
 def codes() -> Iterator[tuple[str, str, str]]:

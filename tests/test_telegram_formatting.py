@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import Reply
 from analysis.candles import load_csv
 from analysis.strategy import analyze
+from domain.language import LANGUAGES
 from domain.user import DAY_MS, UserState, account
 from telegram_adapter import catalogue
 from telegram_adapter import formatting as fmt
-from telegram_adapter.catalogue import esc
 from telegram_adapter.commands import addressed_to, parse
 from telegram_adapter.render import render
-from telegram_adapter.signal_text import no_setup_text, scan_text, signal_text
+from telegram_adapter.signal_text import no_setup_text, reason_text, scan_text, signal_text
 from tests.fakes.bot_api import html_error
 from tests.fakes.telegram_stack import SIGNAL
 
@@ -71,7 +73,9 @@ def test_market_and_user_strings_are_escaped(symbol, reason, key, value, usernam
         assert html_error(text) is None, text
 
 
-def test_real_strategy_output_formats_cleanly(shared_klines):
+def test_real_strategy_output_formats_cleanly_in_both_languages(shared_klines):
+    """The analysis' reasons reach each reader in their language: an Indonesian signal and market read carry the
+    id catalogue's words for every reason and no English sentence."""
     candles = load_csv(shared_klines / "azmath606961__hawk-crypto-bot" / "data" / "BTCUSDT_1h.csv",
                        symbol="BTCUSDT", interval="1h")
     found: dict[str, dict] = {}
@@ -80,12 +84,22 @@ def test_real_strategy_output_formats_cleanly(shared_klines):
         found.setdefault("signal" if "side" in result else "none", result)
         if len(found) == 2:
             break
-    signal, read = signal_text(found["signal"], "en"), no_setup_text(found["none"], "en")
-    for text in (signal, read):
-        assert html_error(text) is None and "trend " in text
     digits = found["signal"]["precision"]
-    assert f"Entry (market): <code>{found['signal']['entry']:,.{digits}f}</code>" in signal
-    assert esc(found["none"]["reason"]) in read
+    for lang in LANGUAGES:
+        signal, read = signal_text(found["signal"], lang), no_setup_text(found["none"], lang)
+        for text in (signal, read):
+            assert html_error(text) is None and "trend " in text
+        assert catalogue.text(lang, "signal-why") in signal
+        for reason in found["signal"]["reasons"]:
+            assert catalogue.text(lang, "bullet", item=reason_text(reason, lang, digits)) in signal
+        assert reason_text(found["none"]["reason"], lang) in read
+    assert f"Entry (market): <code>{found['signal']['entry']:,.{digits}f}</code>" in signal_text(found["signal"], "en")
+    indonesian = signal_text(found["signal"], "id") + no_setup_text(found["none"], "id")
+    assert "Alasan" in indonesian and not ENGLISH.findall(indonesian)
+
+
+ENGLISH = re.compile(r"\b(?:Why|is|the|of|and|with|price|above|below|inside|ago|bars|evidence|stacked|setup "
+                     r"(?:dropped|rejected)|not (?:overbought|oversold)|its)\b")
 
 
 def test_split_text_on_line_boundaries():

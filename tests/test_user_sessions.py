@@ -17,7 +17,7 @@ from domain import user as rules
 from domain.events import decode
 from eventstore import NewEvent
 from telegram_adapter import catalogue
-from telegram_adapter.catalogue import esc
+from telegram_adapter.signal_text import reason_text
 from tests.conftest import klines_dir
 from tests.fakes.market import load_market
 from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
@@ -72,7 +72,7 @@ def test_with_the_real_analyzer_pool_the_charge_follows_the_strategy(tmp_path, m
             if "side" in expected:
                 assert reply.signal_id and stack.store.read_stream("user-16")[-1].data["signal"] == expected
             else:
-                assert esc(expected["reason"]) in reply.text and "no setup" in reply.text
+                assert reason_text(expected["reason"], "en") in reply.text and "no setup" in reply.text
         signals = sum("side" in analyze(c[-CANDLES_WANTED:]).to_dict() for c in market.values())
         assert charges(stack, 16) == [20] * signals
     finally:

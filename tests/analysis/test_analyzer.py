@@ -50,7 +50,7 @@ def test_the_pool_analyzes_with_the_configured_costs() -> None:
         lenient = AnalyzerPool.start(workers=1, processes=processes, costs=Costs(max_fee_share=1.0))
         try:
             dropped = strict.ask(Analyze("ETHUSDT", "5m", window), timeout=30).result
-            assert isinstance(dropped, NoSetup) and "setup dropped" in dropped.reason
+            assert isinstance(dropped, NoSetup) and dropped.reason["code"] == "fees_too_high"
             assert lenient.ask(Analyze("ETHUSDT", "5m", window), timeout=30).result == analyze(
                 window, costs=Costs(max_fee_share=1.0))
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import replace
 
@@ -41,80 +40,82 @@ def series() -> dict[str, Candles]:
 
 # --- re-checking reasons against the candles ---------------------------------------------------
 
-NUMBER = r"-?[\d,]+(?:\.\d+)?"
+
+def on_grid(value: float, decimals: int) -> bool:
+    return round(value, decimals) == value
 
 
-def num(text: str) -> float:
-    return float(text.replace(",", ""))
+def same_price(printed: float, value: float, decimals: int) -> bool:
+    return printed == round(value, decimals)
 
 
-def same_price(printed: str, value: float, decimals: int) -> bool:
-    return num(printed) == round(value, decimals)
-
-
-def check_reason(reason: str, candles: Candles, side: int, decimals: int) -> str:
+def check_reason(reason: dict, candles: Candles, side: int, decimals: int) -> str:
     """Re-derive the reason's claim from the candles alone; return which rule it was."""
     last = len(candles) - 1
     price = candles.close[-1]
-    text, direction = reason, side  # evidence against the side is no setup, never a reason
-    if m := re.fullmatch(rf"(Bullish|Bearish) order block ({NUMBER})-({NUMBER}) is ([\d.]+)% "
-                         rf"(around|below|above) price \(candle (\d+) bars ago\)", text):
-        assert (m[1] == "Bullish") == (direction == 1)
-        k = last - int(m[6])
-        assert same_price(m[2], candles.low[k], decimals) and same_price(m[3], candles.high[k], decimals)
-        low, high = candles.low[k], candles.high[k]
-        distance = 0.0 if low <= price <= high else min(abs(price - low), abs(price - high)) / price
-        assert abs(float(m[4]) - distance * 100) <= 0.006 and distance <= 0.015
-        later = candles.low[k + 1 :] if direction == 1 else candles.high[k + 1 :]
-        assert (later.min() > low) if direction == 1 else (later.max() < high)  # never traded through
-        return "order_block"
-    if m := re.fullmatch(rf"Close ({NUMBER}) is inside an unfilled (bullish|bearish) fair value gap "
-                         rf"({NUMBER})-({NUMBER})", text):
-        assert same_price(m[1], price, decimals) and (m[2] == "bullish") == (direction == 1)
-        bottom, top = num(m[3]), num(m[4])
-        assert bottom <= round(price, decimals) <= top
-        h, lo, o, c = candles.high, candles.low, candles.open, candles.close
-        if direction == 1:
-            mids = np.flatnonzero((np.round(h[:-2], decimals) == bottom) & (np.round(lo[2:], decimals) == top)
-                                  & (c[1:-1] > o[1:-1])) + 1
-            assert any(lo[i + 1 :].min() > h[i - 1] for i in mids)
-        else:
-            mids = np.flatnonzero((np.round(lo[:-2], decimals) == top) & (np.round(h[2:], decimals) == bottom)
-                                  & (c[1:-1] < o[1:-1])) + 1
-            assert any(h[i + 1 :].max() < lo[i - 1] for i in mids)
-        return "fvg"
-    if m := re.fullmatch(rf"(Bullish|Bearish) (BOS|CHOCH) through ({NUMBER}) (\d+) bars ago, with the close "
-                         rf"on the EMA50 ({NUMBER}) side of the trend", text):
-        assert (m[1] == "Bullish") == (direction == 1)
-        bar, level = last - int(m[4]), num(m[3])
-        assert int(m[4]) < 10
-        assert (candles.close[bar] - level) * direction > 0  # that close broke the level
-        pivots = candles.high[:bar] if direction == 1 else candles.low[:bar]
-        assert np.any(np.round(pivots, decimals) == level)  # the level is an earlier swing's price
-        ema50 = indicators.ema(candles.close, 50)[-1]
-        assert same_price(m[5], ema50, decimals) and (price - ema50) * direction > 0
-        return m[2]
-    if m := re.fullmatch(rf"Close ({NUMBER}) is (above|below) EMA21 ({NUMBER})", text):
-        ema21 = indicators.ema(candles.close, 21)[-1]
-        assert same_price(m[1], price, decimals) and same_price(m[3], ema21, decimals)
-        assert (price - ema21) * side > 0 and (m[2] == "above") == (side == 1)
-        return "ema21"
-    if m := re.fullmatch(rf"EMAs stacked (bullish|bearish): EMA21 ({NUMBER}) [<>] EMA50 ({NUMBER}) [<>] "
-                         rf"EMA200 ({NUMBER})", text):
-        e21, e50, e200 = (indicators.ema(candles.close, p)[-1] for p in (21, 50, 200))
-        assert (e21 - e50) * side > 0 and (e50 - e200) * side > 0
-        assert same_price(m[2], e21, decimals) and same_price(m[4], e200, decimals)
-        return "ema_stack"
-    if m := re.fullmatch(r"Volume is ([\d.]+)x its 20-bar average", text):
-        ratio = candles.volume[-1] / np.mean(candles.volume[-21:-1])
-        assert ratio > 1.1 and abs(float(m[1]) - ratio) <= 0.0051
-        return "volume"
-    if m := re.fullmatch(r"RSI\(14\) ([\d.]+) is (stretched|not stretched) for a (LONG|SHORT) .*", text):
-        value = indicators.rsi(candles.close, 14)[-1]
-        assert abs(float(m[1]) - value) <= 0.051
-        stretched = value >= 70 if side == 1 else value <= 30
-        assert (m[2] == "stretched") == stretched
-        return "rsi_stretched" if stretched else "rsi_room"
+    direction = side  # evidence against the side is no setup, never a reason
+    named = {1: "bullish", -1: "bearish"}[direction]
+    prices = [v for k, v in reason.items() if k in ("price", "bottom", "top", "level", "ema21", "ema50", "ema200")]
+    assert all(isinstance(v, float) and on_grid(v, decimals) for v in prices), reason
+    match reason["code"]:
+        case "order_block":
+            assert reason["direction"] == named
+            k = last - reason["bars_ago"]
+            assert same_price(reason["bottom"], candles.low[k], decimals)
+            assert same_price(reason["top"], candles.high[k], decimals)
+            low, high = candles.low[k], candles.high[k]
+            distance = 0.0 if low <= price <= high else min(abs(price - low), abs(price - high)) / price
+            assert abs(reason["distance_pct"] - distance * 100) <= 0.006 and distance <= 0.015
+            assert reason["where"] == ("around" if distance == 0 else "below" if direction == 1 else "above")
+            later = candles.low[k + 1 :] if direction == 1 else candles.high[k + 1 :]
+            assert (later.min() > low) if direction == 1 else (later.max() < high)  # never traded through
+            return "order_block"
+        case "fvg":
+            assert same_price(reason["price"], price, decimals) and reason["direction"] == named
+            bottom, top = reason["bottom"], reason["top"]
+            assert bottom <= round(price, decimals) <= top
+            h, lo, o, c = candles.high, candles.low, candles.open, candles.close
+            if direction == 1:
+                mids = np.flatnonzero((np.round(h[:-2], decimals) == bottom) & (np.round(lo[2:], decimals) == top)
+                                      & (c[1:-1] > o[1:-1])) + 1
+                assert any(lo[i + 1 :].min() > h[i - 1] for i in mids)
+            else:
+                mids = np.flatnonzero((np.round(lo[:-2], decimals) == top) & (np.round(h[2:], decimals) == bottom)
+                                      & (c[1:-1] < o[1:-1])) + 1
+                assert any(h[i + 1 :].max() < lo[i - 1] for i in mids)
+            return "fvg"
+        case "break":
+            assert reason["direction"] == named and reason["kind"] in ("BOS", "CHOCH")
+            bar, level = last - reason["bars_ago"], reason["level"]
+            assert reason["bars_ago"] < 10
+            assert (candles.close[bar] - level) * direction > 0  # that close broke the level
+            pivots = candles.high[:bar] if direction == 1 else candles.low[:bar]
+            assert np.any(np.round(pivots, decimals) == level)  # the level is an earlier swing's price
+            ema50 = indicators.ema(candles.close, 50)[-1]
+            assert same_price(reason["ema50"], ema50, decimals) and (price - ema50) * direction > 0
+            return reason["kind"]
+        case "ema21":
+            ema21 = indicators.ema(candles.close, 21)[-1]
+            assert same_price(reason["price"], price, decimals) and same_price(reason["ema21"], ema21, decimals)
+            assert (price - ema21) * side > 0 and (reason["where"] == "above") == (side == 1)
+            return "ema21"
+        case "ema_stack":
+            e21, e50, e200 = (indicators.ema(candles.close, p)[-1] for p in (21, 50, 200))
+            assert (e21 - e50) * side > 0 and (e50 - e200) * side > 0 and reason["direction"] == named
+            assert same_price(reason["ema21"], e21, decimals) and same_price(reason["ema50"], e50, decimals)
+            assert same_price(reason["ema200"], e200, decimals)
+            return "ema_stack"
+        case "volume":
+            ratio = candles.volume[-1] / np.mean(candles.volume[-21:-1])
+            assert ratio > 1.1 and abs(reason["ratio"] - ratio) <= 0.0051 and reason["bars"] == 20
+            return "volume"
+        case "rsi":
+            value = indicators.rsi(candles.close, 14)[-1]
+            assert abs(reason["rsi"] - value) <= 0.051
+            assert reason["side"] == ("LONG" if side == 1 else "SHORT") and reason["limit"] == (70 if side == 1 else 30)
+            stretched = value >= 70 if side == 1 else value <= 30
+            assert reason["stretched"] is bool(stretched)  # a JSON boolean
+            return "rsi_stretched" if stretched else "rsi_room"
     raise AssertionError(f"reason nobody can check: {reason!r}")
 
 
@@ -231,9 +232,8 @@ def test_evidence_against_the_side_is_no_setup(series: dict[str, Candles]) -> No
     conflicts = 0
     for end in range(WINDOW, WINDOW + 1500, 3):
         result = analyze(candles[end - 500 : end])
-        if isinstance(result, NoSetup) and result.reason.startswith("conflicting evidence: "):
-            words = result.reason.lower()
-            assert "bullish" in words and "bearish" in words
+        if isinstance(result, NoSetup) and result.reason["code"] == "conflicting":
+            assert {vote["direction"] for vote in result.reason["votes"]} == {"bullish", "bearish"}
             conflicts += 1
     assert conflicts > 10
 
@@ -254,8 +254,8 @@ def test_a_stop_too_close_to_pay_its_fees_drops_the_setup_instead_of_squeezing_i
     candles = load_csv(klines_dir() / "Benicio1007__Bot_trading/data/dataset/2023/ETHUSDT_5m.csv")[576:1076]
     dropped = analyze(candles)
     assert isinstance(dropped, NoSetup)
-    assert dropped.reason == ("SHORT setup dropped: its stop 1,842.52 is 0.63% away, so the round-trip fees (0.08% "
-                              "of price) would be 13% of the risk (at most 10%)")
+    assert dropped.reason == {"code": "fees_too_high", "precision": 2, "side": "SHORT", "stop": 1842.52,
+                              "distance_pct": 0.63, "fee_pct": 0.08, "share_pct": 13, "max_share_pct": 10.0}
     allowed = analyze(candles, costs=Costs(max_fee_share=1.0))  # the same setup, had fees not mattered
     assert isinstance(allowed, Signal) and allowed.stop == 1842.52
     assert Costs().fee_share(allowed.entry, allowed.stop) > 0.10
