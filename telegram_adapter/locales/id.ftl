@@ -127,7 +127,7 @@ reason-order-block = Order block { $direction ->
         [bullish] bullish
        *[bearish] bearish
     } { $bottom }–{ $top } { $where ->
-        [around] dan harga sedang berada di dalamnya
+        [around] yang sedang diuji harga
         [below] berjarak { $distance_pct }% di bawah harga
        *[above] berjarak { $distance_pct }% di atas harga
     } (candle { $bars_ago } bar yang lalu)
@@ -168,11 +168,11 @@ no-setup-no-trigger = tidak ada order block yang belum termitigasi dalam jarak {
 no-setup-conflicting = sinyalnya saling bertentangan: { $votes }
 no-setup-no-atr = ATR belum ada (bar belum cukup untuk ATR { $bars } bar)
 no-setup-stop-rounds-to-zero = jarak stop loss jadi nol setelah dibulatkan ke presisi harga ini
-no-setup-fees-too-high = Setup { $side } dibatalkan: stop loss di { $stop } cuma berjarak { $distance_pct }%, jadi fee buka-tutup posisi ({ $fee_pct }% dari harga) bakal makan { $share_pct }% dari risiko (maksimal { $max_share_pct }%)
+no-setup-fees-too-high = Setup { $side } dibatalkan: stop loss di { $stop } hanya berjarak { $distance_pct }%, jadi fee buka-tutup posisi ({ $fee_pct }% dari harga) akan memakan { $share_pct }% dari risiko (maksimal { $max_share_pct }%)
 no-setup-no-room = Setup { $side } ditolak: { $zone ->
         [order_block] order block
        *[fvg] fair value gap
-    } lawan di { $edge } cuma menyisakan reward { $reward_r }R untuk risiko { $risk }
+    } lawan di { $edge } hanya menyisakan reward { $reward_r }R untuk risiko { $risk }
 smc-trend = trend { $trend }
 smc-break = { $kind } { $direction } di { $level }
 smc-zone = { $label } { $direction } { $bottom }–{ $top }
