@@ -135,7 +135,7 @@ class Outbox:
             line = {"result_r": data["result_r"], "reason": data["reason"], "bars": data["bars"]}
         payload = {"kind": "followup", "trade_id": trade_id, "status": status, "symbol": setup.get("symbol"),
                    "interval": setup.get("interval"), "side": setup.get("side"),
-                   "open_time": setup.get("open_time"), **line}
+                   "open_time": setup.get("open_time"), "single_target": setup.get("tp2") is None, **line}
         return [Delivery(f"{FOLLOWUP_PREFIX}{trade_id}:{status}", chat, payload, rec.recorded_at, FOLLOWUP,
                          rec.position) for chat in sorted(followed.chats - self.followups_off)]
 

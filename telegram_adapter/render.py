@@ -4,15 +4,17 @@ other kind is the catalogue message of the same name (`insufficient_credits` -> 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from actors.messages import Decision, Reply
 from domain.language import LANGUAGES
 from domain.ledger import entries as ledger_entries
+from domain.outcomes import setups
 from telegram_adapter.catalogue import Raw, date, esc, fixed, moment, text
 from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text, why_no_setup
 
-OUTCOMES = ("open", "tp1", "tp2", "stop", "tp1_then_stop", "expired")
+OUTCOMES = ("open", "tp1", "tp2", "target", "stop", "tp1_then_stop", "expired")
 TIMES = ("until", "when")  # decision parameters that are ms UTC
 
 
@@ -106,10 +108,18 @@ def scan_nothing(payload: Mapping[str, Any], lang: str) -> str:
 def history(payload: Mapping[str, Any], lang: str) -> str:
     """/history: the last signal charges, refunds of undelivered ones, purchases and revocations, newest last;
     each signal with its setups' outcomes (TradeStatus by trade id: the signal id, or `<id>/<symbol>`)."""
-    outcomes = payload.get("outcomes") or {}
+    single = _single_target(payload["records"])
+    outcomes = {t: replace(s, status="target") if s.status == "tp2" and t in single else s
+                for t, s in (payload.get("outcomes") or {}).items()}
     moves = [e for e in ledger_entries(payload["records"]) if e.signal_id is not None or e.charge_id is not None]
     rows = [f"{moment(e.at, lang)} · {_history_row(e, outcomes, lang)}" for e in moves[-payload["last"]:]]
     return "\n".join([text(lang, "history-title"), *rows]) if rows else text(lang, "history-empty")
+
+
+def _single_target(records: Sequence[Any]) -> set[str]:
+    """The trade ids of the user's signals with no TP2: their close at the last target is shown as `target`."""
+    return {trade_id for r in records if r.type == "ManualSignalIssued"
+            for trade_id, setup in setups(r.data["signal_id"], r.data["signal"]) if setup.get("tp2") is None}
 
 
 def _history_row(e: Any, outcomes: Mapping[str, Any], lang: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis.candles import INTERVAL_MS
 from telegram_adapter.catalogue import Raw, clock, date, esc, fixed, moment, price, text
 
 FOLLOWUP_REASONS = ("tp1", "tp2", "stop", "tp1_then_stop", "expired")
@@ -115,18 +114,17 @@ def active_since(signal: dict[str, Any], lang: str) -> str:
 
 
 def followup_text(line: dict[str, Any], lang: str) -> str:
-    """One line about a delivered signal's outcome: `BTCUSDT 1h LONG from Nov 29, 2026 14:00 UTC: TP1 hit, …`."""
-    try:
-        issued = moment(int(line["open_time"]) + INTERVAL_MS[str(line["interval"])], lang)  # at the close
-    except (KeyError, TypeError, ValueError):
-        issued = "-"
+    """One line about a delivered signal's outcome, naming the signal by its candle as the signal did:
+    `BTCUSDT 1h LONG (candle Nov 29, 2026 14:00 UTC): TP1 hit, …`."""
     reason = str(line.get("reason"))
     reason = reason if reason in FOLLOWUP_REASONS else "expired"
+    if reason == "tp2" and line.get("single_target"):
+        reason = "target"  # closed at its only target: "tp2" is the outcome's reason, not what the user saw
     bars = line.get("bars")
     what = text(lang, f"followup-{reason.replace('_', '-')}", r=_signed(line.get("result_r"), lang),
                 bars=bars if isinstance(bars, int) and not isinstance(bars, bool) else 0)
     subject = f"{line.get('symbol')} {line.get('interval')} {line.get('side')}"
-    return text(lang, "followup", subject=subject, when=issued, what=Raw(what))
+    return text(lang, "followup", subject=subject, when=moment(_ms(line.get("open_time")), lang), what=Raw(what))
 
 
 def chart_caption(read: dict[str, Any], lang: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import string
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from actors.messages import Decision, Reply, TradeStatus, Winrate
 from domain.language import LANGUAGES
+from domain.outbox import fold
 from domain.track_record import Summary
 from eventstore.records import Recorded
 from telegram_adapter import catalogue
@@ -164,3 +166,32 @@ def test_a_reason_from_an_old_log_is_its_english_sentence_as_it_was():
                          "id")
     assert "Alasan: no zone near 1.3" in read and "Bias: bullish" in read
     assert decision(Decision("no_setup", {"reason": "no zone near 1.3"}), "id") == "tidak ada setup: no zone near 1.3"
+
+
+def _closed_at_target(tp2: float | None) -> dict:
+    """The follow-up the Outbox owes when a delivered manual signal closes at its last target."""
+    signal = {**SIGNAL, "tp2": tp2}
+    sid = "m:7:3"
+    logged = [("user-7", "ManualSignalIssued", {"signal_id": sid, "signal": signal, "chat_id": 7}),
+              ("outbox", "SignalDelivered", {"signal_id": sid, "chat_id": 7, "message_id": 1}),
+              ("outcomes", "SignalEntered", {"signal_id": sid, "price": 3567.0, "open_time": 1}),
+              ("outcomes", "SignalClosed", {"signal_id": sid, "result_r": 1.4, "result_pct": 1.0, "reason": "tp2",
+                                            "bars": 3})]
+    outbox = fold(Recorded(i, stream, i, kind, data, {}, 1_732_713_300_000 + i)
+                  for i, (stream, kind, data) in enumerate(logged, 1))
+    [owed] = outbox.pending.values()
+    return owed.signal
+
+
+def test_a_signal_with_one_target_closes_at_the_target_not_at_tp2_named_by_its_candle():
+    single, double = _closed_at_target(None), _closed_at_target(3650.0)
+    assert signal_text(single, "en") == "<b>ETHUSDT 15m LONG</b> (candle Nov 27, 2024 13:00 UTC): " \
+                                        "target (TP1) hit, closed at +1.40R"
+    assert signal_text(single, "id") == "<b>ETHUSDT 15m LONG</b> (candle 27 Nov 2024 13.00 UTC): " \
+                                        "target (TP1) tercapai, ditutup di +1,40R"
+    assert "TP2 hit, closed at +1.40R" in signal_text(double, "en")
+    records = (Recorded(1, "user-7", 1, "ManualSignalIssued", {"signal_id": "m:7:3", "update_id": 3, "cost": 20,
+                                                               "signal": {**SIGNAL, "tp2": None}}, {}, 1),)
+    history = Reply("history", {"records": records, "last": 10, "outcomes": {"m:7:3": TradeStatus("tp2", 1.4)}})
+    assert render(history).endswith("target (TP1) hit +1.40R")
+    assert render(replace(history, language="id")).endswith("target (TP1) tercapai +1,40R")

@@ -214,4 +214,5 @@ def test_a_followup_is_sent_once_and_a_stale_one_expires(fake, stack):
     seen = outcomes(stack)
     assert seen[(f"f:{ids['signal']}:tp1", 31)] == ["DeliveryFailed:expired"]
     assert seen[(f"f:{ids['signal']}:tp2", 31)] == ["DeliveryAttempted", "SignalDelivered"]
-    assert fake.messages_to(31) == ["<b>ETHUSDT 15m LONG</b> from Nov 27, 2024 13:15 UTC: TP2 hit, closed at +2.30R"]
+    assert fake.messages_to(31) == ["<b>ETHUSDT 15m LONG</b> (candle Nov 27, 2024 13:00 UTC): "
+                                    "TP2 hit, closed at +2.30R"]
