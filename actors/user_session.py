@@ -279,7 +279,7 @@ class UserSession(pykka.ThreadingActor):
 
     def _credits(self, cmd: Command) -> Reply:
         self._decide(rules.Touch(cmd.update_id), cmd.update_id)
-        return Reply("balance", rules.account(self.state, self.services.clock.now_ms()))
+        return Reply("balance", rules.account(self.state, self.services.clock.now_ms(), self.admin))
 
     def _language(self, cmd: Command) -> Reply:
         """/language shows the bot's language for this user; /language CODE changes it (replied in the new one)."""
@@ -361,7 +361,7 @@ class UserSession(pykka.ThreadingActor):
         now = self.services.clock.now_ms()
         if muted:
             return Reply("autosignal_muted")
-        if self.state.receives_autosignals(now):
+        if self.state.receives_autosignals(now, self.admin):
             return Reply("autosignal_on")
         return Reply("autosignal_not_included")
 
@@ -476,7 +476,7 @@ class UserSession(pykka.ThreadingActor):
                                               "unrecoverable": rules.unrecoverable(self.state, command.charge_id)})
         now = self.services.clock.now_ms()
         return Reply("admin_done", {"command": action.name, "user": self.user_id,
-                                    "account": rules.account(self.state, now)})
+                                    "account": rules.account(self.state, now, self.admin)})
 
 
 def _rate_limited(wait_ms: int) -> Reply:

@@ -118,9 +118,13 @@ class UserState:
             return "lifetime"
         return "premium" if self.is_premium(now) else "free"
 
-    def receives_autosignals(self, now: int) -> bool:
-        granted = self.lifetime or (self.autosignal_until is not None and self.autosignal_until > now)
-        return granted and not self.muted
+    def autosignals_included(self, now: int, admin: bool = False) -> bool:
+        """Whether autosignals are part of this user's deal, muted or not: as `domain.recipients` chooses, an
+        admin receives them whatever the plan."""
+        return admin or self.lifetime or (self.autosignal_until is not None and self.autosignal_until > now)
+
+    def receives_autosignals(self, now: int, admin: bool = False) -> bool:
+        return self.autosignals_included(now, admin) and not self.muted
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -332,12 +336,12 @@ def affordable(state: UserState, kind: str, now: int) -> Rejection | None:
     return Rejection("insufficient_credits", command=kind, cost=cost, balance=balance)
 
 
-def account(state: UserState, now: int) -> dict[str, Any]:
+def account(state: UserState, now: int, admin: bool = False) -> dict[str, Any]:
     """What /credits shows, as data: balance, tier (free | premium | lifetime) and the autosignal status
-    (on | until | muted | not_included)."""
-    if state.receives_autosignals(now):
-        autosignals = "until" if state.autosignal_until and not state.lifetime else "on"
-    elif state.muted and (state.lifetime or (state.autosignal_until or 0) > now):
+    (on | until | muted | not_included), for an admin too (who receives autosignals on any plan)."""
+    if state.receives_autosignals(now, admin):
+        autosignals = "until" if state.autosignal_until and not (state.lifetime or admin) else "on"
+    elif state.muted and state.autosignals_included(now, admin):
         autosignals = "muted"
     else:
         autosignals = "not_included"

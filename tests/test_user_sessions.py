@@ -188,6 +188,18 @@ def test_admin_commands_through_sessions(stack):
     assert charges(stack, 42) == [0, 20]
 
 
+def test_credits_tells_an_admin_autosignals_are_included_as_the_recipients_rule_sends_them(stack):
+    """An admin receives every autosignal on the free tier: /credits says on, then muted, then on again."""
+    stack.send(ADMIN, "/start")
+    assert "Autosignals: on" in stack.send(ADMIN, "/credits").text
+    stack.send(ADMIN, "/autosignal off")
+    assert "Autosignals: muted" in stack.send(ADMIN, "/credits").text
+    assert stack.send(ADMIN, "/autosignal on").text == catalogue.text("en", "autosignal-on")
+    assert "Autosignals: on\n" in stack.send(ADMIN, "/credits").text
+    stack.send(42, "/start")
+    assert "Autosignals: not included" in stack.send(42, "/credits").text
+
+
 def test_no_admin_can_be_banned_and_a_banned_admin_runs_no_admin_command(tmp_path, market):
     other = 2  # banned before they were made an admin (ADMIN_IDS changed between runs)
     stack = start_stack(tmp_path, market, admins=frozenset({ADMIN, other}))
