@@ -325,7 +325,9 @@ class Command:
     `name` is the command without the slash ("" for plain text); `update_id` is the
     idempotency key (Telegram's update_id, increasing per bot). `group` marks a command sent in
     a group chat `chat_id` (message `message_id` there): it charges the sender, and personal
-    answers go to the sender's private chat.
+    answers go to the sender's private chat. `autosignals`, on a /history, are the last autosignals
+    the adapter's Outbox delivered to the user (`domain.outbox.AutoDelivered`): the user's stream
+    records only the signals they paid for.
     """
 
     update_id: int
@@ -338,6 +340,7 @@ class Command:
     reply_to: Future | None = field(default=None, compare=False)
     group: bool = False
     message_id: int | None = None
+    autosignals: tuple[Any, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

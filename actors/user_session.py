@@ -291,12 +291,14 @@ class UserSession(pykka.ThreadingActor):
         return Reply.refusal(out) if isinstance(out, Rejection) else Reply("language_changed")
 
     def _history(self, cmd: Command) -> Reply:
-        """Charges and refunds from a bounded tail of the stream, outcomes from the OutcomeTracker."""
+        """Charges and refunds from a bounded tail of the stream, the autosignals delivered to the user as the
+        adapter found them (`cmd.autosignals`), and every signal's outcomes from the OutcomeTracker."""
         records = self.services.store.read_stream(self.stream, after_version=max(0, self.version - HISTORY_TAIL))
-        issued = [r.data for r in records if r.type == "ManualSignalIssued"][-HISTORY_ROWS:]
-        trade_ids = tuple(t for data in issued for t, _ in setups(data["signal_id"], data["signal"]))
+        issued = [(r.data["signal_id"], r.data["signal"]) for r in records if r.type == "ManualSignalIssued"]
+        signals = issued[-HISTORY_ROWS:] + [(a.signal_id, a.signal) for a in cmd.autosignals[-HISTORY_ROWS:]]
+        trade_ids = tuple(t for signal_id, signal in signals for t, _ in setups(signal_id, signal))
         statuses = self._ask_outcomes(OutcomesQuery(trade_ids, reply_to=Future())) if trade_ids else {}
-        return Reply("history", {"records": tuple(records), "last": HISTORY_ROWS,
+        return Reply("history", {"records": tuple(records), "autosignals": cmd.autosignals, "last": HISTORY_ROWS,
                                  "outcomes": statuses if isinstance(statuses, dict) else None})
 
     def _winrate(self, cmd: Command) -> Reply:

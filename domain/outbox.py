@@ -12,10 +12,14 @@ chat with a `SignalDelivered` for it is owed one line, unless its user turned fo
 The track record of every signal is folded here too (`domain.track_record`): a signal owed gets, as
 `live_record`, what the signals like it that closed before it was issued did, once there are
 LIVE_MIN_CLOSED of them (the same on every fold: only earlier events count).
+
+The last autosignals delivered to each chat are kept too: a user's stream records only what they paid
+for, so the adapter adds these to the user's /history command (`Command.autosignals`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +30,7 @@ from domain.track_record import TrackRecord, live_record
 
 MANUAL, AUTO, FOLLOWUP = 0, 1, 2  # delivery priority: replies to commands, then broadcasts, then follow-ups
 FOLLOWUP_PREFIX = "f:"
+DELIVERED_KEPT = 10  # autosignals remembered per chat, for its /history
 CLOSED_STATUS = {"tp2": "tp2", "stop": "stop", "tp1_then_stop": "stop", "expired": "expired"}
 
 
@@ -45,6 +50,15 @@ class Delivery:
     @property
     def key(self) -> tuple[str, int]:
         return (self.signal_id, self.chat_id)
+
+
+@dataclass(frozen=True)
+class AutoDelivered:
+    """An autosignal that reached a chat: what a user's /history shows of the signals they did not pay for."""
+
+    at: int  # ms UTC, when its SignalDelivered was logged
+    signal_id: str
+    signal: dict[str, Any]
 
 
 @dataclass
@@ -73,6 +87,7 @@ class Outbox:
         self.charts_off: set[int] = set()  # users who get signals as text only (ChartsToggled)
         self.record = TrackRecord()  # every signal's outcome, for the live record line
         self.languages = Languages()  # what each recipient reads: deliveries are worded at send time
+        self.delivered_auto: dict[int, deque[AutoDelivered]] = {}  # the last DELIVERED_KEPT per chat
         self.position = 0
 
     def apply(self, rec: LoggedEvent) -> list[Delivery]:
@@ -162,6 +177,9 @@ class Outbox:
                 delivered = self.pending.pop((data["signal_id"], data["chat_id"]), None)
                 if delivered is not None:
                     self._follow(delivered)
+                    if delivered.priority == AUTO:
+                        kept = self.delivered_auto.setdefault(delivered.chat_id, deque(maxlen=DELIVERED_KEPT))
+                        kept.append(AutoDelivered(rec.recorded_at, delivered.signal_id, delivered.signal))
             case "DeliveryFailed":
                 self.pending.pop((data["signal_id"], data["chat_id"]), None)
                 if data.get("reason") == "blocked" and data["chat_id"] > 0:
@@ -189,6 +207,10 @@ class Outbox:
     def language(self, delivery: Delivery) -> str:
         """The language a delivery is worded in."""
         return delivery.language or self.languages.get(delivery.chat_id)
+
+    def autosignals_of(self, chat_id: int) -> tuple[AutoDelivered, ...]:
+        """The last autosignals delivered to a chat, oldest first."""
+        return tuple(self.delivered_auto.get(chat_id, ()))
 
     def in_flight(self) -> list[Delivery]:
         """Pending deliveries already attempted: a crash may have sent them once already."""

@@ -90,7 +90,8 @@ class Console:
             await self.settled()
             return
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
-                                                 self.autosignal, username, telegram_language))
+                                                 self.autosignal, username, telegram_language,
+                                                 autosignals=self.sender.outbox.autosignals_of(user_id)))
         if shown := reply_text(answer):
             chart = answer.chart if self.charts is not None else None
             png = await self.charts.draw(chart) if chart else None

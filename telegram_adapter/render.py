@@ -9,6 +9,7 @@ from typing import Any
 
 from actors.messages import Decision, Reply
 from domain.language import LANGUAGES
+from domain.ledger import describe_signal
 from domain.ledger import entries as ledger_entries
 from domain.outcomes import setups
 from telegram_adapter.catalogue import Raw, date, esc, fixed, moment, text
@@ -106,20 +107,30 @@ def scan_nothing(payload: Mapping[str, Any], lang: str) -> str:
 
 
 def history(payload: Mapping[str, Any], lang: str) -> str:
-    """/history: the last signal charges, refunds of undelivered ones, purchases and revocations, newest last;
-    each signal with its setups' outcomes (TradeStatus by trade id: the signal id, or `<id>/<symbol>`)."""
-    single = _single_target(payload["records"])
+    """/history: the last signal charges, refunds of undelivered ones, purchases and revocations, and the
+    autosignals delivered (`AutoDelivered`), newest last; each signal with its setups' outcomes (TradeStatus
+    by trade id: the signal id, or `<id>/<symbol>`)."""
+    autos = payload.get("autosignals") or ()
+    signals = [(r.data["signal_id"], r.data["signal"]) for r in payload["records"] if r.type == "ManualSignalIssued"]
+    single = _single_target([*signals, *((a.signal_id, a.signal) for a in autos)])
     outcomes = {t: replace(s, status="target") if s.status == "tp2" and t in single else s
                 for t, s in (payload.get("outcomes") or {}).items()}
     moves = [e for e in ledger_entries(payload["records"]) if e.signal_id is not None or e.charge_id is not None]
-    rows = [f"{moment(e.at, lang)} · {_history_row(e, outcomes, lang)}" for e in moves[-payload["last"]:]]
-    return "\n".join([text(lang, "history-title"), *rows]) if rows else text(lang, "history-empty")
+    rows = sorted([(e.at, _history_row(e, outcomes, lang)) for e in moves] +
+                  [(a.at, _auto_row(a, outcomes, lang)) for a in autos], key=lambda row: row[0])
+    lines = [f"{moment(at, lang)} · {row}" for at, row in rows[-payload["last"]:]]
+    return "\n".join([text(lang, "history-title"), *lines]) if lines else text(lang, "history-empty")
 
 
-def _single_target(records: Sequence[Any]) -> set[str]:
-    """The trade ids of the user's signals with no TP2: their close at the last target is shown as `target`."""
-    return {trade_id for r in records if r.type == "ManualSignalIssued"
-            for trade_id, setup in setups(r.data["signal_id"], r.data["signal"]) if setup.get("tp2") is None}
+def _single_target(signals: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The trade ids of signals with no TP2: their close at the last target is shown as `target`."""
+    return {trade_id for signal_id, signal in signals
+            for trade_id, setup in setups(signal_id, signal) if setup.get("tp2") is None}
+
+
+def _auto_row(auto: Any, outcomes: Mapping[str, Any], lang: str) -> str:
+    row = text(lang, "history-autosignal", what=describe_signal(auto.signal))
+    return " · ".join([row, *_outcomes_of(auto.signal_id, outcomes, lang)])
 
 
 def _history_row(e: Any, outcomes: Mapping[str, Any], lang: str) -> str:

@@ -31,6 +31,7 @@ from aiogram.types import Message, Update
 from actors.messages import AutoSignalCommand, ChartData, Command, Reply
 from actors.user_session import ADMIN_COMMANDS, SERVED
 from domain.language import from_telegram
+from domain.outbox import AutoDelivered
 from telegram_adapter.catalogue import text
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
 from telegram_adapter.loop_filter import OnLoop
@@ -82,8 +83,10 @@ def route(
     username: str | None = None,
     language: str | None = None,
     group_message_id: int | None = None,
+    autosignals: tuple[AutoDelivered, ...] = (),
 ) -> Future:
-    """Send one update's command to its actor; the returned future gets the Reply."""
+    """Send one update's command to its actor; the returned future gets the Reply. `autosignals`: those
+    delivered to the user, for a /history."""
     name, args = parse(text)
     reply: Future = Future()
     if name in AUTOSIGNAL_ADMIN:
@@ -96,7 +99,8 @@ def route(
             autosignal.tell(AutoSignalCommand(update_id, user_id, name, args, reply))
         return reply
     sessions.tell(Command(update_id, user_id, chat_id, name, args, username, language, reply,
-                          group=group_message_id is not None, message_id=group_message_id))
+                          group=group_message_id is not None, message_id=group_message_id,
+                          autosignals=autosignals if name == "history" else ()))
     return reply
 
 
@@ -161,7 +165,8 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
                 on_command(name, "served")
             return
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
-                      autosignal, user.username, user.language_code, origin.group_message_id)
+                      autosignal, user.username, user.language_code, origin.group_message_id,
+                      sender.outbox.autosignals_of(user.id))
         offer = _Offer(bot, payments) if payments is not None else None
         answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command, offer, draw)
         if settle:

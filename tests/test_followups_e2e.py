@@ -16,7 +16,7 @@ from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.market import CloseCandle, load_market
 from tests.fakes.session_stack import ADMIN
-from tests.fakes.telegram_stack import telegram_world, wait_until
+from tests.fakes.telegram_stack import SIGNAL, broadcast, telegram_world, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -98,3 +98,16 @@ def test_followups_history_and_winrate(world):
     assert not any(" hit, " in m for m in fake.messages_to(OFF))  # /followups off: no follow-up
     report = invariants.check(stack.store.read_all())
     assert report.ok and report.followups == 2 and report.closed_signals == 2
+
+
+def test_history_lists_the_autosignals_delivered_to_the_user(world):
+    """The user's stream records only paid signals: the adapter's Outbox adds the delivered autosignals."""
+    fake, stack = world
+    assert "Welcome" in reply(fake, ON, "/start")
+    assert reply(fake, ON, "/history") == "No signals yet. Try /analyze BTC."
+    before = len(fake.messages_to(ON))
+    broadcast(stack, {**SIGNAL, "tp2": None}, [ON])
+    wait_until(lambda: len(fake.messages_to(ON)) > before, what="the autosignal")
+    wait_until(lambda: any(r.type == "SignalDelivered" for r in stack.store.read_stream("outbox")), what="logged")
+    history = wait_until(lambda: "autosignal" in (h := reply(fake, ON, "/history")) and h, what="/history")
+    assert history.startswith("<b>Your last signals</b>\n") and history.endswith("ETHUSDT 15m LONG · autosignal · open")

@@ -198,6 +198,7 @@ followup-expired = expired after { $bars ->
 history-title = <b>Your last signals</b>
 history-empty = No signals yet. Try /analyze BTC.
 history-signal = { $what } · -{ $credits } credits
+history-autosignal = { $what } · autosignal
 history-revoked = purchase refunded in Stars · -{ $credits } credits
 history-bought = bought with Stars · +{ $credits } credits
 history-refunded = { $signal } not delivered, refunded · +{ $credits } credits

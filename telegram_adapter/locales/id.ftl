@@ -189,6 +189,7 @@ followup-expired = kedaluwarsa setelah { $bars } bar, ditutup di { $r }R
 history-title = <b>Sinyal terakhirmu</b>
 history-empty = Belum ada sinyal. Coba /analyze BTC.
 history-signal = { $what } · -{ $credits } kredit
+history-autosignal = { $what } · autosignal
 history-revoked = pembelian dikembalikan dalam Stars · -{ $credits } kredit
 history-bought = dibeli dengan Stars · +{ $credits } kredit
 history-refunded = { $signal } tidak terkirim, dikembalikan · +{ $credits } kredit
