@@ -92,7 +92,7 @@ class Console:
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
                                                  self.autosignal, username, telegram_language,
                                                  autosignals=self.sender.outbox.autosignals_of(user_id)))
-        if shown := reply_text(answer):
+        if shown := reply_text(answer, CONSOLE_PAYMENTS.on):
             chart = answer.chart if self.charts is not None else None
             png = await self.charts.draw(chart) if chart else None
             self.sender.reply(user_id, shown, photo=png)

@@ -17,6 +17,7 @@ from telegram_adapter.signal_text import chart_caption, no_setup_text, scan_text
 
 OUTCOMES = ("open", "tp1", "tp2", "target", "stop", "tp1_then_stop", "expired")
 TIMES = ("until", "when")  # decision parameters that are ms UTC
+SELLING = frozenset({"insufficient_credits", "balance"})  # replies that point to /buy only while it sells
 
 
 def key(code: str) -> str:
@@ -24,14 +25,16 @@ def key(code: str) -> str:
     return code.replace("_", "-")
 
 
-def render(reply: Reply) -> str | None:
-    """The Telegram HTML for a reply, or None when there is nothing to say."""
+def render(reply: Reply, payments: bool = False) -> str | None:
+    """The Telegram HTML for a reply, or None when there is nothing to say. `payments`: whether /buy sells
+    (else a reply short of credits points to an admin, as only an admin can add them)."""
     if reply.kind is None:
         return None
+    payload = {**reply.payload, "payments": "on" if payments else "off"} if reply.kind in SELLING else reply.payload
     composite = COMPOSITES.get(reply.kind)
     if composite is not None:
-        return composite(reply.payload, reply.language)
-    return text(reply.language, key(reply.kind), **reply.payload)
+        return composite(payload, reply.language)
+    return text(reply.language, key(reply.kind), **payload)
 
 
 def decision(outcome: Decision, lang: str) -> str:
@@ -67,7 +70,7 @@ def balance(account: Mapping[str, Any], lang: str) -> str:
     else:
         auto_text = text(lang, "autosignals-" + key(auto if auto != "until" else "on"))
     body = text(lang, "balance", credits=account["credits"], tier=Raw(tier_text), autosignals=Raw(auto_text))
-    return body if tier == "lifetime" else f"{body}\n{text(lang, 'balance-buy')}"
+    return f"{body}\n{text(lang, 'balance-buy')}" if tier != "lifetime" and account.get("payments") == "on" else body
 
 
 def admin_done(payload: Mapping[str, Any], lang: str) -> str:

@@ -104,9 +104,10 @@ def route(
     return reply
 
 
-def reply_text(answer: Reply) -> str | None:
-    """The worded reply (None: nothing to send); an offer of packs, for an adapter that cannot show invoices."""
-    return text(answer.language, "payments-unavailable") if answer.offer else render(answer)
+def reply_text(answer: Reply, payments: bool = False) -> str | None:
+    """The worded reply (None: nothing to send); an offer of packs, for an adapter that cannot show invoices.
+    `payments`: whether /buy sells, so that a reply may point to it."""
+    return text(answer.language, "payments-unavailable") if answer.offer else render(answer, payments)
 
 
 class SeenUpdates:
@@ -205,7 +206,7 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
     except TimeoutError:
         answer = Reply("late", language=sender.language_of(origin.user_id), refused=True)
     offered = offer is not None and answer.offer
-    worded = None if offered else reply_text(answer)
+    worded = None if offered else reply_text(answer, offer is not None and offer.payments.on)
     if on_command is not None:
         on_command(name, _result(answer, offered or worded is not None))
     if offered:

@@ -68,6 +68,8 @@ def start(fake: FakeBotAPI, stack: Stack, user: int) -> None:
 
 def test_buy_invoice_pre_checkout_and_payment_grant_once(stack, fake):
     start(fake, stack, 42)
+    fake.push_text(42, "/credits")
+    assert wait_until(lambda: fake.messages_to(42)[1:], what="/credits")[0].endswith("More credits or premium: /buy")
     fake.push_text(42, "/buy")
     offer = wait_until(lambda: [m for m in fake.sent if m["reply_markup"]], what="the packs")[0]
     buttons = [row[0] for row in offer["reply_markup"]["inline_keyboard"]]
@@ -137,10 +139,11 @@ def test_payments_off_buy_says_so_and_changes_nothing(tmp_path, fake):
     try:
         start(fake, stack, 42)
         before = stack.store.last_position()
-        for text in ("/buy", "/paysupport", "/terms", "/help"):
+        for text in ("/buy", "/paysupport", "/terms", "/help", "/credits"):
             fake.push_text(42, text)
-        wait_until(lambda: len(fake.messages_to(42)) == 5, what="four answers")
+        wait_until(lambda: len(fake.messages_to(42)) == 6, what="five answers")
         replies = "\n---\n".join(fake.messages_to(42)[1:])
+        assert fake.messages_to(42)[-1].endswith("Autosignals: not included")  # no /buy to point to
         assert "Payments are not available" in replies and "@" not in replies  # no contact set: an admin
         assert "Payment support" in replies and "<b>Terms</b>" in replies
         assert "/buy – credits or premium" in replies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,8 +113,8 @@ def test_split_text_on_line_boundaries():
     assert [len(p) for p in long_line] == [4096, 4096, 808]
 
 
-def credits_text(state: UserState, now: int, lang: str = "en") -> str:
-    return render(Reply("balance", account(state, now), lang))
+def credits_text(state: UserState, now: int, lang: str = "en", payments: bool = True) -> str:
+    return render(Reply("balance", account(state, now), lang), payments)
 
 
 def test_credits_text_tiers():
@@ -121,6 +122,7 @@ def test_credits_text_tiers():
     free = UserState(1, registered=True, credits=40)
     assert credits_text(free, now) == ("Balance: 40 credits\nTier: free\nAutosignals: not included\n"
                                        "More credits or premium: /buy")
+    assert credits_text(free, now, payments=False).endswith("Autosignals: not included")
     premium = UserState(1, registered=True, credits=40, premium_until=now + DAY_MS, autosignal_until=now + DAY_MS)
     assert "Tier: premium until Nov 20, 2024" in credits_text(premium, now)
     assert "Autosignals: on until Nov 20, 2024" in credits_text(premium, now)
@@ -152,3 +154,11 @@ def test_a_group_command_is_ours_without_a_suffix_or_with_our_username():
     assert addressed_to("/credits@Fake_Signal_Bot", "fake_signal_bot")
     assert not addressed_to("/analyze@some_other_bot btc", "fake_signal_bot")
     assert not addressed_to("hello /analyze", "fake_signal_bot") and not addressed_to(None, "fake_signal_bot")
+
+
+def test_short_of_credits_points_to_buy_only_while_payments_are_on():
+    short = Reply("insufficient_credits", {"command": "analyze", "cost": 20, "balance": 0}, refused=True)
+    assert render(short, payments=True).endswith("no per-signal cost (/buy credits or premium).")
+    assert render(short).endswith("no per-signal cost (ask an admin).")
+    assert render(replace(short, language="id")).endswith("tanpa biaya per sinyal (minta ke admin).")
+    assert render(replace(short, language="id"), payments=True).endswith("(/buy kredit atau premium).")

@@ -85,7 +85,10 @@ usage-signals = Usage: /signals (no arguments)
 bad-symbol = A symbol is 2-20 letters or digits, e.g. BTC or ETHUSDT.
 bad-timeframe = /{ $command } does not serve the timeframe { $given }. Timeframes are case-sensitive as on Binance (1m is a minute, 1M a month); choose one of { $served }.
 rate-limited = At most { $limit } signal requests a minute; retry in { $seconds } s.
-insufficient-credits = /{ $command } costs { $cost } credits and your balance is { $balance }. Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost (/buy credits or premium).
+insufficient-credits = /{ $command } costs { $cost } credits and your balance is { $balance }. Free credits are topped up to 100 every 7 days; premium plans have no per-signal cost ({ $payments ->
+        [on] /buy credits or premium
+       *[off] ask an admin
+    }).
 market-unavailable = Market data is not available right now. Nothing was charged.
 unknown-symbol = { $symbol } is not traded on the exchange. Nothing was charged.
 not-ready = Market data for { $symbol } is still loading; try again in a minute. Nothing was charged.

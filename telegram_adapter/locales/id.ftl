@@ -83,7 +83,10 @@ usage-signals = Cara pakai: /signals (tanpa argumen)
 bad-symbol = Simbol terdiri dari 2-20 huruf atau angka, mis. BTC atau ETHUSDT.
 bad-timeframe = /{ $command } tidak melayani timeframe { $given }. Timeframe membedakan huruf besar dan kecil seperti di Binance (1m itu menit, 1M itu bulan); pilih salah satu dari { $served }.
 rate-limited = Maksimal { $limit } permintaan sinyal per menit; coba lagi dalam { $seconds } detik.
-insufficient-credits = /{ $command } butuh { $cost } kredit, sedangkan saldomu { $balance }. Kredit gratis diisi ulang sampai 100 setiap 7 hari; paket premium tanpa biaya per sinyal (/buy kredit atau premium).
+insufficient-credits = /{ $command } butuh { $cost } kredit, sedangkan saldomu { $balance }. Kredit gratis diisi ulang sampai 100 setiap 7 hari; paket premium tanpa biaya per sinyal ({ $payments ->
+        [on] /buy kredit atau premium
+       *[off] minta ke admin
+    }).
 market-unavailable = Data market sedang tidak tersedia. Tidak ada kredit yang dipotong.
 unknown-symbol = { $symbol } tidak diperdagangkan di exchange. Tidak ada kredit yang dipotong.
 not-ready = Data market { $symbol } masih dimuat; coba lagi sebentar lagi. Tidak ada kredit yang dipotong.
