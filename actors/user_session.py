@@ -316,6 +316,8 @@ class UserSession(pykka.ThreadingActor):
         report = self._ask_outcomes(query)
         if not isinstance(report, Winrate):
             return Reply("winrate_unavailable", refused=True)
+        if symbol and not (report.auto.closed or report.manual.closed or report.open_auto or report.open_manual):
+            return Reply("winrate_no_signals", {"symbol": symbol})  # never signalled, or not traded at all
         return Reply("winrate", {"report": report, "days": days, "symbol": symbol})
 
     def _ask_outcomes(self, query: Any) -> Any:

@@ -85,6 +85,7 @@ def test_followups_history_and_winrate(world):
     admin = reply(fake, ADMIN, "/winrate")
     assert "<b>By symbol</b>" in admin and "BTCUSDT: 2 ·" in admin
     assert "· BTCUSDT" in reply(fake, ADMIN, "/winrate btc 7d")
+    assert reply(fake, ADMIN, "/winrate foo").startswith("No signals for FOOUSDT in the track record")
     in_group = {"chat_id": GROUP, "chat_type": "group"}
     fake.push_text(OFF, "/winrate", **in_group)  # the figures are public: answered in the group
     wait_until(lambda: any("Track record" in m for m in fake.messages_to(GROUP)), what="/winrate in a group")

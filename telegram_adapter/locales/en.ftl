@@ -214,6 +214,7 @@ outcome-tp1-then-stop = TP1, then stopped
 outcome-expired = expired
 winrate-usage = Usage: /winrate [7d|30d|90d|all]
 winrate-usage-admin = Usage: /winrate [7d|30d|90d|all] or /winrate SYMBOL [PERIOD]
+winrate-no-signals = No signals for { $symbol } in the track record.
 winrate-unavailable = The track record is not available right now; try again in a minute.
 winrate-title-all = <b>Track record</b> · all signals
 winrate-title-days = <b>Track record</b> · closed in the last { $days } days

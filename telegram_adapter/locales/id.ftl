@@ -205,6 +205,7 @@ outcome-tp1-then-stop = TP1, lalu kena stop
 outcome-expired = kedaluwarsa
 winrate-usage = Cara pakai: /winrate [7d|30d|90d|all]
 winrate-usage-admin = Cara pakai: /winrate [7d|30d|90d|all] atau /winrate SYMBOL [PERIODE]
+winrate-no-signals = Belum ada sinyal untuk { $symbol } di track record.
 winrate-unavailable = Track record sedang tidak tersedia; coba lagi sebentar lagi.
 winrate-title-all = <b>Track record</b> · semua sinyal
 winrate-title-days = <b>Track record</b> · ditutup dalam { $days } hari terakhir
