@@ -78,6 +78,10 @@ class Metrics:
         r.register(self.snapshot)
         self._r_sum, self._r_count = 0.0, 0  # closed signals' R, for the running average
 
+    def command(self, name: str, result: str) -> None:
+        """One chat command handled (an adapter's `on_command`, Telegram's or the console's)."""
+        self.commands.labels(name, result).inc()
+
     def on_events(self, records: list[Recorded]) -> None:
         """A log subscription's callback (the journal's thread): count and return at once."""
         for record in records:

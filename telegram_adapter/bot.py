@@ -165,7 +165,7 @@ class TelegramBot:
         await self.refunds.start()
         payments = self.config.payments
         dispatcher = Dispatcher(disable_fsm=True)  # no handler keeps FSM state: no lookup, no record per user
-        on_command = (lambda name, result: self.metrics.commands.labels(name, result).inc()) if self.metrics else None
+        on_command = self.metrics.command if self.metrics else None
         webhook = self.config.mode == "webhook"
         dispatcher.include_router(build_router(self.sender, self.sessions, self.config.admin_ids, self.autosignal,
                                                bot_username=me.username, payments=payments, on_command=on_command,

@@ -15,7 +15,7 @@ from eventstore import EventStore
 from telegram_adapter.commands import parse
 from telegram_adapter.formatting import plain
 from telegram_adapter.payments import PaymentsConfig
-from telegram_adapter.router import reply_text, route
+from telegram_adapter.router import OnCommand, count, reply_text, route
 from telegram_adapter.sender import Sender
 from telegram_adapter.signal_charts import SignalCharts
 
@@ -60,9 +60,11 @@ class Console:
     def __init__(self, sessions: Any, store: EventStore, clock: Clock, out: TextIO,
                  admin_ids: frozenset[int], autosignal: Any = None, names: dict[int, str] | None = None,
                  charts: SignalCharts | None = None, folder: Path | None = None,
-                 languages: dict[int, str] | None = None) -> None:
+                 languages: dict[int, str] | None = None, on_command: OnCommand | None = None) -> None:
         """`charts`: signals and /chart answers as PNGs written to `folder`; without it, text only.
-        `languages`: the language_code each user's (pretend) Telegram app sends; English otherwise."""
+        `languages`: the language_code each user's (pretend) Telegram app sends; English otherwise.
+        `on_command`: counts each command as the Telegram router does (`router.count`)."""
+        self.on_command = on_command
         self.sessions, self.store, self.clock = sessions, store, clock
         self.languages = languages or {}
         self.admin_ids, self.autosignal, self.names, self.charts = admin_ids, autosignal, names, charts
@@ -85,14 +87,18 @@ class Console:
         username = (self.names or {}).get(user_id, "console")
         telegram_language = self.languages.get(user_id, "en")
         language = self.sender.language_of(user_id, from_telegram(telegram_language))
-        if local := CONSOLE_PAYMENTS.local_reply(parse(text)[0], language):  # /paysupport, /terms; no Stars here
+        name = parse(text)[0]
+        if local := CONSOLE_PAYMENTS.local_reply(name, language):  # /paysupport, /terms; no Stars here
             self.sender.reply(user_id, local)
+            count(self.on_command, name, None, True)
             await self.settled()
             return
         answer = await asyncio.wrap_future(route(update_id, user_id, user_id, text, self.sessions, self.admin_ids,
                                                  self.autosignal, username, telegram_language,
                                                  autosignals=self.sender.outbox.autosignals_of(user_id)))
-        if shown := reply_text(answer, CONSOLE_PAYMENTS.on):
+        shown = reply_text(answer, CONSOLE_PAYMENTS.on)
+        count(self.on_command, name, answer, shown is not None)
+        if shown:
             chart = answer.chart if self.charts is not None else None
             png = await self.charts.draw(chart) if chart else None
             self.sender.reply(user_id, shown, photo=png)

@@ -162,14 +162,13 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         if payments is not None and (local := payments.local_reply(name, language)):
             chat_id, reply_to = origin.target(None)
             sender.reply(chat_id, local, reply_to)
-            if on_command is not None:
-                on_command(name, "served")
+            count(on_command, name, None, True)
             return
         reply = route(event_update.update_id, user.id, origin.chat_id, message.text, sessions, admin_ids,
                       autosignal, user.username, user.language_code, origin.group_message_id,
                       sender.outbox.autosignals_of(user.id))
         offer = _Offer(bot, payments) if payments is not None else None
-        answering = _answer(sender, origin, reply, name if name in KNOWN else "other", on_command, offer, draw)
+        answering = _answer(sender, origin, reply, name, on_command, offer, draw)
         if settle:
             settling[event_update.update_id] = reply
             try:
@@ -207,8 +206,7 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
         answer = Reply("late", language=sender.language_of(origin.user_id), refused=True)
     offered = offer is not None and answer.offer
     worded = None if offered else reply_text(answer, offer is not None and offer.payments.on)
-    if on_command is not None:
-        on_command(name, _result(answer, offered or worded is not None))
+    count(on_command, name, answer, offered or worded is not None)
     if offered:
         await offer.send(origin.target(answer)[0], answer.language)
         return
@@ -216,6 +214,13 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
         chat_id, reply_to = origin.target(answer)
         chart = answer.chart if draw is not None else None
         sender.reply(chat_id, worded, reply_to, photo=await draw(chart) if chart is not None else None)
+
+
+def count(on_command: OnCommand | None, name: str, answer: Reply | None, said: bool) -> None:
+    """Count one command as every adapter does (Telegram and the console): under its name (a known command,
+    else "other") and its result; `answer` None for one the adapter answered itself, `said` when a reply went out."""
+    if on_command is not None:
+        on_command(name if name in KNOWN else "other", "served" if answer is None else _result(answer, said))
 
 
 def _result(answer: Reply, said: bool) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from telegram_adapter.charts.cache import PNG_SIGNATURE
-from telegram_adapter.console import run_console
+from telegram_adapter.console import Console, run_console
 from tests.conftest import klines_dir
 from tests.fakes.chart_jobs import stand_in_charts
 from tests.fakes.market import load_market
@@ -50,3 +50,25 @@ def test_console_writes_charts_as_files_beside_the_log_and_prints_their_paths(tm
     assert [Path(p).parent for p in paths] == [tmp_path, tmp_path]
     assert [Path(p).read_bytes()[:8] for p in paths] == [PNG_SIGNATURE] * 2
     assert "ETHUSDT 1h · chart of the current analysis" in out.getvalue()
+
+
+def test_console_commands_are_counted_as_the_telegram_router_counts_them(tmp_path):
+    stack = start_stack(tmp_path, {})
+    counted: list[tuple[str, str]] = []
+
+    async def script() -> None:
+        console = Console(stack.sessions, stack.store, stack.clock, io.StringIO(), frozenset(),
+                          on_command=lambda name, result: counted.append((name, result)))
+        await console.start()
+        try:
+            for text in ("/start", "/credits", "/futures BTC 2h", "/terms", "/bogus", "/ban 5"):
+                await console.say(5, text)
+        finally:
+            await console.stop()
+
+    try:
+        asyncio.run(script())
+    finally:
+        stop_stack(stack)
+    assert counted == [("start", "served"), ("credits", "served"), ("futures", "bad_timeframe"),
+                       ("terms", "served"), ("other", "unknown_command"), ("ban", "not_allowed")]
