@@ -376,6 +376,16 @@ class ChartData:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A refusal Sessions decided for a user's admin command (not allowed, its usage, banning an admin): told
+    to the user's own session, which answers it in the user's stored language (Telegram's before /start)."""
+
+    reply: Reply
+    language: str | None = None  # Telegram's language_code, as in the Command
+    reply_to: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class AdminAction:
     """An admin's change (`name` as typed) to the target user. Sessions sends it first to the admin's own
     UserSession, which refuses a banned admin or tells it back `checked`; then to the target's session."""

@@ -40,6 +40,7 @@ from actors.messages import (
     Receipt,
     RefundOwed,
     RefundSettled,
+    Refused,
     Reply,
     SessionCounters,
     SessionInfo,
@@ -90,7 +91,6 @@ WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market
 TRADE_LEVELS = ("side", "entry", "stop", "tp1", "tp2", "rr1", "rr2", "confidence")  # not in a free /chart
 _FORWARDED = object()  # a message handed on to another actor, which answers it
 STARTERS = 8  # threads starting sessions for Sessions, so it routes on while a session's thread starts
-FAILED = Reply("something_wrong", refused=True)
 UNAVAILABLE = Rejection("market_unavailable")
 FEED_TROUBLE = ("unknown_symbol", "not_ready", "capacity")  # FeedError kinds told to the user with the symbol
 
@@ -157,12 +157,16 @@ class UserSession(pykka.ThreadingActor):
             log.exception("session %s failed on %s", self.user_id, type(message).__name__)
             if isinstance(exc, ConcurrencyError):
                 self._rehydrate()
-            return answer(message, Reply("something_wrong", language=self.state.language, refused=True))
+            reader = message.language if isinstance(message, AdminAction) and message.checked else \
+                self._reader(getattr(message, "language", None))  # a checked change is answered to its admin
+            return answer(message, Reply("something_wrong", language=reader, refused=True))
 
     def _handle(self, message: Any) -> Any:
         match message:
             case Command():
                 return self._command(message)
+            case Refused(reply, telegram):
+                return replace(reply, language=self._reader(telegram))
             case AdminAction(checked=False):
                 return self._check_admin(message)
             case AdminAction():
@@ -234,7 +238,11 @@ class UserSession(pykka.ThreadingActor):
         else:
             self._decide(rules.Contact(), None)
             reply = self._answer(cmd)
-        return replace(reply, language=self.state.language if self.state.registered else from_telegram(cmd.language))
+        return replace(reply, language=self._reader(cmd.language))
+
+    def _reader(self, telegram: str | None) -> str:
+        """What this user reads: the stored language, or Telegram's language_code before they registered."""
+        return self.state.language if self.state.registered else from_telegram(telegram)
 
     def _in_group(self, cmd: Command) -> Reply:
         """A command in a group: only a user who started the bot privately is served; personal answers go there.
@@ -419,7 +427,8 @@ class UserSession(pykka.ThreadingActor):
                 out[symbol] = outcome.result.to_dict()
             else:
                 reason = outcome.reason if isinstance(outcome, AnalysisFailed) else "no answer"
-                out[symbol] = Rejection("analysis_failed", symbol=symbol, reason=reason)
+                log.warning("analysis of %s %s for %s failed: %s", symbol, interval, self.user_id, reason)
+                out[symbol] = Rejection("analysis_failed", symbol=symbol)  # the reason is for operators
         return [out[s] for s in symbol_list]
 
     def _gather(self, ref: Any, messages: list[Any]) -> list[Any]:
@@ -538,6 +547,14 @@ def _admin_command(action: AdminAction) -> Any:
 # --- the router ----------------------------------------------------------------------------
 
 
+def _something_wrong(message: Any) -> Reply:
+    """Something went wrong before a session could answer: worded in the language the message carries (an admin
+    change the admin's, else Telegram's language_code), the closest Sessions knows without the session."""
+    telegram = getattr(message, "language", None)
+    language = message.language if isinstance(message, AdminAction) else from_telegram(telegram)
+    return Reply("something_wrong", language=language, refused=True)
+
+
 @dataclass
 class _Live:
     ref: Any
@@ -600,7 +617,7 @@ class Sessions(pykka.ThreadingActor):
             return self._receive(message)
         except Exception:  # the router must survive anything one message does
             log.exception("Sessions failed on %s", type(message).__name__)
-            return answer(message, FAILED)
+            return answer(message, _something_wrong(message))
 
     def _receive(self, message: Any) -> Any:
         match message:
@@ -627,20 +644,23 @@ class Sessions(pykka.ThreadingActor):
         return None
 
     def _admin(self, cmd: Command) -> None:
+        """Check an admin command, refusing it through the user's own session (which knows their language)."""
         if cmd.user_id not in self.admin_ids:
             log.warning("user %s tried admin command /%s: not allowed", cmd.user_id, cmd.name)
-            answer(cmd, Reply("not_allowed", language=from_telegram(cmd.language), refused=True))
+            self._refuse(cmd, Reply("not_allowed", refused=True))
             return
         if not cmd.args or not _ID.fullmatch(cmd.args[0]):
-            answer(cmd, Reply("admin_usage", {"usage": ADMIN_USAGE[cmd.name]}, from_telegram(cmd.language),
-                              refused=True))
+            self._refuse(cmd, Reply("admin_usage", {"usage": ADMIN_USAGE[cmd.name]}, refused=True))
             return
         target = int(cmd.args[0])
         if cmd.name == "ban" and target in self.admin_ids:
-            answer(cmd, Reply("cannot_ban_admin", language=from_telegram(cmd.language), refused=True))
+            self._refuse(cmd, Reply("cannot_ban_admin", refused=True))
             return
         action = AdminAction(cmd.update_id, cmd.user_id, target, cmd.name, cmd.args[1:], cmd.reply_to)
         self._route(cmd.user_id, action)  # the admin's own session checks they are not banned
+
+    def _refuse(self, cmd: Command, reply: Reply) -> None:
+        self._route(cmd.user_id, Refused(reply, cmd.language, cmd.reply_to))
 
     def _route(self, user_id: int, message: Any) -> None:
         held = self.stopping.get(user_id, self.starting.get(user_id))
@@ -664,7 +684,7 @@ class Sessions(pykka.ThreadingActor):
             if restart:
                 self._start(user_id, message)
             else:
-                answer(message, FAILED)
+                answer(message, _something_wrong(message))
 
     def _resume(self, user_id: int) -> None:
         for message in self.stopping.pop(user_id, []):
@@ -692,7 +712,7 @@ class Sessions(pykka.ThreadingActor):
         if isinstance(ref, Exception):
             log.error("the session of %s did not start: %r", user_id, ref)
             for message in held:
-                answer(message, FAILED)
+                answer(message, _something_wrong(message))
             return
         self.live[user_id] = _Live(ref, self.services.clock.now_ms())
         for message in held:

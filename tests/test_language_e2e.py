@@ -13,7 +13,7 @@ from telegram_adapter.catalogue import text
 from tests.conftest import klines_dir
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.market import load_market
-from tests.fakes.session_stack import start_stack, stop_stack
+from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
 from tests.fakes.telegram_stack import SIGNAL, broadcast, start_bot, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -59,6 +59,14 @@ def test_language_from_telegram_then_by_command_kept_across_a_restart(tmp_path, 
             assert said(fake, 42, 6)[5].startswith("Balance: 100 credits\nTier: free")
             fake.push_text(42, "/language", language="id-ID")
             assert said(fake, 42, 7)[6] == "The bot speaks English to you. Change it with /language en|id."
+            fake.push_text(42, "/grant_credits 42 50", language="id-ID")  # refused by Sessions, in the stored one
+            assert said(fake, 42, 8)[7] == text("en", "not-allowed")
+            fake.push_text(ADMIN, "/start", language="en")
+            fake.push_text(ADMIN, "/language id", language="en")
+            fake.push_text(ADMIN, "/ban someone", language="en")
+            fake.push_text(ADMIN, f"/ban {ADMIN}", language="en")
+            assert said(fake, ADMIN, 4)[2:] == [text("id", "admin-usage", usage="/ban ID"),
+                                                text("id", "cannot-ban-admin")]
         finally:
             bot.stop()
             stop_stack(stack)

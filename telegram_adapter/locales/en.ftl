@@ -94,7 +94,7 @@ unknown-symbol = { $symbol } is not traded on the exchange. Nothing was charged.
 not-ready = Market data for { $symbol } is still loading; try again in a minute. Nothing was charged.
 capacity = The bot follows as many pairs as it can right now, so { $symbol } cannot be added; try a major pair such as BTC, or again later. Nothing was charged.
 short-history = Not enough { $interval } history for { $symbol } yet. Nothing was charged.
-analysis-failed = The analysis of { $symbol } failed ({ $reason }). Nothing was charged.
+analysis-failed = The analysis of { $symbol } failed on our side; please try again later. Nothing was charged.
 
 ## --- signals --------------------------------------------------------------------------------
 

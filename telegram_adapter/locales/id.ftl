@@ -92,7 +92,7 @@ unknown-symbol = { $symbol } tidak diperdagangkan di exchange. Tidak ada kredit 
 not-ready = Data market { $symbol } masih dimuat; coba lagi sebentar lagi. Tidak ada kredit yang dipotong.
 capacity = Bot sedang mengikuti pair sebanyak yang ia mampu, jadi { $symbol } belum bisa ditambahkan; coba pair besar seperti BTC, atau nanti lagi. Tidak ada kredit yang dipotong.
 short-history = Riwayat { $interval } untuk { $symbol } belum cukup. Tidak ada kredit yang dipotong.
-analysis-failed = Analisis { $symbol } gagal ({ $reason }). Tidak ada kredit yang dipotong.
+analysis-failed = Analisis { $symbol } gagal karena kendala di sistem kami; coba lagi nanti. Tidak ada kredit yang dipotong.
 
 ## --- signals --------------------------------------------------------------------------------
 
