@@ -80,7 +80,7 @@ class Tour:
         self.system, self.out = system, out
         self.console = Console(system.sessions, system.store, system.clock, out, frozenset({ADMIN}),
                                system.autosignal, NAMES, system.signal_charts(), Path(system.settings.db_path).parent,
-                               LANGUAGES)
+                               LANGUAGES, on_command=system.metrics.command if system.metrics else None)
         system.console_sender = self.console.sender
 
     def say(self, line: str) -> None:
