@@ -77,16 +77,16 @@ def default_setup(min_confidence: float | None = None, cooldown_min: int | None 
     min_confidence = setting("AUTOSIGNAL_MIN_CONFIDENCE") if min_confidence is None else min_confidence
     cooldown_min = setting("AUTOSIGNAL_COOLDOWN_MIN") if cooldown_min is None else cooldown_min
     policies = {interval: loaded.policy(interval, min_confidence, cooldown_min) for interval in INTERVAL_MS}
-    return Setup(policies, *_costs(), loaded.models, loaded.version, **range_)
+    return Setup(policies, *default_costs(), loaded.models, loaded.version, **range_)
 
 
-def _costs() -> tuple[outcomes.Rules, Costs]:
+def default_costs() -> tuple[outcomes.Rules, Costs]:
     """The outcome rules and trading costs from the settings (OUTCOME_HORIZON_BARS, FEE_RATE, MAX_FEE_SHARE)."""
     rules = outcomes.Rules(setting("OUTCOME_HORIZON_BARS"), setting("FEE_RATE"))
     return rules, Costs(rules.fee_rate, setting("MAX_FEE_SHARE"))
 
 
-def _native_ms(path: str | Path, symbol: str | None) -> int:
+def native_interval_ms(path: str | Path, symbol: str | None) -> int:
     """The candle length of one file, in ms (BacktestError for a bad file)."""
     try:
         return interval_ms(load_csv(path, symbol=symbol).interval)
@@ -166,7 +166,7 @@ def run_backtest(
         raise BacktestError("nothing to replay: " + "; ".join(skipped))
     series = [s for s, why in reasons if why is None]
     began = time.perf_counter()
-    runs = _replay(series, setup, workers or os.cpu_count() or 1, progress)
+    runs = replay_series(series, setup, workers or os.cpu_count() or 1, progress)
     seconds = time.perf_counter() - began
     folder = Path(tempfile.mkdtemp(prefix="backtest-")) if db is None else None  # only once there is a log to write
     log_path = Path(db) if folder is None else folder / "events.db"
@@ -198,7 +198,9 @@ def nothing_to_replay(series: Series, setup: Setup) -> str | None:
     return "no bar between --from and --to"
 
 
-def _replay(series: list[Series], setup: Setup, workers: int, out: TextIO | None) -> list[SeriesRun]:
+def replay_series(series: list[Series], setup: Setup, workers: int, out: TextIO | None) -> list[SeriesRun]:
+    """Each series through the live analysis and deciders (one process per series when `workers` > 1), a
+    progress bar on `out`; the runs in the order given (shared by `backtest` and `calibrate`)."""
     bar = _ProgressBar(sum(len(range(*bar_range(s.candles, setup))) for s in series), out)
     if workers <= 1 or len(series) == 1:
         runs = []

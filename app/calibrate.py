@@ -19,7 +19,7 @@ import numpy as np
 from analysis.calibration import MIN_HISTORY, Calibration, model_at, walk_forward, with_records
 from analysis.candles import format_time, interval_ms
 from app import policy_choice, strategy_file
-from app.backtest import BacktestError, _costs, _native_ms, _replay, load_series
+from app.backtest import BacktestError, default_costs, load_series, native_interval_ms, replay_series
 from app.backtest_sim import SeriesRun, Setup
 
 
@@ -79,12 +79,13 @@ def calibrate(files: Sequence[str | Path], out: str | Path, *, symbol: str | Non
             interval_ms(interval)
         except ValueError as exc:
             raise BacktestError(str(exc)) from None
-    setup = Setup({}, *_costs())
+    setup = Setup({}, *default_costs())
+    native = {f: native_interval_ms(f, symbol) for f in files} if intervals else {}  # each file read once
     series = []
     for interval in intervals or [None]:
-        usable = [f for f in files if interval is None or interval_ms(interval) % _native_ms(f, symbol) == 0]
+        usable = [f for f in files if interval is None or interval_ms(interval) % native[f] == 0]
         series += load_series(usable, symbol, interval, setup.rules.horizon_bars) if usable else []
-    runs = _replay(series, setup, workers or os.cpu_count() or 1, None)
+    runs = replay_series(series, setup, workers or os.cpu_count() or 1, None)
     version, models, policies, summary = fit_strategy(runs, setup.rules.horizon_bars, min_history)
     strategy_file.write(out, version, models, policies, {
         "files": [Path(f).name for s in series for f in s.files], "series": [f"{r.symbol} {r.interval}" for r in runs],
