@@ -466,14 +466,6 @@ class Passivated:
 
 
 @dataclass(frozen=True)
-class SessionStarted:
-    """Sessions' starter -> Sessions: the user's session is running (`ref`), or could not start (an exception)."""
-
-    user_id: int
-    ref: Any
-
-
-@dataclass(frozen=True)
 class PassivateIdle:
     """Ask Sessions to stop sessions idle longer than its limit (sent by a timer or a test)."""
 

@@ -14,13 +14,14 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pykka
 
 from actors.clock import Clock
+from actors.pooled import PooledActor
 from actors.messages import (
     AdminAction,
     AnalysisFailed,
@@ -44,7 +45,6 @@ from actors.messages import (
     Reply,
     SessionCounters,
     SessionInfo,
-    SessionStarted,
     SessionStats,
     TopSymbols,
     UserBlocked,
@@ -90,7 +90,6 @@ ADMIN_USAGE = {
 WINRATE_PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}  # days of market time
 TRADE_LEVELS = ("side", "entry", "stop", "tp1", "tp2", "rr1", "rr2", "confidence")  # not in a free /chart
 _FORWARDED = object()  # a message handed on to another actor, which answers it
-STARTERS = 8  # threads starting sessions for Sessions, so it routes on while a session's thread starts
 UNAVAILABLE = Rejection("market_unavailable")
 FEED_TROUBLE = ("unknown_symbol", "not_ready", "capacity")  # FeedError kinds told to the user with the symbol
 
@@ -107,7 +106,7 @@ class Services:
     ask_timeout: float = 30.0
 
 
-class UserSession(pykka.ThreadingActor):
+class UserSession(PooledActor):
     """The only writer of `user-<id>`: decide, persist, evolve, then reply."""
 
     def __init__(self, user_id: int, services: Services, sessions: Any, admin: bool = False) -> None:
@@ -119,7 +118,12 @@ class UserSession(pykka.ThreadingActor):
         self.sessions = sessions
 
     def on_start(self) -> None:
-        self._rehydrate()
+        try:
+            self._rehydrate()
+            self.broken: Exception | None = None
+        except Exception as exc:  # answered below, message by message, instead of leaving them unanswered
+            log.exception("the session of %s could not read its stream", self.user_id)
+            self.broken = exc
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -139,7 +143,7 @@ class UserSession(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         """Snapshot, then tell Sessions, which holds this user's new messages until now."""
-        if self.version > self.snapshot_version:
+        if self.broken is None and self.version > self.snapshot_version:
             try:
                 self.services.store.save_snapshot(self.stream, self.version, self.state.to_dict())
             except Exception:  # a lost snapshot only lengthens the next start
@@ -150,6 +154,9 @@ class UserSession(pykka.ThreadingActor):
             pass  # shutting down
 
     def on_receive(self, message: Any) -> Any:
+        if self.broken is not None:  # the next message starts a fresh session (Sessions._tell)
+            self.stop()
+            return answer(message, _something_wrong(message))
         try:
             result = self._handle(message)
             return None if result is _FORWARDED else answer(message, result)
@@ -567,10 +574,8 @@ class Sessions(pykka.ThreadingActor):
     Passivation is a handshake: Sessions tells the session `Passivate` (queued behind whatever
     it still has to do), holds any new message for that user, and forwards them to a fresh
     session once the old one reports `Passivated`. So one writer per stream holds without
-    Sessions tracking each command's completion. Starting is one too: a session's thread is
-    started by a starter thread (a thread start waits for the scheduler, ms on a busy machine,
-    which made Sessions the bottleneck of a burst of new users); the user's messages are held
-    until the starter reports `SessionStarted`, then forwarded in order.
+    Sessions tracking each command's completion. Sessions are pooled actors (`actors.pooled`):
+    starting one costs no thread, and it reads its stream on a pool thread, not here.
     """
 
     def __init__(
@@ -589,8 +594,6 @@ class Sessions(pykka.ThreadingActor):
         self.sweep_every_s = sweep_every_s
         self.live: OrderedDict[int, _Live] = OrderedDict()
         self.stopping: dict[int, list[Any]] = {}  # user -> messages held until Passivated
-        self.starting: dict[int, list[Any]] = {}  # user -> messages held until SessionStarted
-        self._starter = ThreadPoolExecutor(STARTERS, thread_name_prefix="sessions-starter")
         self.started = 0
         self.passivated = 0
         self._stop_sweeper = threading.Event()
@@ -608,7 +611,6 @@ class Sessions(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._stop_sweeper.set()
-        self._starter.shutdown(wait=False)  # a session started after this stops itself (see _start_session)
         for user_id in list(self.live):
             self._passivate(user_id)
 
@@ -635,8 +637,6 @@ class Sessions(pykka.ThreadingActor):
                 self._route(message.user_id, message)
             case Passivated():
                 self._resume(message.user_id)
-            case SessionStarted():
-                self._started(message.user_id, message.ref)
             case PassivateIdle():
                 self._passivate_idle()
             case SessionStats():
@@ -663,7 +663,7 @@ class Sessions(pykka.ThreadingActor):
         self._route(cmd.user_id, Refused(reply, cmd.language, cmd.reply_to))
 
     def _route(self, user_id: int, message: Any) -> None:
-        held = self.stopping.get(user_id, self.starting.get(user_id))
+        held = self.stopping.get(user_id)
         if held is not None:
             held.append(message)
             return
@@ -691,32 +691,10 @@ class Sessions(pykka.ThreadingActor):
             self._route(user_id, message)
 
     def _start(self, user_id: int, first: Any) -> None:
-        self.starting[user_id] = [first]
+        ref = UserSession.start(user_id, self.services, self.actor_ref, user_id in self.admin_ids)
         self.started += 1
-        self._starter.submit(self._start_session, user_id)
-
-    def _start_session(self, user_id: int) -> None:
-        """On a starter thread: start the session and report it (or why it did not start) to Sessions."""
-        try:
-            ref: Any = UserSession.start(user_id, self.services, self.actor_ref, user_id in self.admin_ids)
-        except Exception as exc:
-            ref = exc
-        try:
-            self.actor_ref.tell(SessionStarted(user_id, ref))
-        except pykka.ActorDeadError:  # Sessions stopped meanwhile
-            if not isinstance(ref, Exception):
-                ref.stop(block=False)
-
-    def _started(self, user_id: int, ref: Any) -> None:
-        held = self.starting.pop(user_id)
-        if isinstance(ref, Exception):
-            log.error("the session of %s did not start: %r", user_id, ref)
-            for message in held:
-                answer(message, _something_wrong(message))
-            return
         self.live[user_id] = _Live(ref, self.services.clock.now_ms())
-        for message in held:
-            self._tell(user_id, ref, message, restart=False)
+        self._tell(user_id, ref, first, restart=False)
         while len(self.live) > self.max_live:
             self._passivate(next(iter(self.live)))
 

@@ -389,3 +389,11 @@ def test_a_failed_analysis_tells_the_user_in_their_words_and_logs_the_reason(tmp
         assert charges(stack, 42) == [] and "BrokenProcessPool" in caplog.text
     finally:
         stop_stack(stack)
+
+
+def test_a_session_that_cannot_read_its_stream_answers_every_message_and_writes_nothing(stack, caplog):
+    stack.store.append("user-77", 0, [NewEvent("CreditsGranted", {"not": "a grant"}, {"schema": 1})])
+    for _ in range(2):  # the second message starts a fresh session, which fails the same way
+        assert stack.send(77, "/credits").text.startswith("Something went wrong; nothing was charged")
+    assert stack.types(77) == ["CreditsGranted"]
+    assert "the session of 77 could not read its stream" in caplog.text
