@@ -21,7 +21,6 @@ from typing import Any
 import pykka
 
 from actors.clock import Clock
-from actors.pooled import PooledActor
 from actors.messages import (
     AdminAction,
     AnalysisFailed,
@@ -52,6 +51,7 @@ from actors.messages import (
     WinrateQuery,
     answer,
 )
+from actors.pooled import PooledActor
 from analysis.candles import Candles
 from domain import user as rules
 from domain.events import REGISTRY, Event, decode

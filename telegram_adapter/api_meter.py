@@ -1,6 +1,7 @@
 """Every Bot API call counted by method and result, through aiogram's request middleware.
 
-The result label is bounded: `ok`, `rate_limited` (a 429) or the error's class in a few words. The last
+The result label is bounded: `ok`, `rate_limited` (a 429), the error's class in a few words, or
+`in_webhook_answer` for a method answered in a webhook POST (whose result Telegram does not report). The last
 call's result feeds readiness (`/readyz`): Telegram is reachable while its last call succeeded or was
 only rate-limited.
 """
@@ -62,6 +63,11 @@ class CallMeter(BaseRequestMiddleware):
             raise
         self._done(name, "ok", None)
         return response
+
+    def unconfirmed(self, method: str) -> None:
+        """A method put in a webhook POST's answer: Telegram runs it but reports no result, so it is counted
+        as `in_webhook_answer` and leaves readiness as it was."""
+        self.record(method, "in_webhook_answer", None)
 
     def _done(self, method: str, result: str, retry_after: float | None) -> None:
         self.last = result

@@ -133,21 +133,23 @@ class _Lane:
             self._moved.set()
 
 
-async def handle_update(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> None:
+async def handle_update(bot: Bot, dispatcher: Dispatcher, raw: Any, counters: PollCounters) -> Any:
     """Validate and handle one raw update; one that does not parse or fails is logged and counted (polling
-    and the webhook both)."""
+    and the webhook both). Returns what the handler returned (a method to answer a webhook POST with), else
+    None."""
     try:
         update = Update.model_validate(raw, context={"bot": bot})
     except ValidationError as exc:
         counters.unparsable += 1
         where = ", ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors()[:3])
         log.warning("update %s skipped: it does not parse (%s)", update_id_of(raw), where)
-        return
+        return None
     try:
-        await dispatcher.feed_update(bot, update)
+        return await dispatcher.feed_update(bot, update)
     except Exception:
         counters.failed += 1
         log.exception("update %s skipped: handling it failed", update.update_id)
+        return None
 
 
 def update_id_of(raw: Any) -> int | None:

@@ -26,7 +26,8 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
-from aiogram.types import Message, Update
+from aiogram.methods import SendMessage
+from aiogram.types import Message, ReplyParameters, Update
 
 from actors.messages import AutoSignalCommand, ChartData, Command, Reply
 from actors.user_session import ADMIN_COMMANDS, SERVED
@@ -34,6 +35,7 @@ from domain.language import from_telegram
 from domain.outbox import AutoDelivered
 from telegram_adapter.catalogue import text
 from telegram_adapter.commands import AUTOSIGNAL_ADMIN, addressed_to, parse
+from telegram_adapter.formatting import split_text
 from telegram_adapter.loop_filter import OnLoop
 from telegram_adapter.render import render
 from telegram_adapter.send_errors import describe
@@ -143,7 +145,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
     settling: dict[int, Future] = {}  # settle mode: update_id -> its reply, while the first POST waits for it
 
     @router.message(OnLoop(F.content_type.in_(WRITTEN)))
-    async def on_message(message: Message, event_update: Update, bot: Bot) -> None:
+    async def on_message(message: Message, event_update: Update, bot: Bot) -> SendMessage | None:
         user = message.from_user
         if user is None or user.is_bot:
             return
@@ -168,14 +170,13 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
                       autosignal, user.username, user.language_code, origin.group_message_id,
                       sender.outbox.autosignals_of(user.id))
         offer = _Offer(bot, payments) if payments is not None else None
-        answering = _answer(sender, origin, reply, name, on_command, offer, draw)
+        answering = _answer(sender, origin, reply, name, on_command, offer, draw, in_post=settle)
         if settle:
             settling[event_update.update_id] = reply
             try:
-                await answering
+                return await answering
             finally:
                 del settling[event_update.update_id]
-            return
         task = asyncio.get_running_loop().create_task(answering)
         waiting.add(task)
         task.add_done_callback(waiting.discard)
@@ -199,7 +200,11 @@ class _Offer:
 
 
 async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_command: OnCommand | None,
-                  offer: _Offer | None = None, draw: Draw | None = None) -> None:
+                  offer: _Offer | None = None, draw: Draw | None = None, in_post: bool = False) -> SendMessage | None:
+    """Word the session's answer and send it. With `in_post` (webhook mode) a one-message text reply whose chat
+    the Sender lets go now is returned instead, as the `sendMessage` to put in the POST's answer: Telegram's
+    documented way to call a method while answering a webhook (no request of our own; its result is not
+    reported). Anything else goes through the Sender, which waits its turn and retries."""
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
@@ -209,11 +214,17 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
     count(on_command, name, answer, offered or worded is not None)
     if offered:
         await offer.send(origin.target(answer)[0], answer.language)
-        return
-    if worded:
-        chat_id, reply_to = origin.target(answer)
-        chart = answer.chart if draw is not None else None
-        sender.reply(chat_id, worded, reply_to, photo=await draw(chart) if chart is not None else None)
+        return None
+    if not worded:
+        return None
+    chat_id, reply_to = origin.target(answer)
+    chart = answer.chart if draw is not None else None
+    photo = await draw(chart) if chart is not None else None
+    if in_post and photo is None and len(split_text(worded)) == 1 and sender.claim(chat_id):
+        replying = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        return SendMessage(chat_id=chat_id, text=worded, parse_mode="HTML", reply_parameters=replying)
+    sender.reply(chat_id, worded, reply_to, photo=photo)
+    return None
 
 
 def count(on_command: OnCommand | None, name: str, answer: Reply | None, said: bool) -> None:

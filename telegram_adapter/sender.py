@@ -94,15 +94,18 @@ class TokenBucket:
         self.tokens = self.burst
         self.at: float | None = None
 
+    def try_take(self) -> bool:
+        """Take a token if one is there now; never waits (on the loop)."""
+        now = asyncio.get_running_loop().time()
+        self.tokens = min(self.burst, self.tokens + (now - (self.at or now)) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
     async def take(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            self.tokens = min(self.burst, self.tokens + (now - (self.at or now)) * self.rate)
-            self.at = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
+        while not self.try_take():
             await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
@@ -256,6 +259,19 @@ class Sender:
             return
         for piece in split_text(text):
             self._push(_Item(REPLY, next(self._seq), chat_id, text=piece, reply_to=reply_to))
+
+    def claim(self, chat_id: int) -> bool:
+        """Take the chat's turn and a token of the global rate for one message sent outside the queue (a reply
+        answered in the webhook's POST), only if the chat has nothing queued or in flight, sends are not paused
+        after a 429 and a token is free now; the chat's interval then runs as after any send. False: send it
+        with `reply` instead."""
+        loop = asyncio.get_running_loop()
+        if chat_id in self._busy or self._chats.get(chat_id) or loop.time() < self._paused_until \
+                or not self.bucket.try_take():
+            return False
+        self._busy.add(chat_id)
+        loop.call_later(self._interval(chat_id), self._release, chat_id)
+        return True
 
     def _fold(self, rec: Any) -> None:
         """Catching up at start: fold without acting (what is owed is queued once the log is read)."""

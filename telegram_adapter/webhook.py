@@ -5,7 +5,10 @@ handling (an acknowledged update is lost in a crash), and without it an update i
 fails the POST, which Telegram resends forever. So `handle` here answers only after the update was
 handled (the router's `settle` mode waits until the session has committed the command's events and
 answered), counts and logs a refused secret (401, nothing processed) and answers an update that does
-not parse with 200 after logging and counting it, exactly as polling skips one. A redelivered update
+not parse with 200 after logging and counting it, exactly as polling skips one. A short text reply goes
+back in the POST's answer when the Sender's rate limits let it go at once (Telegram runs a method given in
+the answer: no request of our own, which is most of an update's cost; its result is not reported, so
+anything that must be confirmed, like a signal, is sent by the Sender). A redelivered update
 is dropped by the router's seen-updates set and the sessions' log-based idempotency. Each POST is
 handled on its own, so a `pre_checkout_query` is answered at once whatever else is in flight, and a
 `successful_payment` POST is answered once the session has appended the payment (`payments`).
@@ -17,9 +20,11 @@ import logging
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from telegram_adapter.api_meter import CallMeter
 from telegram_adapter.polling import PollCounters, handle_update
 
 log = logging.getLogger(__name__)
@@ -31,9 +36,9 @@ SHUTDOWN_GRACE_S = 15.0  # in-flight updates get this long to finish once the li
 class WebhookHandler(SimpleRequestHandler):
     """aiogram's handler for one bot, answering each POST once its update is handled."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, counters: PollCounters) -> None:
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, counters: PollCounters, meter: CallMeter) -> None:
         super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret)
-        self.counters = counters
+        self.counters, self.meter = counters, meter
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
@@ -48,7 +53,12 @@ class WebhookHandler(SimpleRequestHandler):
             log.warning("webhook update skipped: its body is not JSON")
             return web.json_response({})
         self.counters.received += 1
-        await handle_update(self.bot, self.dispatcher, raw, self.counters)
+        result = await handle_update(self.bot, self.dispatcher, raw, self.counters)
+        if isinstance(result, TelegramMethod):
+            self.meter.unconfirmed(result.__api_method__)
+            form = self._build_response_writer(self.bot, result)  # aiogram's multipart form of the method
+            # one write with a length: streamed part by part, the small writes waited on TCP acks (p99 150 ms)
+            return web.Response(body=await form.as_bytes(), headers={"Content-Type": form.content_type})
         return web.json_response({})
 
 
@@ -56,9 +66,9 @@ class Webhook:
     """The webhook's HTTP listener on the bot's loop: `await start()`, then `await stop(delete)`."""
 
     def __init__(self, bot: Bot, dispatcher: Dispatcher, url: str, listen: tuple[str, int], secret: str,
-                 counters: PollCounters) -> None:
+                 counters: PollCounters, meter: CallMeter) -> None:
         self.bot, self.dispatcher, self.url, self.listen, self.secret = bot, dispatcher, url, listen, secret
-        self.handler = WebhookHandler(dispatcher, bot, secret, counters)
+        self.handler = WebhookHandler(dispatcher, bot, secret, counters, meter)
         self.runner: web.AppRunner | None = None
         self.port = listen[1]
 

@@ -43,10 +43,10 @@ def world(tmp_path):
     fake.stop()
 
 
-def start_webhook_bot(fake: FakeBotAPI, stack, delete: bool = False, **more):
+def start_webhook_bot(fake: FakeBotAPI, stack, delete: bool = False, per_chat_interval: float = 0.0, **more):
     """The bot in webhook mode on a free port (WEBHOOK_URL is the proxy's address, which here is the port
     the bot got, so the fake is pointed at it once the bot listens); `more`: other TelegramConfig fields."""
-    bot = start_bot(stack, fake, webhook_config(delete=delete, **more), per_chat_interval=0.0)
+    bot = start_bot(stack, fake, webhook_config(delete=delete, **more), per_chat_interval=per_chat_interval)
     fake.webhook["url"] = f"http://127.0.0.1:{bot.webhook.port}/telegram/hook"
     return bot
 
@@ -87,6 +87,8 @@ def test_a_burst_through_the_webhook_ends_as_through_polling(tmp_path, world):
         assert posts.count(200) == len(BURST) + 2 + 1 + 1 and set(posts) == {200}  # unparsable: 200 too
         assert (bot.updates.received, bot.updates.unparsable, bot.updates.failed) == (len(BURST) + 4, 1, 0)
         assert not fake.calls_of("getUpdates")
+        answered = len(fake.webhook_answers)  # replies in the POST's answer; the others through the Sender
+        assert 0 < answered <= len(fake.calls_of("sendMessage")) == len(BURST) + 2
     finally:
         bot.stop()
     assert fake.webhook is not None  # not deleted at shutdown unless asked
@@ -124,6 +126,22 @@ def test_the_post_is_answered_after_the_commit_and_a_wrong_secret_processes_noth
         bot.stop()
     assert fake.webhook is None and fake.calls_of("deleteWebhook")  # asked to delete it at shutdown
     assert len(fake.messages_to(51)) == 1
+
+
+def test_a_reply_goes_in_the_posts_answer_only_when_its_chat_may_get_a_message_now(world):
+    fake, stack = world
+    bot = start_webhook_bot(fake, stack, per_chat_interval=2.0)
+    try:
+        assert fake.post_webhook(update(600, 61, "/start"), SECRET) == 200
+        assert fake.webhook_answers == ["sendMessage"] and len(fake.messages_to(61)) == 1  # run with the answer
+        assert fake.post_webhook(update(601, 61, "/credits"), SECRET) == 200  # within the chat's 2 s
+        assert fake.webhook_answers == ["sendMessage"]  # so the Sender sends it, after the interval
+        wait_until(lambda: len(fake.messages_to(61)) == 2, 15, "the balance, after the welcome")
+        welcome, balance = fake.messages_to(61)
+        assert "Welcome" in welcome and balance.startswith("Balance: 100 credits")
+        assert [c.method for c in fake.calls if c.method == "sendMessage"] == ["sendMessage"] * 2
+    finally:
+        bot.stop()
 
 
 class HeldSessions:

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientResponse, ClientSession, MultipartReader, web
 
 JSON_PARAMS = frozenset({"reply_markup", "allowed_updates", "commands", "entities", "link_preview_options",
                          "reply_parameters", "caption_entities", "prices"})
@@ -126,6 +126,7 @@ class FakeBotAPI:
         self._checkout_pushed: dict[str, float] = {}
         self.webhook: dict[str, Any] | None = None  # setWebhook's parameters while a webhook is set
         self.webhook_posts: list[tuple[int | None, int]] = []  # (update_id, HTTP status) of every POST made
+        self.webhook_answers: list[str] = []  # methods the bot put in a POST's answer, which were run
         self.webhook_connections = 40  # Telegram's default max_connections
         self._webhook_slots: asyncio.Semaphore | None = None
         self._client: ClientSession | None = None
@@ -320,15 +321,32 @@ class FakeBotAPI:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
         kwargs = {"data": body, "headers": {**headers, "Content-Type": "application/json"}} \
             if isinstance(body, bytes) else {"json": body, "headers": headers}
+        called = None
         try:
             async with self._client.post(self.webhook["url"], **kwargs) as answer:
-                await answer.read()
                 status = answer.status
+                if status == 200 and answer.content_type.startswith("multipart/"):
+                    called = await _answered_method(answer)
+                else:
+                    await answer.read()
         except OSError:
             status = 0  # not answered
         with self._lock:
             self.webhook_posts.append((update_id, status))
+        if called is not None:
+            await self._answered(*called)
         return status
+
+    async def _answered(self, method: str, params: dict[str, Any]) -> None:
+        """Run a method the bot put in a webhook POST's answer, as Telegram does: its result goes nowhere."""
+        try:
+            await self._dispatch(method, params)
+            status = 200
+        except _Refused as refused:
+            status = refused.status
+        with self._lock:
+            self.calls.append(Call(method, params, status, time.monotonic()))
+            self.webhook_answers.append(method)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -477,6 +495,20 @@ async def _params(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for key, value in form.items():
         params[key] = value.file.read() if isinstance(value, web.FileField) else value
+    return _decoded(params)
+
+
+async def _answered_method(answer: ClientResponse) -> tuple[str, dict[str, Any]] | None:
+    """The method and parameters of a webhook answer's multipart form (aiogram's way), or None without one."""
+    fields: dict[str, Any] = {}
+    async for part in MultipartReader.from_response(answer):
+        fields[part.name] = await part.text()
+    method = fields.pop("method", None)
+    return (method, _decoded(fields)) if method else None
+
+
+def _decoded(params: dict[str, Any]) -> dict[str, Any]:
+    """Form values as the Bot API reads them: files attached by name, JSON-typed parameters parsed."""
     for key, value in list(params.items()):
         if isinstance(value, str) and value.startswith("attach://"):
             params[key] = params.pop(value.removeprefix("attach://"), None)
