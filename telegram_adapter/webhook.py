@@ -17,6 +17,7 @@ handled on its own, so a `pre_checkout_query` is answered at once whatever else 
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -56,10 +57,19 @@ class WebhookHandler(SimpleRequestHandler):
         result = await handle_update(self.bot, self.dispatcher, raw, self.counters)
         if isinstance(result, TelegramMethod):
             self.meter.unconfirmed(result.__api_method__)
-            form = self._build_response_writer(self.bot, result)  # aiogram's multipart form of the method
-            # one write with a length: streamed part by part, the small writes waited on TCP acks (p99 150 ms)
-            return web.Response(body=await form.as_bytes(), headers={"Content-Type": form.content_type})
+            return web.Response(text=self._method_json(result), content_type="application/json")
         return web.json_response({})
+
+
+    def _method_json(self, method: TelegramMethod) -> str:
+        """The method as a JSON answer, its values prepared as aiogram sends them (defaults resolved, nothing
+        empty). JSON, not aiogram's multipart form: a fifth of the CPU, and one write. Text methods only."""
+        files: dict[str, Any] = {}
+        body = self.bot.session.prepare_value({"method": method.__api_method__, **method.model_dump(warnings=False)},
+                                              bot=self.bot, files=files)
+        if files:
+            raise ValueError(f"{method.__api_method__} carries a file, which a webhook answer cannot")
+        return body
 
 
 class Webhook:

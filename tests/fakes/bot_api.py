@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientResponse, ClientSession, MultipartReader, web
+from aiohttp import ClientSession, web
 
 JSON_PARAMS = frozenset({"reply_markup", "allowed_updates", "commands", "entities", "link_preview_options",
                          "reply_parameters", "caption_entities", "prices"})
@@ -325,10 +325,9 @@ class FakeBotAPI:
         try:
             async with self._client.post(self.webhook["url"], **kwargs) as answer:
                 status = answer.status
-                if status == 200 and answer.content_type.startswith("multipart/"):
-                    called = await _answered_method(answer)
-                else:
-                    await answer.read()
+                body = await answer.read()
+                if status == 200 and answer.content_type == "application/json":
+                    called = _answered_method(json.loads(body))
         except OSError:
             status = 0  # not answered
         with self._lock:
@@ -498,13 +497,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
     return _decoded(params)
 
 
-async def _answered_method(answer: ClientResponse) -> tuple[str, dict[str, Any]] | None:
-    """The method and parameters of a webhook answer's multipart form (aiogram's way), or None without one."""
-    fields: dict[str, Any] = {}
-    async for part in MultipartReader.from_response(answer):
-        fields[part.name] = await part.text()
-    method = fields.pop("method", None)
-    return (method, _decoded(fields)) if method else None
+def _answered_method(answer: Any) -> tuple[str, dict[str, Any]] | None:
+    """The method and parameters of a webhook's JSON answer, or None when it names none."""
+    if not isinstance(answer, dict) or not isinstance(method := answer.pop("method", None), str):
+        return None
+    return method, _decoded(answer)
 
 
 def _decoded(params: dict[str, Any]) -> dict[str, Any]:
