@@ -275,11 +275,13 @@ class Journal:
             snap.finish()
 
     def _publish(self, rows: list[tuple]) -> None:
+        """Hand the committed rows to every live subscription, decoded once for all (read-only records)."""
         if not rows or not self._subscriptions:
             return
+        events = [self._decode(row[:7]) for row in rows]
         for subscription in list(self._subscriptions):
             if subscription.active:
-                self._deliver(subscription, [self._decode(row[:7]) for row in rows])
+                self._deliver(subscription, events)
 
     def _deliver(self, subscription: Subscription, events: list[Recorded]) -> None:
         subscription.position = events[-1].position
