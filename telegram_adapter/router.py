@@ -201,10 +201,12 @@ class _Offer:
 
 async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_command: OnCommand | None,
                   offer: _Offer | None = None, draw: Draw | None = None, in_post: bool = False) -> SendMessage | None:
-    """Word the session's answer and send it. With `in_post` (webhook mode) a one-message text reply whose chat
-    the Sender lets go now is returned instead, as the `sendMessage` to put in the POST's answer: Telegram's
-    documented way to call a method while answering a webhook (no request of our own; its result is not
-    reported). Anything else goes through the Sender, which waits its turn and retries."""
+    """Word the session's answer and send it. With `in_post` (webhook mode) a one-message text reply to the chat
+    the command came from, when the Sender lets that chat have a message now, is returned instead, as the
+    `sendMessage` to put in the POST's answer: Telegram's documented way to call a method while answering a
+    webhook (no request of our own; its result is not reported, so a reply sent privately for a group command,
+    where the user may have blocked the bot, is not). Anything else goes through the Sender, which waits its
+    turn, retries and records a blocked user."""
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(reply), REPLY_TIMEOUT_S)
     except TimeoutError:
@@ -220,7 +222,8 @@ async def _answer(sender: Any, origin: Origin, reply: Future, name: str, on_comm
     chat_id, reply_to = origin.target(answer)
     chart = answer.chart if draw is not None else None
     photo = await draw(chart) if chart is not None else None
-    if in_post and photo is None and len(split_text(worded)) == 1 and sender.claim(chat_id):
+    if in_post and chat_id == origin.chat_id and photo is None and len(split_text(worded)) == 1 \
+            and sender.claim(chat_id):
         replying = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         return SendMessage(chat_id=chat_id, text=worded, parse_mode="HTML", reply_parameters=replying)
     sender.reply(chat_id, worded, reply_to, photo=photo)

@@ -144,6 +144,21 @@ def test_a_reply_goes_in_the_posts_answer_only_when_its_chat_may_get_a_message_n
         bot.stop()
 
 
+def test_a_personal_answer_to_a_group_command_goes_through_the_sender_not_the_answer(world):
+    fake, stack = world
+    bot = start_webhook_bot(fake, stack)
+    try:
+        assert fake.post_webhook(update(700, 62, "/start"), SECRET) == 200
+        in_group = update(701, 62, "/credits")
+        in_group["message"]["chat"] = {"id": -1001, "type": "supergroup", "title": "Traders"}
+        assert fake.post_webhook(in_group, SECRET) == 200
+        wait_until(lambda: len(fake.messages_to(62)) == 2, 15, "the balance, in the private chat")
+        assert fake.webhook_answers == ["sendMessage"]  # only the welcome rode in an answer
+        assert fake.messages_to(62)[1].startswith("Balance: 100 credits") and not fake.messages_to(-1001)
+    finally:
+        bot.stop()
+
+
 class HeldSessions:
     """Sessions that hold every command until the test answers it."""
 
