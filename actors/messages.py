@@ -459,6 +459,15 @@ class Passivate:
 
 
 @dataclass(frozen=True)
+class SessionBroken:
+    """UserSession -> Sessions: this session (`ref`) could not read its stream; passivate it, so that the
+    next message starts a fresh one."""
+
+    user_id: int
+    ref: Any
+
+
+@dataclass(frozen=True)
 class Passivated:
     """UserSession -> Sessions: stopped and snapshotted; messages held for this user can go on."""
 

@@ -4,9 +4,10 @@ A `ThreadingActor` starts an OS thread per actor: with one actor per user, a bur
 costs a thread start each (about a millisecond of scheduler and GIL time on this machine) and
 thousands of idle threads. A pooled actor keeps pykka's semantics (one message at a time, in order,
 `tell`/`ask`/`stop`, the registry, `on_start`/`on_stop`/`on_failure`), but its mailbox is scheduled on
-`POOL` only while it has messages, the way Akka's dispatchers run many actors on a few threads. An
-actor that blocks (a session waiting for an analysis) holds one pool thread meanwhile, so the pool
-bounds how many actors block at once, not how many exist.
+`POOL` only while it has messages, and hands its thread back after `TURN` of them, the way Akka's
+dispatchers run many actors on a few threads. An actor that blocks (a session waiting for the feed or an
+analysis) holds one pool thread meanwhile, so the pool bounds how many actors block at once, not how
+many exist; its threads are started only when every existing one is busy.
 
 Built on pykka's extension points for actor types (`_create_actor_inbox`, `_create_future`,
 `_start_actor_loop`) and its own receive loop, `Actor._actor_loop_running`, which takes each message
@@ -26,12 +27,17 @@ from pykka import ThreadingFuture
 
 log = logging.getLogger(__name__)
 
-POOL_THREADS = 64  # actors running (or blocked) at once; the others wait with their messages queued
+POOL_THREADS = 256  # actors running or blocked (a session waiting on the feed) at once; made only when needed
+TURN = 50  # messages an actor handles before it hands its thread back to actors waiting for one
 POOL = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="pooled-actor")
 
 
 class _Idle(BaseException):
     """The inbox is empty: leave pykka's receive loop and give the thread back to the pool."""
+
+
+class _TurnOver(BaseException):
+    """`TURN` messages handled: leave pykka's receive loop and queue the actor behind the others."""
 
 
 class _PooledInbox:
@@ -42,6 +48,7 @@ class _PooledInbox:
         self._lock = threading.Lock()
         self._scheduled = True  # until `_start_actor_loop`: messages wait for on_start
         self._run: Any = None  # the actor's `_run`, set when it starts
+        self.turn_left = TURN
 
     def put(self, envelope: Any, /) -> None:
         with self._lock:
@@ -52,10 +59,14 @@ class _PooledInbox:
         POOL.submit(self._run, False)
 
     def get(self) -> Any:
+        if self.turn_left <= 0:
+            raise _TurnOver
         try:
-            return self._envelopes.popleft()
+            envelope = self._envelopes.popleft()
         except IndexError:
             raise _Idle from None
+        self.turn_left -= 1
+        return envelope
 
     def empty(self) -> bool:
         return not self._envelopes
@@ -85,7 +96,9 @@ class PooledActor(pykka.Actor):
         POOL.submit(self._run, True)
 
     def _run(self, starting: bool) -> None:
-        """One turn on a pool thread: (on_start first), then every queued message, until idle or stopped."""
+        """One turn on a pool thread: (on_start first), then queued messages until idle, stopped or `TURN`."""
+        inbox = self.actor_inbox
+        inbox.turn_left = TURN
         try:
             if starting:
                 self._actor_loop_setup()
@@ -93,9 +106,12 @@ class PooledActor(pykka.Actor):
                 try:
                     self._actor_loop_running()
                 except _Idle:
-                    if self.actor_inbox.release():
+                    if inbox.release():
                         return
                     continue
+                except _TurnOver:
+                    POOL.submit(self._run, False)  # still scheduled: behind whoever waits for a thread
+                    return
                 self._actor_loop_teardown()  # stopped: stays scheduled, so nothing runs it again
                 return
         except Exception:

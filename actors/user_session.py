@@ -42,6 +42,7 @@ from actors.messages import (
     RefundSettled,
     Refused,
     Reply,
+    SessionBroken,
     SessionCounters,
     SessionInfo,
     SessionStats,
@@ -118,10 +119,11 @@ class UserSession(PooledActor):
         self.sessions = sessions
 
     def on_start(self) -> None:
+        self.reported_broken = False
         try:
             self._rehydrate()
             self.broken: Exception | None = None
-        except Exception as exc:  # answered below, message by message, instead of leaving them unanswered
+        except Exception as exc:  # answered message by message (_answer_broken), none left unanswered
             log.exception("the session of %s could not read its stream", self.user_id)
             self.broken = exc
 
@@ -154,9 +156,8 @@ class UserSession(PooledActor):
             pass  # shutting down
 
     def on_receive(self, message: Any) -> Any:
-        if self.broken is not None:  # the next message starts a fresh session (Sessions._tell)
-            self.stop()
-            return answer(message, _something_wrong(message))
+        if self.broken is not None:
+            return self._answer_broken(message)
         try:
             result = self._handle(message)
             return None if result is _FORWARDED else answer(message, result)
@@ -167,6 +168,17 @@ class UserSession(PooledActor):
             reader = message.language if isinstance(message, AdminAction) and message.checked else \
                 self._reader(getattr(message, "language", None))  # a checked change is answered to its admin
             return answer(message, Reply("something_wrong", language=reader, refused=True))
+
+    def _answer_broken(self, message: Any) -> Any:
+        """Answer without the stream, and once ask Sessions to passivate this session: it holds the user's
+        next messages until this one stopped, then starts a fresh one (no message is left unanswered)."""
+        if isinstance(message, Passivate):
+            self.stop()
+            return None
+        if not self.reported_broken:
+            self.reported_broken = True
+            self.sessions.tell(SessionBroken(self.user_id, self.actor_ref))
+        return answer(message, _something_wrong(message))
 
     def _handle(self, message: Any) -> Any:
         match message:
@@ -637,6 +649,8 @@ class Sessions(pykka.ThreadingActor):
                 self._route(message.user_id, message)
             case Passivated():
                 self._resume(message.user_id)
+            case SessionBroken(user_id, ref) if (entry := self.live.get(user_id)) is not None and entry.ref is ref:
+                self._passivate(user_id)
             case PassivateIdle():
                 self._passivate_idle()
             case SessionStats():

@@ -213,7 +213,7 @@ class TelegramBot:
     async def _serve_webhook(self, dispatcher: Dispatcher) -> None:
         c = self.config
         self.webhook = Webhook(self._bot, dispatcher, c.webhook_url, c.webhook_listen, c.webhook_secret, self.updates,
-                               self.calls)
+                               self.calls, self.sender)
         try:
             await self.webhook.start()
         except OSError as exc:

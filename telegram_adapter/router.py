@@ -43,6 +43,7 @@ from telegram_adapter.send_errors import describe
 log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 120.0
+IN_ANSWER_WITHIN_S = 10.0  # a reply ready later goes through the Sender: Telegram may have given up on the POST
 SEEN_UPDATES = 100_000  # update_ids remembered (a few MB) to drop redeliveries
 KNOWN = SERVED | ADMIN_COMMANDS | AUTOSIGNAL_ADMIN  # command labels in metrics; anything else is "other"
 OnCommand = Callable[[str, str], None]  # (command name, result: served, silent, or the rejection code)
@@ -143,6 +144,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
     waiting: set[asyncio.Task] = set()
     seen = SeenUpdates()
     settling: dict[int, Future] = {}  # settle mode: update_id -> its reply, while the first POST waits for it
+    resent: set[int] = set()  # settle mode: updates Telegram sent again while the first POST waited
 
     @router.message(OnLoop(F.content_type.in_(WRITTEN)))
     async def on_message(message: Message, event_update: Update, bot: Bot) -> SendMessage | None:
@@ -152,6 +154,7 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         if not seen.first_time(event_update.update_id):
             log.info("update %s delivered again: already answered", event_update.update_id)
             if (first := settling.get(event_update.update_id)) is not None:  # answer it no sooner than the first
+                resent.add(event_update.update_id)  # Telegram gave up on the first POST: its answer goes unread
                 await asyncio.wait([asyncio.wrap_future(first)], timeout=REPLY_TIMEOUT_S)
             return
         group = message.chat.type in GROUPS
@@ -173,15 +176,29 @@ def build_router(sender: Any, sessions: Any, admin_ids: frozenset[int], autosign
         answering = _answer(sender, origin, reply, name, on_command, offer, draw, in_post=settle)
         if settle:
             settling[event_update.update_id] = reply
+            received = asyncio.get_running_loop().time()
             try:
-                return await answering
+                method = await answering
             finally:
                 del settling[event_update.update_id]
+            late = asyncio.get_running_loop().time() - received > IN_ANSWER_WITHIN_S
+            if method is not None and (late or event_update.update_id in resent):
+                send_instead(sender, method)  # the POST's answer may never be read
+                method = None
+            resent.discard(event_update.update_id)
+            return method
         task = asyncio.get_running_loop().create_task(answering)
         waiting.add(task)
         task.add_done_callback(waiting.discard)
 
     return router
+
+
+def send_instead(sender: Any, method: SendMessage) -> None:
+    """Queue with the Sender a reply that was to ride in a webhook answer nobody may read (Telegram resent
+    the update, the POST took long, or its connection closed): the Sender sends it and sees the result."""
+    reply_to = method.reply_parameters.message_id if method.reply_parameters else None
+    sender.reply(method.chat_id, method.text, reply_to)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ answered), counts and logs a refused secret (401, nothing processed) and answers
 not parse with 200 after logging and counting it, exactly as polling skips one. A short text reply goes
 back in the POST's answer when the Sender's rate limits let it go at once (Telegram runs a method given in
 the answer: no request of our own, which is most of an update's cost; its result is not reported, so
-anything that must be confirmed, like a signal, is sent by the Sender). A redelivered update
+anything that must be confirmed, like a signal, is sent by the Sender, and so is a reply whose POST
+Telegram may have given up on: resent, answered late, or its connection closed). A redelivered update
 is dropped by the router's seen-updates set and the sessions' log-based idempotency. Each POST is
 handled on its own, so a `pre_checkout_query` is answered at once whatever else is in flight, and a
 `successful_payment` POST is answered once the session has appended the payment (`payments`).
@@ -21,12 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import TelegramMethod
+from aiogram.methods import SendMessage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from telegram_adapter.api_meter import CallMeter
 from telegram_adapter.polling import PollCounters, handle_update
+from telegram_adapter.router import send_instead
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,10 @@ SHUTDOWN_GRACE_S = 15.0  # in-flight updates get this long to finish once the li
 class WebhookHandler(SimpleRequestHandler):
     """aiogram's handler for one bot, answering each POST once its update is handled."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, counters: PollCounters, meter: CallMeter) -> None:
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, counters: PollCounters, meter: CallMeter,
+                 sender: Any) -> None:
         super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret)
-        self.counters, self.meter = counters, meter
+        self.counters, self.meter, self.sender = counters, meter, sender
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
@@ -55,30 +58,29 @@ class WebhookHandler(SimpleRequestHandler):
             return web.json_response({})
         self.counters.received += 1
         result = await handle_update(self.bot, self.dispatcher, raw, self.counters)
-        if isinstance(result, TelegramMethod):
+        if isinstance(result, SendMessage):
+            if request.transport is None or request.transport.is_closing():
+                send_instead(self.sender, result)  # Telegram hung up: nobody would read the answer
+                return web.json_response({})
             self.meter.unconfirmed(result.__api_method__)
             return web.Response(text=self._method_json(result), content_type="application/json")
         return web.json_response({})
 
 
-    def _method_json(self, method: TelegramMethod) -> str:
+    def _method_json(self, method: SendMessage) -> str:
         """The method as a JSON answer, its values prepared as aiogram sends them (defaults resolved, nothing
-        empty). JSON, not aiogram's multipart form: a fifth of the CPU, and one write. Text methods only."""
-        files: dict[str, Any] = {}
-        body = self.bot.session.prepare_value({"method": method.__api_method__, **method.model_dump(warnings=False)},
-                                              bot=self.bot, files=files)
-        if files:
-            raise ValueError(f"{method.__api_method__} carries a file, which a webhook answer cannot")
-        return body
+        empty). JSON, not aiogram's multipart form: a fifth of the CPU, and one write."""
+        return self.bot.session.prepare_value({"method": method.__api_method__, **method.model_dump(warnings=False)},
+                                              bot=self.bot, files={})
 
 
 class Webhook:
     """The webhook's HTTP listener on the bot's loop: `await start()`, then `await stop(delete)`."""
 
     def __init__(self, bot: Bot, dispatcher: Dispatcher, url: str, listen: tuple[str, int], secret: str,
-                 counters: PollCounters, meter: CallMeter) -> None:
+                 counters: PollCounters, meter: CallMeter, sender: Any) -> None:
         self.bot, self.dispatcher, self.url, self.listen, self.secret = bot, dispatcher, url, listen, secret
-        self.handler = WebhookHandler(dispatcher, bot, secret, counters, meter)
+        self.handler = WebhookHandler(dispatcher, bot, secret, counters, meter, sender)
         self.runner: web.AppRunner | None = None
         self.port = listen[1]
 

@@ -93,3 +93,25 @@ def test_an_actor_whose_start_fails_is_dead_and_its_asks_fail_instead_of_hanging
     with pytest.raises(pykka.ActorDeadError):
         answer.get(timeout=10)
     assert not ref.is_alive()
+
+
+class Looper(PooledActor):
+    """Tells itself the next message until `halt` is set: its inbox is never empty."""
+
+    def __init__(self, halt: threading.Event) -> None:
+        super().__init__()
+        self.halt = halt
+
+    def on_receive(self, message):
+        if not self.halt.is_set():
+            self.actor_ref.tell(message)
+
+
+def test_actors_that_never_run_out_of_messages_still_let_another_actor_run():
+    halt = threading.Event()
+    try:
+        for _ in range(POOL_THREADS):
+            Looper.start(halt).tell("spin")
+        assert Recorder.start().ask("report", timeout=10) == ([], set())  # a thread came free after a turn
+    finally:
+        halt.set()

@@ -9,9 +9,11 @@ update is still in flight, and a successful_payment's POST only once the payment
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
 import threading
+import urllib.request
 from dataclasses import replace
 
 import pytest
@@ -210,6 +212,34 @@ class HoldingOne:
             self.commands.put(message)
         else:
             self.sessions.tell(message)
+
+
+def abandoned_post(url: str, body: dict, wait_s: float) -> None:
+    """POST as Telegram does, then give up after `wait_s` (Telegram's or a proxy's timeout): the answer is unread."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
+    with pytest.raises(OSError):  # the socket's timeout
+        urllib.request.urlopen(request, timeout=wait_s).read()
+
+
+def test_a_reply_whose_post_telegram_gave_up_on_reaches_the_user_through_the_sender(world):
+    fake, stack = world
+    held = HoldingOne(stack.sessions, 63)
+    bot = start_webhook_bot(fake, replace(stack, sessions=held))
+    try:
+        first = threading.Thread(target=abandoned_post, args=(fake.webhook["url"], update(800, 63, "/start"), 1.0))
+        first.start()
+        command = held.commands.get(timeout=15)  # the session is slow (a busy log, say)
+        first.join(10)  # Telegram gave up on the POST, and sends the update again
+        resent = threading.Thread(target=fake.post_webhook, args=(update(800, 63, "/start"), SECRET))
+        resent.start()
+        wait_until(lambda: bot.updates.received == 2, 10, "the update sent again")
+        stack.sessions.tell(command)  # the session answers at last
+        resent.join(15)
+        wait_until(lambda: fake.messages_to(63), 10, "the welcome, sent by the Sender")
+        assert not fake.webhook_answers and len(fake.messages_to(63)) == 1
+    finally:
+        bot.stop()
 
 
 def test_a_pre_checkout_is_answered_at_once_and_a_payment_post_only_after_its_append(world):

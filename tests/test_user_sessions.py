@@ -11,17 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.analyzer import AnalyzerPool
-from actors.messages import AnalysisFailed, PassivateIdle, SessionStats, UserBlocked, answer
-from actors.user_session import CANDLES_WANTED
+from actors.clock import ManualClock
+from actors.messages import AnalysisFailed, Command, PassivateIdle, SessionStats, UserBlocked, answer
+from actors.user_session import CANDLES_WANTED, Services, Sessions
 from analysis.strategy import analyze
 from domain import user as rules
-from domain.events import decode
-from eventstore import NewEvent
+from domain.events import decode, upcast
+from eventstore import EventStore, NewEvent
 from telegram_adapter import catalogue
 from telegram_adapter.signal_text import reason_text
 from tests.conftest import klines_dir
 from tests.fakes.market import load_market
-from tests.fakes.session_stack import ADMIN, start_stack, stop_stack
+from tests.fakes.session_stack import ADMIN, T0, start_stack, stop_stack
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -397,3 +398,55 @@ def test_a_session_that_cannot_read_its_stream_answers_every_message_and_writes_
         assert stack.send(77, "/credits").text.startswith("Something went wrong; nothing was charged")
     assert stack.types(77) == ["CreditsGranted"]
     assert "the session of 77 could not read its stream" in caplog.text
+
+
+
+def command(update_id: int, user: int, text: str) -> Command:
+    """A private command as the router builds it, its reply a future."""
+    name, *args = text.lstrip("/").split()
+    return Command(update_id, user, user, name, tuple(args), f"user{user}", "en", Future())
+
+
+def test_a_broken_session_answers_a_message_that_arrives_while_it_is_being_replaced(stack):
+    stack.store.append("user-78", 0, [NewEvent("CreditsGranted", {"not": "a grant"}, {"schema": 1})])
+    first, second = command(1, 78, "/credits"), command(2, 78, "/credits")
+
+    def user_sends_again(_: Future) -> None:  # runs inside the session's answer, before Sessions passivates it
+        stack.sessions.tell(second)
+        time.sleep(0.3)
+
+    first.reply_to.add_done_callback(user_sends_again)
+    stack.sessions.tell(first)
+    assert first.reply_to.result(timeout=10).kind == "something_wrong"
+    assert second.reply_to.result(timeout=10).kind == "something_wrong"  # answered, not dropped at a stop
+
+
+class HungFeed(pykka.ThreadingActor):
+    """A market feed that takes every request and answers none (an exchange outage, a stuck stream)."""
+
+    def on_receive(self, message):
+        return None
+
+
+def test_users_waiting_on_a_hung_feed_do_not_stall_other_users(tmp_path):
+    clock = ManualClock(T0)
+    store = EventStore.open(tmp_path / "events.db", upcast=upcast, clock=clock.now_ms)
+    feed = HungFeed.start()
+    sessions = Sessions.start(Services(store, clock, feed, feed, ask_timeout=4.0), frozenset(), sweep_every_s=None)
+    try:
+        users = range(3000, 3100)
+        starts = [command(1, user, "/start") for user in users]
+        for c in starts:
+            sessions.tell(c)
+        assert all(c.reply_to.result(timeout=20).kind == "welcome" for c in starts)
+        waiting = [command(2, user, "/analyze BTC") for user in users]
+        for c in waiting:
+            sessions.tell(c)
+        time.sleep(0.5)  # 100 sessions now wait for the feed, each holding a pool thread
+        newcomer = command(1, 4000, "/start")
+        sessions.tell(newcomer)
+        assert newcomer.reply_to.result(timeout=3).kind == "welcome"
+        assert all(c.reply_to.result(timeout=10).kind == "market_unavailable" for c in waiting)
+    finally:
+        pykka.ActorRegistry.stop_all()
+        store.close()
