@@ -120,10 +120,15 @@ class UserSession(PooledActor):
 
     def on_start(self) -> None:
         self.reported_broken = False
+        self.broken: Exception | None = None
+        self._reread()
+
+    def _reread(self) -> None:
+        """Rebuild the state from the stream; if it cannot be read, every later message is answered without it
+        (_answer_broken) and none is left unanswered."""
         try:
             self._rehydrate()
-            self.broken: Exception | None = None
-        except Exception as exc:  # answered message by message (_answer_broken), none left unanswered
+        except Exception as exc:
             log.exception("the session of %s could not read its stream", self.user_id)
             self.broken = exc
 
@@ -164,7 +169,7 @@ class UserSession(PooledActor):
         except Exception as exc:
             log.exception("session %s failed on %s", self.user_id, type(message).__name__)
             if isinstance(exc, ConcurrencyError):
-                self._rehydrate()
+                self._reread()
             reader = message.language if isinstance(message, AdminAction) and message.checked else \
                 self._reader(getattr(message, "language", None))  # a checked change is answered to its admin
             return answer(message, Reply("something_wrong", language=reader, refused=True))
