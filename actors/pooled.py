@@ -17,6 +17,7 @@ with `inbox.get()`: the pooled inbox raises `_Idle` there when it is empty, whic
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +48,8 @@ class _PooledInbox:
         self._envelopes: deque[Any] = deque()
         self._lock = threading.Lock()
         self._scheduled = True  # until `_start_actor_loop`: messages wait for on_start
-        self._run: Any = None  # the actor's `_run`, set when it starts
-        self.turn_left = TURN
+        self.run_actor: Any = None  # the actor's `_run`, set when it starts
+        self.turn_left: float = TURN
 
     def put(self, envelope: Any, /) -> None:
         with self._lock:
@@ -56,7 +57,7 @@ class _PooledInbox:
             if self._scheduled:
                 return
             self._scheduled = True
-        POOL.submit(self._run, False)
+        POOL.submit(self.run_actor, False)
 
     def get(self) -> Any:
         if self.turn_left <= 0:
@@ -92,7 +93,7 @@ class PooledActor(pykka.Actor):
         return ThreadingFuture()
 
     def _start_actor_loop(self) -> None:
-        self.actor_inbox._run = self._run
+        self.actor_inbox.run_actor = self._run
         POOL.submit(self._run, True)
 
     def _run(self, starting: bool) -> None:
@@ -112,6 +113,7 @@ class PooledActor(pykka.Actor):
                 except _TurnOver:
                     POOL.submit(self._run, False)  # still scheduled: behind whoever waits for a thread
                     return
+                inbox.turn_left = math.inf  # teardown answers every message left, whatever is left of the turn
                 self._actor_loop_teardown()  # stopped: stays scheduled, so nothing runs it again
                 return
         except Exception:

@@ -7,7 +7,7 @@ import threading
 import pykka
 import pytest
 
-from actors.pooled import POOL_THREADS, PooledActor
+from actors.pooled import POOL_THREADS, TURN, PooledActor
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -115,3 +115,30 @@ def test_actors_that_never_run_out_of_messages_still_let_another_actor_run():
         assert Recorder.start().ask("report", timeout=10) == ([], set())  # a thread came free after a turn
     finally:
         halt.set()
+
+
+
+class HeldAtStart(PooledActor):
+    """Starts only once `gate` is set, so that a test can queue its messages first."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def on_start(self) -> None:
+        self.gate.wait(10)
+
+    def on_receive(self, message):
+        return message
+
+
+def test_a_stop_that_ends_a_turn_still_fails_the_asks_queued_behind_it():
+    gate = threading.Event()
+    ref = HeldAtStart.start(gate)
+    for n in range(TURN - 1):
+        ref.tell(n)
+    ref.stop(block=False)  # the turn's last message
+    waiting = ref.ask("after", block=False)
+    gate.set()
+    with pytest.raises(pykka.ActorDeadError):
+        waiting.get(timeout=10)
