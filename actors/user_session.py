@@ -695,7 +695,7 @@ class Sessions(pykka.ThreadingActor):
         self._tell(user_id, entry.ref, message, restart=True)
 
     def _tell(self, user_id: int, ref: Any, message: Any, restart: bool) -> None:
-        """Tell the live session; one that died (e.g. its log was unreadable at start) is started afresh once."""
+        """Tell the live session; one that died (an unhandled failure) is started afresh once."""
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
