@@ -55,7 +55,7 @@ from actors.messages import (
 from actors.pooled import PooledActor
 from analysis.candles import Candles
 from domain import user as rules
-from domain.events import REGISTRY, Event, decode
+from domain.events import REGISTRY, Event, decode, user_stream
 from domain.language import from_telegram
 from domain.outcomes import setups
 from domain.rejection import Rejection
@@ -114,7 +114,7 @@ class UserSession(PooledActor):
         super().__init__()
         self.user_id = user_id
         self.admin = admin
-        self.stream = f"user-{user_id}"
+        self.stream = user_stream(user_id)
         self.services = services
         self.sessions = sessions
 

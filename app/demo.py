@@ -27,7 +27,7 @@ from app import ops
 from app.config import Settings
 from app.system import System
 from domain import user as rules
-from domain.events import REGISTRY, decode
+from domain.events import REGISTRY, decode, user_stream
 from marketsim.background import BackgroundSim
 from marketsim.server import MarketSim
 from marketsim.sources import market_from_files, synthetic_market
@@ -148,7 +148,7 @@ class Tour:
     async def wait_out_rate_limit(self) -> None:
         """Sleep until the trader may be served again (the limit is read from the trader's own log)."""
         trader = rules.UserState(USER)
-        for record in self.system.store.read_stream(f"user-{USER}"):
+        for record in self.system.store.read_stream(user_stream(USER)):
             if record.type in REGISTRY:
                 trader = rules.evolve(trader, decode(record.type, record.data), record.meta.get("update_id"))
         if wait_ms := rules.rate_wait_ms(trader, self.system.clock.now_ms()):
@@ -170,7 +170,7 @@ class Tour:
         return found
 
     def balance(self) -> int:
-        return sum(e.amount for e in ops.ledger.entries(self.system.store.read_stream(f"user-{USER}")))
+        return sum(e.amount for e in ops.ledger.entries(self.system.store.read_stream(user_stream(USER))))
 
     async def wait_for_autosignals(self) -> None:
         deadline = time.monotonic() + AUTOSIGNAL_WAIT_S

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from app.log_file import read_only_folder
 from domain import autosignal, invariants, ledger, outcomes
-from domain.events import decode, upcast, user_of
+from domain.events import decode, upcast, user_of, user_stream
 from domain.outbox import Outbox
 from domain.payments import pack_of
 from domain.track_record import TrackRecord, summarize
@@ -113,7 +113,7 @@ def replay(store: EventStore, progress: TextIO | None = sys.stderr) -> Summary:
 def audit(store: EventStore, user: int | None = None, since_ms: int | None = None) -> dict[str, Any]:
     """The ledger of one user or all, with the balance each adds up to (entries before `since` still count)."""
     users: dict[int, dict[str, Any]] = {}
-    records = store.read_stream(f"user-{user}") if user is not None else store.read_all()
+    records = store.read_stream(user_stream(user)) if user is not None else store.read_all()
     for entry in ledger.entries(records):
         book = users.setdefault(entry.user_id, {"user_id": entry.user_id, "entries": [], "balance": 0})
         book["balance"] = entry.balance

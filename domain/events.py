@@ -26,6 +26,7 @@ class LoggedEvent(Protocol):
 
 
 def user_stream(user_id: int) -> str:
+    """The stream a user's session writes: `user-<id>`."""
     return f"{USER_STREAM_PREFIX}{user_id}"
 
 
